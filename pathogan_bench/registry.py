@@ -1,0 +1,198 @@
+"""Components created by name: the registry that plugins fill.
+
+    >>> from pathogan_bench.registry import create
+    >>> metric = create("metric", "dice")
+
+Every kind has its own namespace. Plugins are discovered through the
+``pathogan_bench`` entry-point group (see :mod:`pathogan_bench.hookspecs`);
+a plugin that fails to import, or whose hook raises, is recorded as broken and
+the others still load.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import DuplicateComponentError, UnknownComponentError
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT
+
+#: kind name -> hook that registers it
+KINDS: dict[str, str] = {
+    "model": "register_models",
+    "generator": "register_generators",
+    "discriminator": "register_discriminators",
+    "loss-term": "register_loss_terms",
+    "loss-set": "register_loss_sets",
+    "dataset": "register_datasets",
+    "metric": "register_metrics",
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One component as a plugin declares it."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    #: extra facts a command may show, e.g. a model's supervision kind
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        if self.description:
+            return self.description
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component: its spec and where it came from."""
+
+    kind: str
+    spec: Spec
+    plugin: str  # plugin name (entry-point name or module name)
+    source: str  # "distribution==version" or module path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    plugin: str
+    source: str
+    error: str
+
+
+class Registry:
+    """All components of all kinds, built from a pluggy plugin manager."""
+
+    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = ()):
+        self.pm = pm
+        self.broken: list[BrokenPlugin] = list(broken)
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._collect()
+
+    def _collect(self) -> None:
+        for kind, hook_name in KINDS.items():
+            hook = getattr(self.pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+                source = _SOURCES.get(id(impl.plugin)) or getattr(impl.plugin, "__name__", plugin_name)
+                try:
+                    specs = impl.function() or []
+                except Exception as exc:  # a broken hook must not hide the other plugins
+                    self.broken.append(BrokenPlugin(plugin_name, source, f"{hook_name}: {type(exc).__name__}: {exc}"))
+                    continue
+                for spec in specs:
+                    self._add(Entry(kind, spec, plugin_name, source))
+
+    def _add(self, entry: Entry) -> None:
+        table = self._entries[entry.kind]
+        if entry.name in table:
+            other = table[entry.name]
+            raise DuplicateComponentError(
+                f"{entry.kind} '{entry.name}' is registered twice: by plugin "
+                f"'{other.plugin}' ({other.source}) and by plugin '{entry.plugin}' ({entry.source})"
+            )
+        table[entry.name] = entry
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._table(kind))
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        kinds = [kind] if kind else list(KINDS)
+        return [self._table(k)[n] for k in kinds for n in sorted(self._table(k))]
+
+    def get(self, kind: str, name: str) -> Entry:
+        table = self._table(kind)
+        if name not in table:
+            raise UnknownComponentError(_unknown_message(kind, name, list(table), self.broken))
+        return table[name]
+
+    def create(self, kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Create the component ``name`` of ``kind`` with the given arguments."""
+        return self.get(kind, name).spec.factory(*args, **kwargs)
+
+    def _table(self, kind: str) -> dict[str, Entry]:
+        if kind not in self._entries:
+            raise UnknownComponentError(_unknown_message("kind", kind, list(KINDS), []))
+        return self._entries[kind]
+
+
+def _unknown_message(kind: str, name: str, known: list[str], broken: list[BrokenPlugin]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close += [k for k in known if name and name.lower() in k.lower() and k not in close][:3]
+    msg = f"unknown {kind} '{name}'"
+    if close:
+        msg += "; did you mean " + ", ".join(f"'{c}'" for c in close) + "?"
+    elif known:
+        msg += "; registered: " + ", ".join(sorted(known))
+    if broken:
+        msg += " (broken plugins: " + ", ".join(b.plugin for b in broken) + ")"
+    return msg
+
+
+def make_plugin_manager(extra_plugins: Iterable[Any] = ()) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
+    """A plugin manager with every plugin of the entry-point group loaded.
+
+    Entry points are loaded one by one so that a plugin that raises on import
+    is recorded (and shown by ``pathogan-bench list``) instead of stopping the
+    others.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    broken: list[BrokenPlugin] = []
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        source = f"{ep.dist.name}=={ep.dist.version}" if ep.dist else ep.value
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            broken.append(BrokenPlugin(ep.name, source, f"import {ep.value}: {type(exc).__name__}: {exc}"))
+            continue
+        pm.register(plugin, name=ep.name)
+        _SOURCES[id(plugin)] = source
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    return pm, broken
+
+
+#: id(plugin object) -> "distribution==version" of the entry point it came from
+_SOURCES: dict[int, str] = {}
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        pm, broken = make_plugin_manager()
+        _REGISTRY = Registry(pm, broken)
+    return _REGISTRY
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace the process-wide registry (tests; ``None`` rebuilds it on next use)."""
+    global _REGISTRY
+    _REGISTRY = registry
+
+
+def create(kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:
+    """Create a registered component by kind and name."""
+    return get_registry().create(kind, name, *args, **kwargs)
