@@ -109,6 +109,15 @@ class Registry:
             )
         table[entry.name] = entry
 
+    @classmethod
+    def from_plugins(cls, *plugins: Any) -> "Registry":
+        """A registry of just these plugin objects (no entry points): for tests and embedding."""
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        for plugin in plugins:
+            pm.register(plugin)
+        return cls(pm)
+
     def names(self, kind: str) -> list[str]:
         return sorted(self._table(kind))
 

@@ -1,0 +1,116 @@
+"""Training batches, built so that supervision is enforced by construction.
+
+A weakly supervised (or unsupervised) model gets a :class:`DomainBatches`,
+built from images and domain labels alone: it never holds a mask, so no
+batch it yields can carry one. Only a fully supervised model gets
+:class:`MaskedBatches`. The order of samples is a pure function of
+(seed, step), so a resumed run sees exactly the batches an uninterrupted run
+would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+#: images kept on the training device when they fit in this many bytes
+DEVICE_RESIDENT_BYTES = 4 << 30
+
+
+class IndexStream:
+    """Endless epochs of seeded permutations of ``n`` items."""
+
+    def __init__(self, n: int, seed: int, stream: int):
+        if n <= 0:
+            raise ValueError("no samples to draw batches from")
+        self.n, self.seed, self.stream = n, seed, stream
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def take(self, step: int, batch_size: int) -> torch.Tensor:
+        positions = torch.arange(step * batch_size, (step + 1) * batch_size)
+        epochs, offsets = positions // self.n, positions % self.n
+        out = torch.empty(batch_size, dtype=torch.long)
+        for epoch in epochs.unique().tolist():
+            sel = epochs == epoch
+            out[sel] = self._permutation(epoch)[offsets[sel]]
+        return out
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, self.stream, epoch))
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        return self._perm
+
+
+def _to_storage(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    if device.type != "cpu" and tensor.numel() * 4 <= DEVICE_RESIDENT_BYTES:
+        return tensor.to(device)
+    return tensor
+
+
+Augment = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
+
+
+class DomainBatches:
+    """Batches of healthy (``x_a``) and pathological (``x_b``) images, no masks."""
+
+    def __init__(self, healthy: np.ndarray, pathological: np.ndarray, batch_size: int, seed: int,
+                 device: torch.device, augment: Augment | None = None):
+        self.healthy = _to_storage(healthy, device)
+        self.pathological = _to_storage(pathological, device)
+        self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
+        self._a = IndexStream(len(self.healthy), seed, 0)
+        self._b = IndexStream(len(self.pathological), seed, 1)
+
+    @property
+    def epoch_steps(self) -> int:
+        return max(1, max(len(self.healthy), len(self.pathological)) // self.batch_size)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        x_a = _gather(self.healthy, self._a.take(step, self.batch_size), self.device)
+        x_b = _gather(self.pathological, self._b.take(step, self.batch_size), self.device)
+        if self.augment is not None:
+            gen = _step_generator(self.seed, step)
+            x_a, _ = self.augment(x_a, None, generator=gen)
+            x_b, _ = self.augment(x_b, None, generator=gen)
+        return {"x_a": x_a, "x_b": x_b}
+
+
+class MaskedBatches:
+    """Batches of images with their pixel labels, for fully supervised models."""
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
+                 device: torch.device, augment: Augment | None = None):
+        self.images = _to_storage(images, device)
+        self.masks = torch.from_numpy(np.ascontiguousarray(masks, dtype=bool)).to(self.images.device)
+        self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
+        self._idx = IndexStream(len(self.images), seed, 2)
+
+    @property
+    def epoch_steps(self) -> int:
+        return max(1, len(self.images) // self.batch_size)
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        idx = self._idx.take(step, self.batch_size)
+        image = _gather(self.images, idx, self.device)
+        mask = _gather(self.masks, idx, self.device)
+        if self.augment is not None:
+            image, mask = self.augment(image, mask, generator=_step_generator(self.seed, step))
+        return {"image": image, "mask": mask.unsqueeze(1).float()}
+
+
+def _gather(storage: torch.Tensor, idx: torch.Tensor, device: torch.device) -> torch.Tensor:
+    out = storage[idx.to(storage.device)]
+    return out.to(device, non_blocking=True)
+
+
+def _step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, 3, step))
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers, the same in every process."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))

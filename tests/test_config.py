@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+
+from pathogan_bench.config import PRESETS, RunConfig, build_config, load_toml, to_toml
+from pathogan_bench.errors import UserError
+
+
+def cpu(_):
+    return "cpu"
+
+
+def test_defaults_then_preset():
+    config = build_config(resolve_device=cpu)
+    assert isinstance(config, RunConfig)
+    assert config.preset == "quick"  # auto on CPU
+    assert config.train.steps == PRESETS["quick"]["train"]["steps"]
+    assert config.model == "pathogan" and config.loss_set == "full"
+
+
+def test_auto_preset_is_paper_on_cuda():
+    config = build_config(resolve_device=lambda d: "cuda")
+    assert config.preset == "paper" and config.train.epochs == 119 and config.model_options["width"] == 1.0
+
+
+def test_file_overrides_preset_and_cli_overrides_file():
+    file_values = {"seed": 3, "train": {"steps": 7, "batch_size": 2}, "model_options": {"width": 0.5}}
+    cli = {"seed": 5, "train": {"steps": 9}}
+    config = build_config(file_values, cli, resolve_device=cpu)
+    assert config.seed == 5
+    assert config.train.steps == 9
+    assert config.train.batch_size == 2          # from the file, untouched by the CLI
+    assert config.train.log_every == PRESETS["quick"]["train"]["log_every"]  # from the preset
+    assert config.model_options == {"width": 0.5}
+
+
+def test_preset_named_in_file():
+    config = build_config({"preset": "paper"}, resolve_device=cpu)
+    assert config.preset == "paper" and config.train.steps == 0
+
+
+def test_unknown_key_is_a_user_error_naming_the_source(tmp_path):
+    with pytest.raises(UserError, match=r"cfg.toml: unknown key\(s\) stepz"):
+        build_config({"train": {"stepz": 3}}, resolve_device=cpu, source="cfg.toml")
+
+
+def test_wrong_type_is_a_user_error():
+    with pytest.raises(UserError, match="seed: expected int"):
+        build_config({"seed": "three"}, resolve_device=cpu)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    config = build_config({"loss_sets": {"mine": [["gan", 1.0], ["cycle", 10.0]]}}, {"loss": {"kl": 0.2}},
+                          resolve_device=cpu)
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config))
+    again = build_config(load_toml(path), resolve_device=cpu)
+    assert again == config
+
+
+def test_bad_toml_is_a_one_line_user_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("model = [unclosed")
+    with pytest.raises(UserError, match="bad.toml: not valid TOML"):
+        load_toml(path)
+    with pytest.raises(UserError, match="missing.toml: config file not found"):
+        load_toml(tmp_path / "missing.toml")
