@@ -41,6 +41,10 @@ class DataConfig:
     n_pathological: int = 6000
     #: patient fractions for the train / validation / test splits
     split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    #: seed of the patient split; -1 = the run's seed (fix it to compare seeds on one split)
+    split_seed: int = -1
+    #: fraction of training patients whose pixel labels a fully supervised model may use
+    label_fraction: float = 1.0
     skip_bad_cases: bool = False
     #: where preprocessed slices and generated synthetic data are cached; empty = default
     cache_dir: str = ""

@@ -86,7 +86,8 @@ def prepare_data(config: RunConfig, console: Console | None = None) -> PreparedD
                               skip_bad_cases=dcfg.skip_bad_cases)
     pre = _preprocess_config(datalib, dcfg, dataset)
     table = datalib.prepare_slices(dataset, pre, cache / "slices")
-    splits = datalib.split_patients(table.patients(), tuple(dcfg.split), seed=config.seed)
+    split_seed = dcfg.split_seed if dcfg.split_seed >= 0 else config.seed
+    splits = datalib.split_patients(table.patients(), tuple(dcfg.split), seed=split_seed)
     return PreparedData(table, splits, dataset_name, str(root))
 
 
@@ -134,7 +135,23 @@ def build_model(config: RunConfig, table: Any, device: torch.device, total_steps
         model = entry.spec.factory(ctx, **config.model_options)
     except TypeError as exc:
         raise UserError(f"model '{config.model}': bad model_options {config.model_options}: {exc}") from None
-    return model.to(device)
+    model = model.to(device)
+    if config.train.compile:
+        compile_networks(model)
+    return model
+
+
+def compile_networks(model: torch.nn.Module) -> None:
+    """torch.compile each network of the model; a network that fails to compile runs eagerly."""
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # fall back to eager on compiler errors
+    for name, child in model.named_children():
+        if any(p.requires_grad for p in child.parameters()):
+            try:
+                child.compile()
+            except Exception as exc:  # compile is optional; eager is always correct
+                log.warning("torch.compile of %s failed (%s); running it eagerly", name, exc)
 
 
 def model_supervision(name: str) -> str:
@@ -158,10 +175,23 @@ def make_batches(supervision: str, config: RunConfig, table: Any, train_idx: np.
     if len(patho_idx) == 0:
         raise UserError("the training split has no pathological slices; use more patients or another split")
     if supervision == "full":
+        patho_idx = _label_fraction(table, patho_idx, config.data.label_fraction, config.seed)
         return MaskedBatches(table.images[patho_idx], table.masks[patho_idx], config.train.batch_size, seed, device, augment)
     if len(healthy_idx) == 0:
         raise UserError("the training split has no healthy slices; weakly supervised models need both domains")
     return DomainBatches(table.images[healthy_idx], table.images[patho_idx], config.train.batch_size, seed, device, augment)
+
+
+def _label_fraction(table: Any, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Keep the slices of a seeded ``fraction`` of the training patients (at least one)."""
+    if fraction >= 1.0:
+        return idx
+    if not 0.0 < fraction:
+        raise UserError(f"data.label_fraction must be in (0, 1], got {fraction}")
+    patients = np.unique(table.patient[idx])
+    keep = max(1, int(round(fraction * len(patients))))
+    chosen = np.random.default_rng(seed).choice(patients, size=keep, replace=False)
+    return idx[np.isin(table.patient[idx], chosen)]
 
 
 # -- evaluation ------------------------------------------------------------
@@ -339,3 +369,34 @@ def _run_info(config: RunConfig, model: SegmentationModel, data: PreparedData, d
         "torch": torch.__version__,
         "pathogan_bench": __version__,
     }
+
+
+def load_trained_model(run_dir: Path, device: str = "auto") -> tuple[SegmentationModel, RunConfig, dict[str, Any]]:
+    """Rebuild a run's model from its config and its latest checkpoint."""
+    import json
+
+    from .checkpoint import latest_checkpoint, load_checkpoint
+    from .commands.run import resolve_config
+    from .rundir import existing_run_dir
+
+    run_dir = existing_run_dir(run_dir)
+    config = resolve_config(run_dir / "config.toml")
+    info_path = run_dir / "run.json"
+    if not info_path.is_file():
+        raise UserError(f"{info_path}: missing; the run did not get past its start")
+    info = json.loads(info_path.read_text())
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    if ckpt is None:
+        raise UserError(f"{run_dir / 'checkpoints'}: no complete checkpoint; train the run first")
+    torch_device = torch.device(resolve_device(device))
+
+    class _Shape:  # what build_model reads of a slice table
+        images = np.empty((0, len(info["modalities"]), info["image_size"], info["image_size"]), dtype=np.float32)
+        modalities = tuple(info["modalities"])
+
+    model = build_model(config, _Shape, torch_device, total_steps=int(info.get("steps", 1)))
+    state = load_checkpoint(ckpt, device=torch_device)
+    model.load_state_dict(state["model"])
+    model.load_extra_state(state.get("extra", {}))
+    model.eval()
+    return model, config, info

@@ -39,6 +39,7 @@ class Trainer:
         self.console = console or Console(stderr=True)
         self.rank = rank
         self.ckpt_dir = self.run_dir / "checkpoints"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.step = 0
         self.train_seconds = 0.0
         self._tb = None
@@ -114,7 +115,7 @@ class Trainer:
                 losses = self.model.train_step(batch, self.step)
                 if not sums:
                     sums = {k: torch.zeros((), device=v.device) for k, v in losses.items()}
-                    bad = {k: torch.zeros((), device=v.device, dtype=torch.long) for k in losses}
+                    bad = {k: torch.zeros((), device=v.device, dtype=torch.long) for k, v in losses.items()}
                     device = next(iter(losses.values())).device
                     streak = torch.zeros((), device=device, dtype=torch.long)
                     worst = torch.zeros((), device=device, dtype=torch.long)
@@ -162,7 +163,7 @@ class Trainer:
                 if cfg.sample_every and self.step % cfg.sample_every == 0 and self.rank == 0:
                     self.write_samples(batch)
         self.save()
-        if self._tb is not None:
+        if self._tb:
             self._tb.close()
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> Path | None:

@@ -1,0 +1,178 @@
+"""Weak versus full supervision on identical patients, slices and metrics.
+
+:func:`compare_models` trains (or reuses) one run per model, seed and label
+fraction under one parent folder, all with the same patient split, and
+writes one report over them: the Table 1 layout with a supervision column,
+per-slice Dice box plots, a figure of the same test slices segmented by every
+model, and, with label fractions, Dice against the fraction of annotated
+training patients with the weakly supervised models as horizontal lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from .config import RunConfig, to_toml
+from .errors import UserError
+from .io import save_figure, write_csv, write_text
+
+
+@dataclasses.dataclass
+class ComparedRun:
+    model: str
+    seed: int
+    label_fraction: float
+    run_dir: Path
+    supervision: str
+
+
+def _finished(run_dir: Path) -> bool:
+    info = run_dir / "run.json"
+    return info.is_file() and json.loads(info.read_text()).get("status") == "done"
+
+
+def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int = 1,
+                   label_fractions: list[float] | None = None, reuse: bool = True,
+                   console: Console | None = None) -> list[ComparedRun]:
+    """Train every model (x seeds, x label fractions for fully supervised ones) and compare."""
+    from .engine import model_supervision, run
+
+    console = console or Console(stderr=True)
+    for name in models:
+        model_supervision(name)  # unknown names fail before anything trains
+    fractions = sorted(set(label_fractions or [1.0]))
+    if any(not 0 < f <= 1 for f in fractions):
+        raise UserError(f"--label-fractions must lie in (0, 1], got {fractions}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[ComparedRun] = []
+    for name in models:
+        supervision = model_supervision(name)
+        model_fractions = fractions if supervision == "full" else [1.0]
+        for offset in range(seeds):
+            seed = base.seed + offset
+            for fraction in model_fractions:
+                tag = f"{name}-seed{seed}" + (f"-labels{fraction:g}" if fraction < 1 else "")
+                run_dir = out_dir / "runs" / tag
+                if not (reuse and _finished(run_dir)):
+                    config = dataclasses.replace(
+                        base, model=name, seed=seed, out=str(out_dir / "runs"), name=tag,
+                        data=dataclasses.replace(base.data, split_seed=base.seed, label_fraction=fraction),
+                    )
+                    if run_dir.exists():
+                        import shutil
+
+                        shutil.rmtree(run_dir)
+                    console.rule(f"{tag}")
+                    run(config, console=console)
+                else:
+                    console.print(f"reusing finished run {run_dir}")
+                runs.append(ComparedRun(name, seed, fraction, run_dir, supervision))
+    write_text(out_dir / "base-config.toml", to_toml(base))
+    report_comparison(runs, out_dir, console)
+    return runs
+
+
+def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None) -> None:
+    from .commands.compare import compare_runs
+
+    full_label_runs = [r.run_dir for r in runs if r.label_fraction >= 1.0]
+    compare_runs(full_label_runs, out_dir)
+    seed_table = seed_summary(runs)
+    write_csv(out_dir / "seeds.csv", seed_table)
+    if len({r.label_fraction for r in runs}) > 1:
+        label_efficiency_figure(runs, out_dir / "label-efficiency.png")
+    same_slices_figure([r for r in runs if r.label_fraction >= 1.0 and r.seed == runs[0].seed], out_dir / "same-slices.png")
+    if console is not None:
+        console.print(f"comparison written to [bold]{out_dir}[/bold]")
+
+
+def _test_dice(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_csv(run_dir / "metrics_slices.csv")
+    return frame[frame["split"] == "test"]
+
+
+def seed_summary(runs: list[ComparedRun]) -> pd.DataFrame:
+    """Mean test Dice per run, then mean and spread over seeds per (model, label fraction)."""
+    rows = []
+    for r in runs:
+        test = _test_dice(r.run_dir)
+        patients = pd.read_csv(r.run_dir / "metrics_patients.csv")
+        rows.append({"model": r.model, "supervision": r.supervision, "label_fraction": r.label_fraction, "seed": r.seed,
+                     "dice": float(test["dice"].mean()),
+                     "dice_pp": float(patients[patients["split"] == "test"]["dice_pp"].mean())})
+    per_run = pd.DataFrame(rows)
+    grouped = per_run.groupby(["model", "supervision", "label_fraction"], sort=False)
+    out = grouped.agg(seeds=("seed", "count"), dice_mean=("dice", "mean"), dice_std=("dice", "std"),
+                      dice_pp_mean=("dice_pp", "mean"), dice_pp_std=("dice_pp", "std")).reset_index()
+    return out.fillna({"dice_std": 0.0, "dice_pp_std": 0.0})
+
+
+def label_efficiency_figure(runs: list[ComparedRun], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = seed_summary(runs)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model, rows in table[table["supervision"] == "full"].groupby("model"):
+        rows = rows.sort_values("label_fraction")
+        ax.errorbar(rows["label_fraction"], 100 * rows["dice_mean"], yerr=100 * rows["dice_std"], marker="o",
+                    capsize=3, label=f"{model} (pixel labels)")
+    for i, (_, row) in enumerate(table[table["supervision"] != "full"].iterrows()):
+        ax.axhline(100 * row["dice_mean"], linestyle="--", color=f"C{i + 5}",
+                   label=f"{row['model']} ({row['supervision']}, no pixel labels)")
+    ax.set_xscale("log")
+    ax.set_xlabel("fraction of training patients with pixel labels")
+    ax.set_ylabel("test Dice per slice (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("How much annotation is weak supervision worth?")
+    return save_figure(path, fig)
+
+
+def same_slices_figure(runs: list[ComparedRun], path: Path, n_slices: int = 4) -> Path | None:
+    """The same test slices segmented by every model, next to the ground truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not runs:
+        return None
+    preds = {r.model: np.load(r.run_dir / "predictions.npz") for r in runs}
+    first = preds[runs[0].model]
+    test = np.flatnonzero(first["split"] == "test")
+    if not len(test):
+        return None
+    area = first["mask"][test].reshape(len(test), -1).sum(1)
+    order = test[np.argsort(-area)]
+    chosen = order[np.linspace(0, len(order) - 1, min(n_slices, len(order))).astype(int)]
+    keys = [(str(first["patient"][i]), int(first["z"][i])) for i in chosen]
+    columns = ["ground truth"] + [r.model for r in runs]
+    fig, axes = plt.subplots(len(keys), len(columns), figsize=(2.2 * len(columns), 2.2 * len(keys)), squeeze=False)
+    for row, (patient, z) in enumerate(keys):
+        for col, name in enumerate(columns):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            p = first if col == 0 else preds[name]
+            hit = np.flatnonzero((p["patient"] == patient) & (p["z"] == z))
+            if len(hit):
+                img = p["mask"][hit[0]] if col == 0 else p["prob"][hit[0]].astype(np.float32)
+                ax.imshow(img.T[::-1], cmap="magma", vmin=0, vmax=1)
+            if row == 0:
+                ax.set_title(name, fontsize=8)
+            if col == 0:
+                ax.set_ylabel(f"{patient}\nz={z}", fontsize=7)
+    fig.suptitle("test slices: ground truth and each model's probability map", fontsize=9)
+    fig.tight_layout()
+    return save_figure(path, fig)

@@ -1,0 +1,137 @@
+"""The shared training loop: checkpoints, resume, non-finite losses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pathogan_bench.batches import DomainBatches, MaskedBatches
+from pathogan_bench.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from pathogan_bench.config import TrainConfig
+from pathogan_bench.errors import NonFiniteLossError
+from pathogan_bench.model import SegmentationModel, guarded_step, linear_decay_schedule, make_adam
+from pathogan_bench.trainer import Trainer
+
+
+class ToyWeakModel(SegmentationModel):
+    """A tiny model with noise in its step, so the RNG matters for resume."""
+
+    supervision = "weak"
+
+    def __init__(self, poison_from: int | None = None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = torch.nn.Conv2d(2, 1, 3, padding=1)
+        self.register_buffer("seen", torch.zeros(()))
+        self.opt = make_adam(self.net.parameters(), lr=0.01)
+        self.sched = linear_decay_schedule(self.opt, total_steps=12)
+        self.poison_from = poison_from
+
+    def train_step(self, batch, step):
+        self.opt.zero_grad(set_to_none=True)
+        noise = torch.randn_like(batch["x_a"]) * 0.1
+        loss_a = self.net(batch["x_a"] + noise).pow(2).mean()
+        loss_b = (1 - self.net(batch["x_b"])).pow(2).mean()
+        if self.poison_from is not None and step >= self.poison_from:
+            loss_b = loss_b * float("nan")
+        total = loss_a + loss_b
+        total.backward()
+        guarded_step(self.opt, total)
+        self.sched.step()
+        self.seen += 1
+        return {"G/a": loss_a.detach(), "G/b": loss_b.detach(), "G/total": total.detach()}
+
+    def segment(self, images):
+        return torch.sigmoid(self.net(images))[:, 0]
+
+    def optimizers(self):
+        return {"opt": self.opt}
+
+    def schedulers(self):
+        return {"sched": self.sched}
+
+
+def toy_batches(seed=0):
+    rng = np.random.default_rng(0)
+    healthy = rng.uniform(-1, 1, (10, 2, 8, 8)).astype(np.float32)
+    patho = rng.uniform(-1, 1, (7, 2, 8, 8)).astype(np.float32)
+    return DomainBatches(healthy, patho, batch_size=3, seed=seed, device=torch.device("cpu"))
+
+
+def config(**kw):
+    base = dict(log_every=2, checkpoint_every=4, sample_every=0, keep_checkpoints=2, max_nonfinite=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
+    straight = ToyWeakModel()
+    Trainer(straight, toy_batches(), config(), tmp_path / "a", total_steps=12, seed=5).fit()
+
+    first = ToyWeakModel()
+    Trainer(first, toy_batches(), config(stop_at=7), tmp_path / "b", total_steps=12, seed=5).fit()
+    resumed = ToyWeakModel()
+    trainer = Trainer(resumed, toy_batches(), config(), tmp_path / "b", total_steps=12, seed=5)
+    assert trainer.resume() and trainer.step == 7  # mid-epoch: epochs here are 3 steps long
+    trainer.fit()
+
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
+    assert resumed.opt.state_dict()["state"][0]["step"] == straight.opt.state_dict()["state"][0]["step"]
+    assert resumed.sched.last_epoch == straight.sched.last_epoch == 12
+
+
+def test_checkpoints_are_kept_and_pruned(tmp_path):
+    Trainer(ToyWeakModel(), toy_batches(), config(), tmp_path, total_steps=12, seed=0).fit()
+    names = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*.json"))
+    assert names == ["step-00000008.json", "step-00000012.json"]
+    rows = (tmp_path / "losses.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,steps_per_s,G/a,G/b,G/total") and len(rows) == 1 + 6
+
+
+def test_checkpoint_holds_plain_data_only(tmp_path):
+    Trainer(ToyWeakModel(), toy_batches(), config(), tmp_path, total_steps=4, seed=0).fit()
+    meta = json.loads((tmp_path / "checkpoints" / "step-00000004.json").read_text())
+    assert meta["format"].startswith("pathogan-bench-checkpoint")
+    with pytest.raises(TypeError, match="tensors and plain data only"):
+        save_checkpoint(tmp_path / "bad", {"obj": object()})
+
+
+def test_incomplete_checkpoint_is_ignored(tmp_path):
+    Trainer(ToyWeakModel(), toy_batches(), config(), tmp_path, total_steps=8, seed=0).fit()
+    ckpt = tmp_path / "checkpoints"
+    tensors = ckpt / "step-00000008.safetensors"
+    tensors.write_bytes(tensors.read_bytes()[:100])  # a tensor file cut short
+    assert latest_checkpoint(ckpt).name == "step-00000004.json"
+    with pytest.raises(ValueError, match="missing or incomplete"):
+        load_checkpoint(ckpt / "step-00000008.json")
+
+
+def test_non_finite_steps_are_skipped_then_the_run_fails_keeping_the_good_checkpoint(tmp_path, caplog):
+    model = ToyWeakModel(poison_from=4)
+    trainer = Trainer(model, toy_batches(), config(log_every=1), tmp_path, total_steps=12, seed=0)
+    with pytest.raises(NonFiniteLossError, match=r"G/b.*G/total|G/total.*G/b"):
+        trainer.fit()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert model.opt.state_dict()["state"][0]["step"] == 4  # poisoned updates were not applied
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "step-00000004.json"
+    assert "non-finite" in caplog.text
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    a, b = toy_batches(seed=1), toy_batches(seed=1)
+    for step in (0, 5, 3):
+        torch.testing.assert_close(a.batch(step)["x_b"], b.batch(step)["x_b"])
+    assert not torch.equal(toy_batches(seed=2).batch(0)["x_a"], a.batch(0)["x_a"])
+
+
+def test_weak_batches_carry_no_mask_and_full_batches_do():
+    weak = toy_batches().batch(0)
+    assert set(weak) == {"x_a", "x_b"}
+    assert not hasattr(toy_batches(), "masks")
+    full = MaskedBatches(np.zeros((4, 2, 8, 8), np.float32), np.ones((4, 8, 8), bool), 2, 0, torch.device("cpu"))
+    batch = full.batch(0)
+    assert set(batch) == {"image", "mask"} and batch["mask"].shape == (2, 1, 8, 8)
