@@ -1,0 +1,63 @@
+"""Segmentation metrics that match named reference implementations.
+
+    >>> from pathogan_bench.metrics import hd95, score_slices
+    >>> hd95(pred_slice, ref_slice, spacing=(1.0, 1.0))
+    >>> scores = score_slices(pred[N, H, W], ref[N, H, W], metrics=("dice", "hd95", "avd"))
+
+=========  =================================================  ============================
+metric     definition                                         matches
+=========  =================================================  ============================
+dice       2|P∩G| / (|P|+|G|)                                 medpy ``dc``
+hd95       95th pct. of pooled border distances (linear)      medpy ``hd95``
+hd         max of pooled border distances                     medpy ``hd``
+assd       mean of pooled border distances                    medpy 0.5 ``assd``
+avd        max of directed all-pixel mean distances           Taha & Hanbury 2015
+avd_mean   mean of directed all-pixel mean distances          EvaluateSegmentation AVGDIST
+dice_pp    Dice of a patient's slices stacked                 medpy ``dc`` on the stack
+=========  =================================================  ============================
+
+Empty masks follow a named convention (:mod:`.empty`): ``default`` or
+``brats``. docs/METRICS.md gives the definitions in full.
+"""
+
+from .base import BUILTIN, Metric, assd, avd, avd_mean, dice, get_metric, hd, hd95
+from .batch import (
+    DEFAULT_METRICS,
+    PAIR_METRICS,
+    PATIENT_METRICS,
+    BatchScores,
+    default_workers,
+    MetricInputError,
+    dice_pp,
+    score_batch,
+    score_slices,
+)
+from .core import border
+from .empty import BRATS_PENALTY, CASE_NAMES, CONVENTIONS, EmptyConvention, get_convention
+
+__all__ = [
+    "BRATS_PENALTY",
+    "BUILTIN",
+    "CASE_NAMES",
+    "CONVENTIONS",
+    "DEFAULT_METRICS",
+    "PAIR_METRICS",
+    "PATIENT_METRICS",
+    "BatchScores",
+    "EmptyConvention",
+    "Metric",
+    "MetricInputError",
+    "assd",
+    "avd",
+    "avd_mean",
+    "border",
+    "dice",
+    "default_workers",
+    "dice_pp",
+    "get_convention",
+    "get_metric",
+    "hd",
+    "hd95",
+    "score_batch",
+    "score_slices",
+]

@@ -1,0 +1,190 @@
+"""Scoring a finished run: predictions.npz -> per-slice and per-patient tables -> report.
+
+A finished run directory holds ``predictions.npz`` (``prob`` (N,H,W)
+probabilities, ``mask`` (N,H,W) references, ``patient``, ``z``, ``split``,
+``threshold``) and ``run.json`` (model, supervision, loss set, data,
+spacing, ...). :func:`evaluate_run` re-scores it and (re)writes
+``metrics_slices.csv``, ``metrics_patients.csv``, ``summary.json`` and
+``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import UserError
+from .io import write_csv
+from .metrics import CASE_NAMES, PAIR_METRICS, PATIENT_METRICS, dice_pp, get_convention, score_batch
+from .report import Summary, summarise, write_report
+
+DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp")
+PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
+
+
+def parse_metric_names(text: str | Sequence[str] | None) -> list[str] | None:
+    """``"dice,hd95"`` or a list -> a list of names (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    names = text.split(",") if isinstance(text, str) else list(text)
+    return [n.strip() for n in names if n.strip()]
+
+
+def _plugin_metric(name: str, empty: str) -> Any:
+    from .registry import create
+
+    try:
+        return create("metric", name, empty=empty)
+    except TypeError:  # a plugin metric without an empty-mask option
+        return create("metric", name)
+
+
+def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[str], z: Sequence[int],
+                         split: Sequence[str], threshold: float = 0.5, metrics: Sequence[str] | None = None,
+                         spacing: Sequence[float] | None = None, empty: str = "default",
+                         workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-slice and per-patient scores of probability maps thresholded at ``threshold``.
+
+    A pixel is predicted foreground when ``prob >= threshold``. Returns
+    ``(slices, patients)``: ``slices`` has patient, z, split, one column
+    per slice metric, the empty-mask case and the pixel counts;
+    ``patients`` has patient, split, ``dice_pp`` (the Dice of the
+    patient's slices of that split stacked), any other per-patient metric
+    and the number of slices.
+    """
+    metrics = list(metrics) if metrics is not None else list(DEFAULT_RUN_METRICS)
+    get_convention(empty)  # unknown names fail before any work
+    prob = np.asarray(prob)
+    mask = np.asarray(mask)
+    if prob.shape != mask.shape or prob.ndim != 3:
+        raise UserError(f"prob {prob.shape} and mask {mask.shape} must both be (N, H, W)")
+    n = prob.shape[0]
+    patient, z, split = (np.asarray(a) for a in (patient, z, split))
+    for name, arr in (("patient", patient), ("z", z), ("split", split)):
+        if arr.shape != (n,):
+            raise UserError(f"{name} has shape {arr.shape}, expected ({n},)")
+    # a float64 scalar makes numpy compare in float64 (a Python float would be cast down to float16)
+    pred = prob >= np.float64(threshold)
+    ref = mask.astype(bool, copy=False)
+
+    builtin = [m for m in metrics if m in PAIR_METRICS]
+    scores = score_batch(pred, ref, builtin, spacing, empty, workers)
+    slices = pd.DataFrame({"patient": patient.astype(str), "z": z.astype(np.int64), "split": split.astype(str)})
+    for name in metrics:
+        if name in PAIR_METRICS:
+            slices[name] = scores.values[name]
+        elif name not in PATIENT_METRICS:
+            metric = _plugin_metric(name, empty)
+            if getattr(metric, "level", "pair") == "patient":
+                continue
+            if hasattr(metric, "batch"):
+                slices[name] = np.asarray(metric.batch(pred, ref, spacing), dtype=np.float64)
+            else:
+                slices[name] = [float(metric(pred[i], ref[i], spacing)) for i in range(n)]
+    slices["case"] = np.asarray(CASE_NAMES, dtype=object)[scores.case]
+    slices["pred_px"] = scores.pred_px
+    slices["ref_px"] = scores.ref_px
+
+    # one group per (patient, split), in order of first appearance
+    keys = slices[["patient", "split"]].drop_duplicates().reset_index(drop=True)
+    codes = np.empty(n, dtype=np.int64)
+    codes[:] = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(slices[["patient", "split"]]))
+    per_patient = dice_pp(pred, ref, codes, empty=empty)
+    patients = keys.assign(dice_pp=[per_patient[str(k)] for k in range(len(keys))],
+                           slices=np.bincount(codes, minlength=len(keys)))
+    for name in metrics:
+        if name in PAIR_METRICS or name in PATIENT_METRICS:
+            continue
+        metric = _plugin_metric(name, empty)
+        if getattr(metric, "level", "pair") == "patient":
+            patients[name] = [float(metric(pred[codes == k], ref[codes == k], spacing)) for k in range(len(keys))]
+    return slices, patients
+
+
+def load_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of ``run_dir/predictions.npz``, checked."""
+    path = Path(run_dir) / "predictions.npz"
+    if not path.is_file():
+        raise UserError(f"{path}: no predictions (is the run finished?)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # a truncated or foreign file
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    missing = [k for k in PREDICTION_KEYS if k not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing arrays {', '.join(missing)}")
+    if arrays["prob"].shape != arrays["mask"].shape or arrays["prob"].ndim != 3:
+        raise UserError(f"{path}: prob {arrays['prob'].shape} and mask {arrays['mask'].shape} must both be (N, H, W)")
+    n = arrays["prob"].shape[0]
+    for key in ("patient", "z", "split"):
+        if arrays[key].shape != (n,):
+            raise UserError(f"{path}: {key} has shape {arrays[key].shape}, expected ({n},)")
+    return arrays
+
+
+def load_run_info(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        raise UserError(f"{path}: missing (not a run directory)")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return info
+
+
+def _configured(run_dir: Path) -> dict[str, Any]:
+    """The run's ``[eval]`` table from config.toml, if any."""
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("eval", {}))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def run_spacing(info: dict[str, Any], run_dir: Path) -> tuple[float, float] | None:
+    spacing = info.get("spacing")
+    if spacing is None:
+        return None
+    try:
+        values = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} is not a list of numbers") from None
+    if len(values) != 2:
+        raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} needs 2 entries (in-plane)")
+    return values  # type: ignore[return-value]
+
+
+def evaluate_run(run_dir: str | Path, metrics: Sequence[str] | None = None, empty: str | None = None,
+                 workers: int | None = None) -> Summary:
+    """Re-score a finished run directory and (re)write its tables and report.
+
+    ``metrics`` and ``empty`` default to the run's ``[eval]`` config, then
+    to Dice, HD95, AVD, Dice PP and the ``default`` convention.
+    """
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    arrays = load_predictions(run_dir)
+    configured = _configured(run_dir)
+    metrics = list(metrics or configured.get("metrics") or DEFAULT_RUN_METRICS)
+    empty = empty or configured.get("empty") or "default"
+    spacing = run_spacing(info, run_dir)
+    slices, patients = evaluate_predictions(
+        arrays["prob"], arrays["mask"], arrays["patient"], arrays["z"], arrays["split"],
+        float(arrays["threshold"]), metrics, spacing, empty, workers)
+    write_csv(run_dir / "metrics_slices.csv", slices)
+    write_csv(run_dir / "metrics_patients.csv", patients)
+    summary = summarise(slices, patients, info, metrics, empty)
+    write_report(summary, run_dir)
+    return summary

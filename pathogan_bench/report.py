@@ -1,0 +1,226 @@
+"""Table 1 of the paper for a run: every metric as ``mean ± std (median)`` per split.
+
+Dice values are shown in %, distances in pixels when the spacing is 1 (or
+absent) along every axis and in mm otherwise. Statistics are over the slices
+(or patients, for ``dice_pp``) whose value is defined; undefined values (NaN,
+e.g. a distance with one empty mask) are left out of the statistics and
+counted. The standard deviation is the sample one (``ddof=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .io import write_json, write_text
+from .metrics import BUILTIN
+
+SPLIT_ORDER = ("train", "val", "test")
+SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
+#: run.json facts carried into the summary
+RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing")
+
+
+@dataclass
+class Stat:
+    """Statistics of one metric over one split."""
+
+    mean: float
+    std: float
+    median: float
+    n: int
+    undefined: int
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> "Stat":
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+        ok = arr[~np.isnan(arr)]
+        if not len(ok):
+            return cls(math.nan, math.nan, math.nan, 0, int(len(arr)))
+        std = float(np.std(ok, ddof=1)) if len(ok) > 1 else math.nan
+        return cls(float(np.mean(ok)), std, float(np.median(ok)), int(len(ok)), int(len(arr) - len(ok)))
+
+
+@dataclass
+class Summary:
+    """A run's scores: run facts and, per split, a :class:`Stat` per metric."""
+
+    run: dict[str, Any]
+    metrics: list[str]
+    empty: str
+    unit: str
+    splits: dict[str, dict[str, Stat]] = field(default_factory=dict)
+    #: per split: evaluated slices, and slices where at least one distance metric is undefined
+    slices: dict[str, int] = field(default_factory=dict)
+    undefined_slices: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return str(self.run.get("model", "?"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Summary":
+        splits = {s: {m: Stat(**{k: _nan(v) for k, v in st.items()}) for m, st in per.items()}
+                  for s, per in data.get("splits", {}).items()}
+        return cls(data.get("run", {}), list(data.get("metrics", [])), data.get("empty", "default"),
+                   data.get("unit", "px"), splits, dict(data.get("slices", {})), dict(data.get("undefined_slices", {})))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Summary":
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _nan(v: Any) -> Any:
+    return math.nan if v is None else v
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN: write null."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def distance_unit(spacing: Sequence[float] | None) -> str:
+    """``px`` for unit (or no) spacing, ``mm`` otherwise."""
+    if spacing is None or all(float(s) == 1.0 for s in spacing):
+        return "px"
+    return "mm"
+
+
+def is_ratio(metric: str) -> bool:
+    entry = BUILTIN.get(metric)
+    return entry is not None and entry.unit == "ratio"
+
+
+def summarise(slices: pd.DataFrame, patients: pd.DataFrame, run: dict[str, Any], metrics: Sequence[str],
+              empty: str) -> Summary:
+    """Statistics per split of the per-slice and per-patient tables."""
+    run = {k: run[k] for k in RUN_FIELDS if k in run}
+    summary = Summary(run, list(metrics), empty, distance_unit(run.get("spacing")))
+    present = [s for s in SPLIT_ORDER if s in set(slices["split"])] + sorted(set(slices["split"]) - set(SPLIT_ORDER))
+    distance = [m for m in metrics if m in slices.columns and not is_ratio(m)]
+    for split in present:
+        rows = slices[slices["split"] == split]
+        per = {}
+        for m in metrics:
+            if m in slices.columns:
+                per[m] = Stat.of(rows[m].to_numpy(np.float64))
+            elif m in patients.columns:
+                per[m] = Stat.of(patients.loc[patients["split"] == split, m].to_numpy(np.float64))
+        summary.splits[split] = per
+        summary.slices[split] = int(len(rows))
+        summary.undefined_slices[split] = int(rows[distance].isna().any(axis=1).sum()) if distance else 0
+    return summary
+
+
+def format_stat(stat: Stat, percent: bool = False, digits: int = 1) -> str:
+    """``mean ± std (median)``; Dice-like values times 100 when ``percent``."""
+    if stat.n == 0:
+        return "–"
+    scale = 100.0 if percent else 1.0
+    std = "–" if math.isnan(stat.std) else f"{stat.std * scale:.{digits}f}"
+    return f"{stat.mean * scale:.{digits}f} ± {std} ({stat.median * scale:.{digits}f})"
+
+
+def column_label(metric: str, unit: str) -> str:
+    names = {"dice": "Dice", "dice_pp": "Dice PP", "hd95": "HD95", "hd": "HD", "assd": "ASSD", "avd": "AVD",
+             "avd_mean": "AVD (mean)"}
+    label = names.get(metric, metric)
+    return f"{label} (%)" if is_ratio(metric) else f"{label} ({unit})"
+
+
+def row_label(summary: Summary, split: str) -> str:
+    return f"{summary.model} ({SPLIT_LABELS.get(split, split)})"
+
+
+def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the Table-1 layout, one row per split."""
+    header = ["model (split)"] + [column_label(m, summary.unit) for m in summary.metrics] + ["slices", "undefined"]
+    rows = []
+    for split, per in summary.splits.items():
+        cells = [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in summary.metrics]
+        rows.append([row_label(summary, split)] + cells +
+                    [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
+    return header, rows
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _undefined_note(summary: Summary) -> str:
+    parts = []
+    for split, per in summary.splits.items():
+        counts = ", ".join(f"{m} {st.undefined}" for m, st in per.items() if st.undefined)
+        if counts:
+            parts.append(f"{SPLIT_LABELS.get(split, split)}: {counts}")
+    return "; ".join(parts) if parts else "none"
+
+
+def render_markdown(summary: Summary) -> str:
+    header, rows = table_rows(summary)
+    run = summary.run
+    facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "seed", "device") if k in run)
+    return (
+        f"# {summary.model}\n\n{facts}\n\n"
+        + markdown_table(header, rows)
+        + f"\nScores as mean ± std (median) over slices (Dice PP over patients); Dice in %, distances in "
+        f"{summary.unit}. Empty-mask convention: {summary.empty}. Undefined values are left out of the "
+        f"statistics; count per metric: {_undefined_note(summary)}. Definitions: docs/METRICS.md.\n"
+    )
+
+
+def write_report(summary: Summary, run_dir: str | Path) -> tuple[Path, Path]:
+    """``summary.json`` and ``report.md`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    return (write_json(run_dir / "summary.json", summary.to_dict()),
+            write_text(run_dir / "report.md", render_markdown(summary)))
+
+
+def print_summary(summary: Summary, console: Any = None) -> None:
+    """Print the summary as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    header, rows = table_rows(summary)
+    table = Table(title=f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
+                  caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    print_table(table, console)
+
+
+def print_table(table: Any, console: Any) -> None:
+    """Print a rich table; into a file or pipe at its full width, so no cell is cut."""
+    from rich.measure import Measurement
+
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    previous = console.width
+    console.width = max(previous, width)
+    try:
+        console.print(table)
+    finally:
+        console.width = previous

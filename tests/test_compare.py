@@ -1,0 +1,124 @@
+"""`compare` and `metrics` commands end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pathogan_bench import metrics as M
+from pathogan_bench.cli import cli
+from pathogan_bench.commands.compare import compare_runs
+from pathogan_bench.errors import UserError
+from test_report import make_run
+
+
+def test_compare_runs_side_by_side(tmp_path):
+    a = make_run(tmp_path / "a", model="pathogan", shift=2)
+    b = make_run(tmp_path / "b", model="unet", shift=0)
+    table = compare_runs([a, b], tmp_path / "out")
+    assert table["model"].tolist() == ["pathogan", "pathogan", "unet", "unet"]
+    assert {"supervision", "loss_set", "data", "dice_mean", "hd95_median", "avd_undefined", "dice_pp_mean"} <= set(table)
+    unet_test = table[(table["model"] == "unet") & (table["split"] == "test")].iloc[0]
+    assert unet_test["dice_mean"] == 1.0 and unet_test["hd95_mean"] == 0.0
+    markdown = (tmp_path / "out" / "comparison.md").read_text()
+    assert "| unet (Te) | full | full | synthetic | 100.0 ± 0.0 (100.0) |" in markdown
+    csv = pd.read_csv(tmp_path / "out" / "comparison.csv")
+    assert len(csv) == 4
+    assert (tmp_path / "out" / "dice-boxplot.png").read_bytes()[:4] == b"\x89PNG"
+    assert (a / "summary.json").is_file()  # unscored runs are scored first
+
+
+def test_compare_command(tmp_path):
+    a = make_run(tmp_path / "a", model="pathogan")
+    b = make_run(tmp_path / "b", model="pathogan", seed=1)
+    result = CliRunner().invoke(cli, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert "pathogan (Te)" in result.output
+    assert (tmp_path / "cmp" / "comparison.md").is_file()
+    bad = CliRunner().invoke(cli, ["compare", str(tmp_path), "--out", str(tmp_path / "cmp2")])
+    assert isinstance(bad.exception, UserError) and "run.json" in str(bad.exception)
+
+
+def test_compare_needs_a_run():
+    with pytest.raises(UserError, match="at least one run"):
+        compare_runs([], "out")
+
+
+# -- metrics on NIfTI --------------------------------------------------------
+def write_nifti(path: Path, data: np.ndarray, zooms=(1.0, 1.0, 2.0)) -> Path:
+    image = nib.Nifti1Image(data.astype(np.int16), np.diag([*zooms, 1.0]))
+    image.header.set_zooms(zooms)
+    nib.save(image, str(path))
+    return path
+
+
+def volumes() -> tuple[np.ndarray, np.ndarray]:
+    ref = np.zeros((24, 24, 6), np.int16)
+    ref[5:15, 5:15, 1:4] = 2
+    ref[8:10, 8:10, 2] = 4
+    pred = np.zeros_like(ref)
+    pred[7:17, 5:15, 1:5] = 1
+    return pred, ref
+
+
+def test_metrics_command_on_files_with_header_spacing(tmp_path):
+    pred, ref = volumes()
+    p = write_nifti(tmp_path / "pred.nii.gz", pred)
+    g = write_nifti(tmp_path / "gt.nii.gz", ref)
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(cli, ["metrics", str(p), str(g), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    volume = scores[scores["scope"] == "volume"].iloc[0]
+    assert volume["dice"] == pytest.approx(M.dice(pred > 0, ref > 0))
+    assert volume["hd"] == pytest.approx(M.hd(pred > 0, ref > 0, spacing=(1.0, 1.0, 2.0)))
+    slices = scores[scores["scope"] == "slice"]
+    assert slices["z"].astype(int).tolist() == [1, 2, 3, 4]  # slices with foreground in either mask
+    assert slices["hd95"].iloc[0] == pytest.approx(M.hd95(pred[:, :, 1] > 0, ref[:, :, 1] > 0))
+    assert slices["case"].tolist()[-1] == "ref_empty" and np.isnan(slices["hd95"].iloc[-1])
+
+
+def test_metrics_command_on_folders_with_options(tmp_path):
+    pred, ref = volumes()
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    for name in ("case1.nii.gz", "case2.nii.gz"):
+        write_nifti(tmp_path / "pred" / name, pred)
+        write_nifti(tmp_path / "gt" / name, ref)
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(cli, ["metrics", str(tmp_path / "pred"), str(tmp_path / "gt"), "--spacing", "1,1,1",
+                                      "--labels", "4", "--empty", "brats", "--metrics", "dice,hd95", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert sorted(set(scores["file"])) == ["case1.nii.gz", "case2.nii.gz"]
+    assert list(scores.columns[3:5]) == ["dice", "hd95"]
+    # label 4 only: the prediction (label 1) is empty -> BraTS penalty
+    assert (scores[scores["scope"] == "volume"]["hd95"] == 373.0).all()
+
+
+def test_metrics_command_errors_name_the_file(tmp_path):
+    pred, ref = volumes()
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_nifti(tmp_path / "pred" / "lonely.nii.gz", pred)
+    result = CliRunner().invoke(cli, ["metrics", str(tmp_path / "pred"), str(tmp_path / "gt")])
+    assert isinstance(result.exception, UserError) and "lonely.nii.gz" in str(result.exception)
+    small = write_nifti(tmp_path / "small.nii.gz", ref[:10])
+    result = CliRunner().invoke(cli, ["metrics", str(small), str(write_nifti(tmp_path / "g.nii.gz", ref))])
+    assert isinstance(result.exception, UserError) and "small.nii.gz" in str(result.exception)
+    prob = tmp_path / "prob.nii.gz"
+    nib.save(nib.Nifti1Image(np.full((4, 4, 2), 0.5, np.float32), np.eye(4)), str(prob))
+    result = CliRunner().invoke(cli, ["metrics", str(prob), str(prob)])
+    assert isinstance(result.exception, UserError) and "prob.nii.gz: not a label map" in str(result.exception)
+
+
+def test_metrics_command_on_real_labels(shared_data):
+    seg = shared_data / "brats2013-deepmedic" / "brats_2013_pat0001_1" / "OTMultiClass.nii.gz"
+    result = CliRunner().invoke(cli, ["metrics", str(seg), str(seg), "--metrics", "dice,hd95"])
+    assert result.exit_code == 0, result.output
+    assert "100.00" in result.output
