@@ -13,6 +13,7 @@ from rich.table import Table
 from ..errors import UserError
 from ..evaluation import evaluate_run, load_run_info
 from ..io import write_csv, write_text
+from .run import common_run_options
 from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, print_table, row_label
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data")
@@ -114,17 +115,50 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str
 
 
 @click.command("compare")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
-              show_default=True, help="Folder for comparison.md, comparison.csv and dice-boxplot.png.")
-def compare_command(run_dirs: tuple[Path, ...], out_dir: Path) -> None:
-    """Put finished runs side by side: model, supervision, loss set, data and every metric.
+              show_default=True, help="Folder for comparison.md, comparison.csv, the figures (and, with --models, the runs).")
+@click.option("--models", help="Comma-separated models to train on one patient split and compare.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Trainings per model (seeds seed, seed+1, ...).")
+@click.option("--label-fractions", help="For fully supervised models: fractions of training patients with pixel labels, "
+              "e.g. 0.05,0.1,0.25,0.5,1.")
+@click.option("--reuse/--no-reuse", default=True, show_default=True, help="Reuse finished runs found under --out.")
+@click.option("--loss-set", help="Loss set for models that use one (default: full).")
+@common_run_options
+def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: str | None, seeds: int,
+                    label_fractions: str | None, reuse: bool, config_file: Path | None, **opts) -> None:
+    """Compare models on identical patients, slices and metrics.
 
-    Runs without a summary are scored first. Writes a markdown and a CSV
-    table and a box plot of per-slice test Dice per model.
+    Either put finished runs side by side, or train several models (weakly,
+    fully and un-supervised) on one patient split first. Writes a markdown
+    and a CSV table with a supervision column, a box plot of per-slice test
+    Dice per model, a figure of the same test slices segmented by every
+    model, and with --label-fractions the Dice-versus-annotation curve.
 
     \b
-    Example:
+    Examples:
         pathogan-bench compare runs/pathogan-full runs/unet-full --out comparison
+        pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --out comparison
+        pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --seeds 3
     """
+    if models:
+        from ..comparison import compare_models
+        from .run import resolve_config
+
+        if run_dirs:
+            raise UserError("give either RUN_DIR... or --models, not both")
+        if seeds < 1:
+            raise UserError(f"--seeds must be at least 1, got {seeds}")
+        fractions = None
+        if label_fractions:
+            try:
+                fractions = [float(f) for f in label_fractions.split(",") if f.strip()]
+            except ValueError:
+                raise UserError(f"--label-fractions {label_fractions}: expected numbers like 0.1,0.5,1") from None
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        base = resolve_config(config_file, loss_set=opts.pop("loss_set"), **opts)
+        compare_models(base, names, out_dir, seeds=seeds, label_fractions=fractions, reuse=reuse, console=Console())
+        return
+    if not run_dirs:
+        raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
     compare_runs(run_dirs, out_dir, console=Console())

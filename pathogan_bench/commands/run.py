@@ -75,7 +75,6 @@ def common_run_options(func: Any) -> Any:
                      help="quick: minutes on a CPU; paper: the paper's schedule; auto: quick on CPU, paper on CUDA."),
         click.option("--device", help="auto, cpu or cuda."),
         click.option("--seed", type=int, help="Seed of the split, the sampling and the initialisation."),
-        click.option("--out", help="Parent folder of run directories (default: runs)."),
         click.option("--steps", type=int, help="Training steps (overrides --epochs)."),
         click.option("--epochs", type=float, help="Epochs over the larger training domain."),
         click.option("--batch-size", type=int),
@@ -102,6 +101,7 @@ def resolve_config(config_file: Path | None, **opts: Any):
 @click.option("--loss-set", help="Named objective (see `pathogan-bench list loss-set`). Default: full.")
 @click.option("--loss", multiple=True, metavar="NAME=WEIGHT", help="Set a loss term's weight, or add a term.")
 @click.option("--without", multiple=True, metavar="NAME", help="Drop a term from the loss set.")
+@click.option("--out", help="Parent folder of run directories (default: runs).")
 @click.option("--name", help="Run directory name (default: <date>-<time>-<model>-<loss-set>).")
 @click.option("--stop-at", type=int, help="Stop after this step with a checkpoint; continue with --resume.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path), help="Continue a stopped run directory.")

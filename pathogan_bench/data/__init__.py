@@ -1,0 +1,12 @@
+"""Data: reading BraTS-style folders, preprocessing into slices, augmentation, synthetic data."""
+
+from .augment import AugmentConfig, Augmenter
+from .cases import Case, CaseCollection, Volume, collect, detect_scheme, read_volume
+from .slices import PreprocessConfig, SliceTable, prepare_slices, select_training, split_patients
+from .synthetic import synthesize, synthetic_root
+
+__all__ = [
+    "AugmentConfig", "Augmenter", "Case", "CaseCollection", "PreprocessConfig", "SliceTable", "Volume", "collect",
+    "detect_scheme", "prepare_slices", "read_volume", "select_training", "split_patients", "synthesize",
+    "synthetic_root",
+]

@@ -1,0 +1,208 @@
+"""A synthetic BraTS-like dataset: brain MRI with gliomas, deterministic per seed.
+
+Each subject is built from tissue maps, not blobs: a skull-stripped brain
+with a folded cortical grey-matter ribbon, white matter, deep grey nuclei,
+cerebrospinal fluid in the sulci and the lateral ventricles. A tumour (in
+most subjects) has a necrotic core, an enhancing rim and an irregular
+surrounding edema that spreads along the white matter, and pushes the nearby
+anatomy aside (mass effect). Each modality renders the tissues with its own
+contrast (T1: WM > GM > CSF; T2: CSF > GM > WM; FLAIR: like T2 with dark
+CSF; T1c: T1 with a bright enhancing rim), then a smooth bias field,
+partial-volume blur and Rician noise are applied. Files follow the BraTS
+2021+ layout (``SYN-00001/SYN-00001-t2f.nii.gz``, ``-seg`` with labels
+1 necrosis, 2 edema, 4 enhancing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
+ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
+GENERATOR_VERSION = 1
+
+# tissue classes
+BG, CSF, GM, WM, NECROSIS, EDEMA, ENHANCING = range(7)
+#: intensity of each tissue class per modality (BG, CSF, GM, WM, necrosis, edema, enhancing)
+CONTRAST = {
+    "t1": np.array([0.0, 0.22, 0.58, 0.84, 0.28, 0.50, 0.55]),
+    "t1c": np.array([0.0, 0.24, 0.60, 0.84, 0.26, 0.52, 1.35]),
+    "t2": np.array([0.0, 1.00, 0.62, 0.42, 0.92, 0.84, 0.70]),
+    "flair": np.array([0.0, 0.10, 0.62, 0.46, 0.55, 1.05, 0.80]),
+}
+
+
+def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
+    """Smooth random field with about ``cells`` oscillations per axis, unit std."""
+    import torch
+    import torch.nn.functional as F
+
+    coarse = rng.standard_normal(tuple(max(2, int(cells * s / max(shape)) + 2) for s in shape)).astype(np.float32)
+    coarse = ndimage.gaussian_filter(coarse, 0.7, mode="wrap")  # smooth before the (linear) upsampling
+    field = F.interpolate(torch.from_numpy(coarse)[None, None], size=shape, mode="trilinear", align_corners=True)
+    field = field[0, 0].numpy()
+    return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def _grid(shape: tuple[int, int, int], spacing: float) -> list[np.ndarray]:
+    """Physical coordinates in mm, centred."""
+    return [(np.arange(n, dtype=np.float32) - (n - 1) / 2) * spacing for n in shape]
+
+
+def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Tissue classes (X, Y, Z) and BraTS labels for one subject."""
+    spacing = 240.0 / size
+    shape = (size, size, depth)
+    x, y, z = np.meshgrid(*_grid(shape, spacing), indexing="ij")
+    z = z + 8.0  # the axial range of interest sits a little above the brain's centre
+
+    # brain: an ellipsoid (radii in mm, varied per subject) with a bumpy, lobed outline
+    ax, ay, az = rng.uniform(62, 70), rng.uniform(78, 88), rng.uniform(62, 70)
+    bump = _smooth_noise(shape, 5, rng)
+    r = np.sqrt((x / ax) ** 2 + (y / ay) ** 2 + (np.maximum(z, -30) / az) ** 2 + 0.5 * (np.minimum(z + 30, 0) / az) ** 2)
+    lobes = 0.04 * np.cos(2.5 * np.arctan2(y, x))  # frontal/occipital poles and temporal bulges
+    brain = r < 1.0 + 0.035 * bump + lobes
+    depth_mm = ndimage.distance_transform_edt(brain, sampling=spacing).astype(np.float32)
+
+    # cortex: grey matter whose inner boundary folds deeply (gyri), cut by thin CSF-filled sulci
+    folds = _smooth_noise(shape, max(6, size // 10), rng)
+    gm_depth = 3.0 + 9.0 * np.clip(folds + 0.6, 0, None)
+    tissue = np.full(shape, BG, np.int8)
+    tissue[brain] = WM
+    tissue[brain & (depth_mm < gm_depth)] = GM
+    sulci = brain & (np.abs(folds - 0.5) < 0.09) & (depth_mm < gm_depth - 1.5)
+    tissue[sulci] = CSF
+    fissure = (np.abs(x) < max(1.0, 0.6 * spacing)) & (depth_mm < 28) & (np.abs(y) > 20)
+    tissue[brain & fissure] = CSF  # interhemispheric fissure, front and back
+    tissue[brain & (depth_mm < min(1.5, spacing))] = CSF  # subarachnoid rim
+
+    # deep grey nuclei (thalamus, basal ganglia) and the lateral + third ventricles
+    for side in (-1, 1):
+        for cx, cy, cz, rx, ry, rz in ((12, -4, 0, 10, 14, 10), (22, 14, 2, 7, 14, 10)):
+            blob = ((x - side * cx) / rx) ** 2 + ((y - cy) / ry) ** 2 + ((z - cz) / rz) ** 2 < 1
+            tissue[blob & brain] = GM
+    vsize = rng.uniform(0.8, 1.3)
+    for side in (-1, 1):
+        # a curved horn: body along y, tilted upward towards the back
+        body = ((x - side * (5 + 0.06 * y)) / (4.0 * vsize)) ** 2 + ((y - 4) / (30 * vsize)) ** 2 \
+            + ((z - 10 - 0.004 * y ** 2) / (7 * vsize)) ** 2 < 1
+        tissue[body & brain] = CSF
+    third = (np.abs(x) < 1.2 * vsize + 0.5 * spacing) & (np.abs(y + 2) < 14) & (np.abs(z + 2) < 9)
+    tissue[third & brain] = CSF
+
+    labels = np.zeros(shape, np.uint8)
+    if not tumour:
+        return tissue, labels
+
+    # tumour: centre in the white matter of one hemisphere, not too close to the surface
+    candidates = np.argwhere((tissue == WM) & (depth_mm > 22) & (np.abs(z) < 32))
+    if len(candidates) == 0:
+        return tissue, labels
+    c = candidates[rng.integers(len(candidates))]
+    cx, cy, cz = x[tuple(c)], y[tuple(c)], z[tuple(c)]
+    radius = rng.uniform(9, 22)  # tumour core radius in mm
+    dx, dy, dz = x - cx, y - cy, z - cz
+    dist = np.sqrt(dx ** 2 + dy ** 2 + dz ** 2) + 1e-6
+
+    # mass effect: pull tissue from closer to the centre, i.e. push anatomy outward
+    push = radius * 0.9 * np.exp(-((dist / (2.2 * radius)) ** 2))
+    src = [(g - push * d / dist) / spacing + (n - 1) / 2 for g, d, n in ((x, dx, size), (y, dy, size), (z - 8.0, dz, depth))]
+    tissue = ndimage.map_coordinates(tissue, src, order=0, mode="nearest").astype(np.int8)
+    tissue[~brain] = BG
+
+    shape_noise = _smooth_noise(shape, 10, rng)
+    rel = dist / (radius * (1 + 0.22 * shape_noise))
+    core = brain & (rel < 1.0)
+    necrosis = brain & (rel < rng.uniform(0.35, 0.65))
+    edema_reach = rng.uniform(1.3, 1.9) * (1 + 0.3 * _smooth_noise(shape, 8, rng))
+    edema = brain & (rel < edema_reach) & ~core & ((tissue == WM) | (rel < 1.25))
+    tissue[edema] = EDEMA
+    tissue[core] = ENHANCING
+    tissue[necrosis] = NECROSIS
+    labels[edema] = 2
+    labels[core] = 4
+    labels[necrosis] = 1
+    return tissue, labels
+
+
+def render(tissue: np.ndarray, modality: str, rng: np.random.Generator, noise: float = 0.025) -> np.ndarray:
+    """MR intensities of one modality: contrast, texture, partial volume, bias field, Rician noise."""
+    shape = tissue.shape
+    image = CONTRAST[modality][tissue].astype(np.float32)
+    image *= 1 + 0.05 * _smooth_noise(shape, max(12, shape[0] // 5), rng)  # tissue heterogeneity
+    image = ndimage.gaussian_filter(image, 0.6)  # partial volume
+    image *= np.exp(0.12 * _smooth_noise(shape, 2, rng))  # coil bias field
+    real = image + rng.normal(0, noise, shape)
+    imag = rng.normal(0, noise, shape)
+    image = np.sqrt(real ** 2 + imag ** 2).astype(np.float32)  # Rician magnitude
+    image[tissue == BG] = 0  # skull stripped
+    return image * 1000
+
+
+def default_depth(size: int) -> int:
+    return max(16, int(round(155 * size / 240)))
+
+
+def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: int | None = None,
+               modalities: Sequence[str] = ALL_MODALITIES, seed: int = 0, healthy_fraction: float = 0.2,
+               progress: bool = True) -> Path:
+    """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir``."""
+    import nibabel as nib
+    from rich.progress import track
+
+    out_dir = Path(out_dir)
+    depth = depth or default_depth(size)
+    spacing = 240.0 / size
+    affine = np.diag([-spacing, -spacing, spacing, 1.0])  # LPS-like, as BraTS
+    n_healthy = int(round(healthy_fraction * patients))
+    for i in track(range(patients), description="synthesising", disable=not progress, transient=True):
+        rng = np.random.default_rng([seed, i])
+        tissue, labels = subject(size, depth, rng, tumour=i >= n_healthy)
+        pid = f"SYN-{i + 1:05d}"
+        folder = out_dir / pid
+        folder.mkdir(parents=True, exist_ok=True)
+        from ..io import atomic_path
+
+        for modality in modalities:
+            with atomic_path(folder / f"{pid}-{FILE_SUFFIX[modality]}.nii.gz") as tmp:
+                nib.save(nib.Nifti1Image(render(tissue, modality, rng), affine), str(tmp))
+        with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
+            nib.save(nib.Nifti1Image(labels, affine), str(tmp))
+    return out_dir
+
+
+def synthetic_root(cache_dir: str | Path, patients: int = 10, size: int = 64, seed: int = 0,
+                   modalities: Sequence[str] | None = None) -> Path:
+    """A synthetic dataset generated once into ``cache_dir`` and reused."""
+    modalities = tuple(modalities or ALL_MODALITIES)
+    key = hashlib.sha1(json.dumps([GENERATOR_VERSION, patients, size, seed, sorted(modalities)]).encode()).hexdigest()[:12]
+    root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{key}"
+    if (root / ".complete").is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed)
+        (tmp / ".complete").write_text("ok\n")
+        try:
+            os.replace(tmp, root)
+        except OSError:  # generated concurrently by another process
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def synthetic_slice_range(depth: int) -> tuple[int, int]:
+    """The synthetic counterpart of BraTS slices 60-100 of 155: the central part of the brain."""
+    return int(round(depth * 0.28)), int(round(depth * 0.72))

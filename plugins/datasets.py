@@ -1,0 +1,51 @@
+"""Built-in dataset readers: the BraTS naming schemes and the synthetic dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pathogan_bench.data.cases import CaseCollection, collect, detect_scheme
+from pathogan_bench.data.synthetic import default_depth, synthetic_root, synthetic_slice_range
+from pathogan_bench.hookspecs import hookimpl
+from pathogan_bench.registry import Spec
+
+
+def _reader(scheme: str):
+    def factory(root: Path | None, modalities: list[str] | None = None, **options) -> CaseCollection:
+        return collect(Path(root) if root else None, scheme, modalities)
+
+    return factory
+
+
+def auto(root: Path | None, modalities: list[str] | None = None, **options) -> CaseCollection:
+    """Detect the folder's BraTS naming scheme (2013 DeepMedic, 2017-2020 or 2021+)."""
+    if root is None:
+        return synthetic(None, modalities, **options)
+    return collect(Path(root), detect_scheme(Path(root)), modalities)
+
+
+def synthetic(root: Path | None, modalities: list[str] | None = None, size: int = 64, patients: int = 10,
+              seed: int = 0, cache_dir: Path | None = None, **options) -> CaseCollection:
+    """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)."""
+    if root is None:
+        from pathogan_bench.engine import cache_dir as default_cache
+        from pathogan_bench.config import RunConfig
+
+        root = synthetic_root(cache_dir or default_cache(RunConfig()), patients=patients, size=size, seed=seed)
+    cases = collect(Path(root), "brats2021", modalities)
+    depth = cases.cases[0].load(cases.modalities[0]).data.shape[-1] if cases.cases else default_depth(size)
+    cases.default_slice_range = synthetic_slice_range(depth)
+    cases.scheme = "synthetic"
+    return cases
+
+
+@hookimpl
+def register_datasets():
+    return [
+        Spec("auto", auto),
+        Spec("brats2013", _reader("brats2013"),
+             "BraTS 2013/2015 as redistributed with DeepMedic (Flair_subtrMeanDivStd, OTMultiClass, brainmask)"),
+        Spec("brats2017", _reader("brats2017"), "BraTS 2017-2020 (Brats17_XXX_1_flair.nii.gz ..., HGG/LGG or flat)"),
+        Spec("brats2021", _reader("brats2021"), "BraTS 2021+ (BraTS-GLI-XXXXX-XXX-t1n/t1c/t2w/t2f.nii.gz, -seg)"),
+        Spec("synthetic", synthetic),
+    ]
