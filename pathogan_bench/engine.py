@@ -323,6 +323,7 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
         summary = None
         if finished and dist.rank == 0:
             calibrate(model, data.table, data.splits, device)
+            trainer.save()  # the final checkpoint includes what calibration fitted
             evaluate_model(model, config, data, run_dir, device)
             info.update(status="done", train_seconds=round(trainer.train_seconds, 2),
                         total_seconds=round(time.perf_counter() - t0, 2), steps_done=trainer.step,

@@ -123,7 +123,7 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     rel = dist / (radius * (1 + 0.22 * shape_noise))
     core = brain & (rel < 1.0)
     necrosis = brain & (rel < rng.uniform(0.35, 0.65))
-    edema_reach = rng.uniform(1.3, 1.9) * (1 + 0.3 * _smooth_noise(shape, 8, rng))
+    edema_reach = rng.uniform(1.25, 1.65) * (1 + 0.25 * _smooth_noise(shape, 8, rng))
     edema = brain & (rel < edema_reach) & ~core & ((tissue == WM) | (rel < 1.25))
     tissue[edema] = EDEMA
     tissue[core] = ENHANCING
