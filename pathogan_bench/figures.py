@@ -141,3 +141,26 @@ def dice_boxplot(path: str | Path, groups: Mapping[str, Sequence[float]], title:
     ax.set_title(f"{title} (box: quartiles, line: median, diamond: mean)", fontsize=9)
     fig.tight_layout()
     return save_figure(path, fig)
+
+
+def slice_grid(path: str | Path, images: np.ndarray, masks: np.ndarray, channel_names: Sequence[str],
+               titles: Sequence[str], orient: str = "nifti") -> Path:
+    """A grid of slices: one row per slice, one column per channel, tumour outline in every panel."""
+    plt = _plt()
+    n, c = images.shape[:2]
+    fig, axes = plt.subplots(n, c, figsize=(2.4 * c, 2.4 * n), squeeze=False)
+    for i in range(n):
+        outline = _display(masks[i].astype(np.float32), orient)
+        for j in range(c):
+            ax = axes[i][j]
+            _blank(ax)
+            img = _display(images[i, j], orient)
+            ax.imshow(img, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            if outline.any():
+                ax.contour(outline, levels=[0.5], colors="yellow", linewidths=0.7)
+            if i == 0:
+                ax.set_title(channel_names[j] if j < len(channel_names) else f"channel {j}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(titles[i], fontsize=7)
+    fig.tight_layout()
+    return save_figure(path, fig)

@@ -28,7 +28,7 @@ from scipy import ndimage
 
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
 ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # tissue classes
 BG, CSF, GM, WM, NECROSIS, EDEMA, ENHANCING = range(7)
@@ -74,14 +74,14 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     depth_mm = ndimage.distance_transform_edt(brain, sampling=spacing).astype(np.float32)
 
     # cortex: grey matter whose inner boundary folds deeply (gyri), cut by thin CSF-filled sulci
-    folds = _smooth_noise(shape, max(6, size // 10), rng)
-    gm_depth = 3.0 + 9.0 * np.clip(folds + 0.6, 0, None)
+    folds = _smooth_noise(shape, max(6, size // 7), rng)
+    gm_depth = 2.5 + 5.5 * np.clip(folds + 0.4, 0, None)
     tissue = np.full(shape, BG, np.int8)
     tissue[brain] = WM
     tissue[brain & (depth_mm < gm_depth)] = GM
     sulci = brain & (np.abs(folds - 0.5) < 0.09) & (depth_mm < gm_depth - 1.5)
     tissue[sulci] = CSF
-    fissure = (np.abs(x) < max(1.0, 0.6 * spacing)) & (depth_mm < 28) & (np.abs(y) > 20)
+    fissure = (np.abs(x) < max(1.0, 0.6 * spacing)) & (depth_mm < 22) & (np.abs(y) > 40)
     tissue[brain & fissure] = CSF  # interhemispheric fissure, front and back
     tissue[brain & (depth_mm < min(1.5, spacing))] = CSF  # subarachnoid rim
 
@@ -109,7 +109,7 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
         return tissue, labels
     c = candidates[rng.integers(len(candidates))]
     cx, cy, cz = x[tuple(c)], y[tuple(c)], z[tuple(c)]
-    radius = rng.uniform(9, 22)  # tumour core radius in mm
+    radius = rng.uniform(7, 17)  # tumour core radius in mm
     dx, dy, dz = x - cx, y - cy, z - cz
     dist = np.sqrt(dx ** 2 + dy ** 2 + dz ** 2) + 1e-6
 
@@ -119,12 +119,12 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     tissue = ndimage.map_coordinates(tissue, src, order=0, mode="nearest").astype(np.int8)
     tissue[~brain] = BG
 
-    shape_noise = _smooth_noise(shape, 10, rng)
-    rel = dist / (radius * (1 + 0.22 * shape_noise))
+    shape_noise = _smooth_noise(shape, 14, rng)
+    rel = dist / (radius * (1 + 0.3 * shape_noise))
     core = brain & (rel < 1.0)
     necrosis = brain & (rel < rng.uniform(0.35, 0.65))
-    edema_reach = rng.uniform(1.25, 1.65) * (1 + 0.25 * _smooth_noise(shape, 8, rng))
-    edema = brain & (rel < edema_reach) & ~core & ((tissue == WM) | (rel < 1.25))
+    edema_reach = rng.uniform(1.6, 2.4) * (1 + 0.35 * _smooth_noise(shape, 10, rng))
+    edema = brain & (rel < edema_reach) & ~core & ((tissue == WM) | (tissue == GM) & (rel < 1.5))
     tissue[edema] = EDEMA
     tissue[core] = ENHANCING
     tissue[necrosis] = NECROSIS
