@@ -169,8 +169,11 @@ class Trainer:
     def write_samples(self, batch: dict[str, torch.Tensor]) -> Path | None:
         from .samples import save_sample_grid
 
-        panels = self.model.preview(batch)
-        self.model.train()
+        self.model.eval()
+        try:
+            panels = self.model.preview(batch)
+        finally:
+            self.model.train()
         if not panels:
             return None
         return save_sample_grid(self.run_dir / "figures" / f"samples-step-{self.step:08d}.png", panels,

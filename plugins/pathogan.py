@@ -1,144 +1,265 @@
-"""PathoGAN (Andermatt et al. 2018): weakly supervised segmentation by translation
-between healthy (A) and pathological (B) images with residual generators.
+"""PathoGAN (Andermatt et al. 2018): weakly supervised pathology segmentation by
+translation between healthy (A) and pathological (B) images with residual generators.
 
-The model in one file, configured by :class:`PathoGANConfig`.
+The model in one file, configured by :class:`PathoGANConfig` (the ``[model_options]``
+table of a run config).
 
-Translation (eq. 6): a residual generator Z outputs n+1 maps r; the label
-map is l = sigmoid(r0 + eps) (eps ~ N(0, I) in training, 0 at test), the
-inpaintings p = tanh(r1..n) and the translation y = l * p + (1 - l) * x.
-G_A (healthy -> pathological) uses the VAE Z_A = E_A(Gamma_A(x), delta_B);
-G_B (pathological -> healthy) uses Z_B directly. The segmentation of a
-pathological image is G_B's label map l_B.
+Translation (eq. 6): a residual generator Z outputs n + 1 maps r for n image
+channels; the label map is l = sigmoid(r0 + eps) with eps ~ N(0, I) in
+training and eps = 0 at test, the inpaintings are p = tanh(r1..n), and the
+translation is y = l * p + (1 - l) * x. G_A (healthy -> pathological) uses the
+VAE Z_A(x, delta_B) = E_A(Gamma_A(x), delta_B); G_B (pathological -> healthy)
+uses Z_B(x) directly. The segmentation of a pathological image is G_B's label
+map l_B at eps = 0. Networks are created by registry name
+(``generator_a``, ``generator_b``, ``discriminator``).
 
-Choices where the paper is open (each follows the CycleGAN reference or the
-most defensible reading):
+One training step (the CycleGAN reference order):
 
-- Optimisation: Adam, lr 2e-4, betas (0.5, 0.999) for generators and
-  discriminators; constant lr for the first half of the steps, then linear
-  decay to zero; generators step first, then discriminators.
-- GAN loss: least squares with real -> 1 and fake -> 0 (the reference's
-  LSGAN form of eq. 7); discriminators see fakes from a pool of the last 50
-  translations (kept in buffers so checkpoints hold it); their loss is halved.
-- Initialisation: normal(0, 0.02) weights, zero biases.
-- delta_B: drawn from N(0, I) for a real healthy input and for sampling;
-  in the B -> A -> B cycle it is Delta_B(l_B * x_B), reparameterised.
-  Identity passes (eq. 4, 14) use delta = 0 and gamma = the encoder mean.
-  At test time G_A uses the encoder mean of gamma.
-- Reconstruction norms of eq. 11-12 are squared L2 (the Gaussian
-  log-likelihood), averaged over pixels and channels; dividing by the
-  detached omega turns each into a mean over its region. eps in omega: 1e-3.
-- eq. 13 is a binary cross-entropy with the detached label map of the other
-  generator as target, label maps clamped to [1e-6, 1 - 1e-6].
-- Every other ||.||_1 is a mean over pixels (and channels), so the paper's
-  lambdas act on per-pixel averages, as in the reference CycleGAN code.
+1. forward pass, collected in a :class:`PathoGANStep`: G_A on x_A (delta_B ~
+   N(0, I)) -> y_B; G_B on x_B -> y_A; G_B on y_B -> x~_A; G_A on y_A with
+   delta_B = Delta_B(l_B * x_B) -> x~_B; the identity passes G_A(x_B, 0) and
+   G_B(x_A); the discriminators' scores of y_A and y_B;
+2. every loss term of the loss set on that step, weighted and summed; one
+   Adam step of both generators;
+3. one Adam step of both discriminators (least squares: real -> 1, fake -> 0,
+   halved) on real images and translations drawn from an image pool.
+
+Independent generator passes run as one batch (G_A on [x_A, x_B]; G_B on
+[x_B, y_B, x_A]): instance norm normalises each image on its own, so this
+is the same computation as separate calls, with fewer, larger kernels.
+
+Choices where the paper is open:
+
+- Optimisation: Adam, lr 2e-4, betas (0.5, 0.999) for the generators and the
+  discriminators; the rate is constant for the first ``decay_start`` (0.5) of
+  the steps, then decays linearly to zero (CycleGAN: 100 + 100 epochs).
+- Initialisation: N(0, 0.02) weights, zero biases (``init``, ``init_gain``).
+- Image pool: the last 50 translations per domain, kept in buffers (so
+  checkpoints hold it); once full, each new image is returned with
+  probability 1/2, else swapped for a stored one. A batch with a non-finite
+  translation is not stored.
+- eps of eq. 6: standard normal (``label_noise`` = its std), in every training
+  pass (the translations, the cycles and the identity passes); 0 in
+  ``segment``, ``translate``, ``sample`` and ``preview``.
+- Encodings: in training gamma and delta_B are drawn by the
+  reparameterisation trick from their encoder's N(mean, exp(logvar)); at test
+  time the means are used. delta_B is drawn from N(0, I) for a real healthy
+  image (the A -> B -> A cycle) and for ``sample``; in the B -> A -> B cycle it
+  is Delta_B(l_B * x_B), with gradients through l_B (the paper does not hold
+  it constant). The KL (eq. 9) covers Gamma_A(x_A) and Delta_B(l_B * x_B).
+- Identity passes (eq. 4, 14): G_A on x_B with delta_B = 0 and G_B on x_A;
+  the loss is on their label maps.
+- Loss terms (``pathogan_bench_plugins.losses``): means over pixels, channels
+  and batch, both directions summed; omega in eq. 11-12 with eps = 1 pixel,
+  held constant; eq. 13 as a binary cross-entropy computed from the label
+  logit (exact, no clamping); "L_VAE for both directions" as the same three
+  likelihoods on G_B's outputs; KL averaged over latent dimensions.
+- Mixed precision: bf16 autocast on CUDA when ``ctx.amp``; the step's tensors
+  are cast to float32 before the loss terms. channels_last when
+  ``ctx.channels_last``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from pathogan_bench.errors import UserError
 from pathogan_bench.hookspecs import hookimpl
 from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
-from pathogan_bench.registry import Spec
+from pathogan_bench.registry import Spec, get_registry
+from pathogan_bench_plugins.networks import init_weights
+
+#: what G_A's network must provide (see pathogan_bench_plugins.networks.VAEGenerator)
+VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
 
 
 @dataclass
 class PathoGANConfig:
+    """PathoGAN's options, the ``[model_options]`` of a run config."""
+
+    #: multiplier of every network's feature counts (1 = the paper's networks)
     width: float = 1.0
+    #: length of each encoding gamma_A, delta_B
     z: int = 256
     lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    betas: tuple[float, float] = (0.5, 0.999)
     #: fraction of the steps after which the learning rate decays linearly to zero
     decay_start: float = 0.5
+    #: translations kept per domain for the discriminators (0: none)
     pool_size: int = 50
-    healthy_generator: str = "pathogan-vae"
-    pathological_generator: str = "pathogan-residual"
+    #: weight initialisation: normal, xavier, kaiming, orthogonal, or "network" (keep the network's own)
+    init: str = "normal"
+    init_gain: float = 0.02
+    #: Z_A (healthy -> pathological), a generator with the VAE interface
+    generator_a: str = "pathogan-vae"
+    #: Z_B (pathological -> healthy)
+    generator_b: str = "pathogan-residual"
     discriminator: str = "patchgan"
-    #: std of the noise added to r0 during training (eq. 6)
+    generator_a_options: dict[str, Any] = field(default_factory=dict)
+    generator_b_options: dict[str, Any] = field(default_factory=dict)
+    discriminator_options: dict[str, Any] = field(default_factory=dict)
+    #: standard deviation of eps added to r0 in training (eq. 6)
     label_noise: float = 1.0
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "PathoGANConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"unknown PathoGAN option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        config = cls(**options)
+        config.betas = (float(config.betas[0]), float(config.betas[1]))
+        if config.pool_size < 0:
+            raise UserError(f"pool_size must be >= 0, got {config.pool_size}")
+        return config
 
 
 @dataclass
 class PathoGANStep:
     """Every named tensor of one training step's forward pass; loss terms read these.
 
-    A -> B -> A: ``l_a, p_a, y_b`` (G_A on the healthy x_a), then ``cyc_l_b,
-    cyc_p_b, rec_a`` (G_B on y_b). B -> A -> B: ``l_b, p_b, y_a`` (G_B on the
-    pathological x_b), then ``cyc_l_a, cyc_p_a, rec_b`` (G_A on y_a with
-    delta = Delta_B(l_b * x_b)). Identity passes: ``idt_l_a`` (G_A on x_b),
-    ``idt_l_b`` (G_B on x_a). Encodings: ``mu_gamma, logvar_gamma``
-    (Gamma_A(x_a)), ``mu_delta, logvar_delta`` (Delta_B(l_b * x_b)).
-    Discriminator scores of the translations: ``d_fake_a`` = D_A(y_a),
-    ``d_fake_b`` = D_B(y_b). Label maps are (B,1,H,W), images (B,C,H,W).
+    Images are (B,C,H,W), label maps and their logits (B,1,H,W), encodings
+    (B,z). ``*_logit`` is the label map's pre-sigmoid value r0 + eps.
+
+    A -> B -> A, from a real healthy x_a:
+        ``l_a, p_a, y_b``: G_A(x_a, delta_prior), delta_prior ~ N(0, I);
+        ``cyc_l_b, cyc_p_b, rec_a``: G_B(y_b) (l~_B, p~_B, x~_A).
+    B -> A -> B, from a real pathological x_b:
+        ``l_b, p_b, y_a``: G_B(x_b);
+        ``cyc_l_a, cyc_p_a, rec_b``: G_A(y_a, delta_b) (l~_A, p~_A, x~_B).
+    Identity passes (eq. 14):
+        ``idt_l_a``: label map of G_A(x_b, 0); ``idt_l_b``: of G_B(x_a).
+    Encodings:
+        ``mu_gamma, logvar_gamma, gamma_a``: Gamma_A(x_a), and the drawn gamma_A;
+        ``mu_delta, logvar_delta, delta_b``: Delta_B(l_b * x_b), and the drawn delta_B.
+    Discriminator scores (None when the loss set has no ``gan`` term):
+        ``d_fake_a`` = D_A(y_a), ``d_fake_b`` = D_B(y_b).
+    ``extras``: free room for experiments that add tensors.
     """
 
     x_a: torch.Tensor
     x_b: torch.Tensor
     l_a: torch.Tensor
+    l_a_logit: torch.Tensor
     p_a: torch.Tensor
     y_b: torch.Tensor
-    l_b: torch.Tensor
-    p_b: torch.Tensor
-    y_a: torch.Tensor
     cyc_l_b: torch.Tensor
+    cyc_l_b_logit: torch.Tensor
     cyc_p_b: torch.Tensor
     rec_a: torch.Tensor
+    l_b: torch.Tensor
+    l_b_logit: torch.Tensor
+    p_b: torch.Tensor
+    y_a: torch.Tensor
     cyc_l_a: torch.Tensor
+    cyc_l_a_logit: torch.Tensor
     cyc_p_a: torch.Tensor
     rec_b: torch.Tensor
     idt_l_a: torch.Tensor
     idt_l_b: torch.Tensor
     mu_gamma: torch.Tensor
     logvar_gamma: torch.Tensor
+    gamma_a: torch.Tensor
     mu_delta: torch.Tensor
     logvar_delta: torch.Tensor
-    d_fake_a: torch.Tensor
-    d_fake_b: torch.Tensor
+    delta_b: torch.Tensor
+    delta_prior: torch.Tensor
+    d_fake_a: torch.Tensor | None = None
+    d_fake_b: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def float(self) -> "PathoGANStep":
+        """The same step with every floating tensor in float32 (differentiable casts)."""
+        changes = {f.name: getattr(self, f.name).float() for f in fields(self)
+                   if isinstance(getattr(self, f.name), torch.Tensor) and getattr(self, f.name).is_floating_point()}
+        return replace(self, **changes)
 
-def residual_translation(r: torch.Tensor, x: torch.Tensor, noise: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-    """eq. 6: (l, p, y) from the n+1 maps r and the input x."""
-    r0 = r[:, :1]
-    if noise is not None:
-        r0 = r0 + noise
-    label = torch.sigmoid(r0)
+
+class Translation(NamedTuple):
+    """One residual translation (eq. 6)."""
+
+    label: torch.Tensor  # l = sigmoid(logit), (B,1,H,W)
+    logit: torch.Tensor  # r0 + eps
+    inpainting: torch.Tensor  # p = tanh(r1..n), (B,n,H,W)
+    translated: torch.Tensor  # y = l * p + (1 - l) * x
+
+    def split(self, sizes: list[int]) -> list["Translation"]:
+        parts = [t.split(sizes) for t in self]
+        return [Translation(*chunk) for chunk in zip(*parts)]
+
+
+def residual_translation(r: torch.Tensor, x: torch.Tensor, noise: torch.Tensor | None = None) -> Translation:
+    """eq. 6: label map, inpaintings and translation from the n + 1 maps r and the input x."""
+    logit = r[:, :1] if noise is None else r[:, :1] + noise
+    label = torch.sigmoid(logit)
     inpainting = torch.tanh(r[:, 1:])
-    return label, inpainting, label * inpainting + (1 - label) * x
+    return Translation(label, logit, inpainting, label * inpainting + (1 - label) * x)
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """A draw from N(mean, exp(logvar)) that gradients pass through."""
+    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
 
 
 class ImagePool(nn.Module):
     """The CycleGAN history of generated images, on the device and in buffers.
 
-    While not full, new images are stored and returned; afterwards each new
-    image is, with probability 1/2, swapped for a random stored one.
+    While the pool is filling, new images are stored and returned as they
+    are; once full, each new image is, with probability 1/2, returned as is,
+    else swapped for a random stored image (which it replaces). Works on the
+    device without host synchronisation.
     """
 
     def __init__(self, size: int, shape: tuple[int, ...]):
         super().__init__()
         self.size = size
-        self.register_buffer("images", torch.zeros((max(size, 1),) + shape))
+        self.register_buffer("images", torch.zeros((max(size, 1), *shape)))
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
-    def forward(self, fake: torch.Tensor) -> torch.Tensor:
+    def forward(self, fake: torch.Tensor, accept: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for the discriminator; ``accept`` (0-d bool) False leaves the pool unchanged."""
+        fake = fake.detach()
         if self.size == 0:
             return fake
-        fake = fake.detach()
-        b = fake.shape[0]
-        position = self.count + torch.arange(b, device=fake.device)
-        full = position >= self.size
-        slot = torch.where(full, torch.randint(0, self.size, (b,), device=fake.device), position.clamp(max=self.size - 1))
-        use_old = full & (torch.rand(b, device=fake.device) < 0.5)
-        old = self.images[slot].to(fake.dtype)
-        out = torch.where(use_old[:, None, None, None], old, fake)
-        self.images[slot] = torch.where((~full | use_old)[:, None, None, None], fake, old).to(self.images.dtype)
-        self.count.copy_(torch.clamp(self.count + b, max=self.size))
+        batch, device = fake.shape[0], fake.device
+        order = self.count + torch.arange(batch, device=device)
+        filling = order < self.size
+        if batch <= self.size:  # distinct slots once full, so no two writes collide
+            drawn = torch.randperm(self.size, device=device)[:batch]
+        else:
+            drawn = torch.randint(0, self.size, (batch,), device=device)
+        # while filling, swap only with already stored images
+        stored_before = self.count.clamp(min=1)
+        drawn = (drawn * stored_before) // self.size
+        slot = torch.where(filling, order, drawn)
+        swap = ~filling & (torch.rand(batch, device=device) < 0.5)
+        stored = self.images[slot].to(fake.dtype)
+        out = torch.where(swap.view(-1, 1, 1, 1), stored, fake)
+        write = filling | swap
+        if accept is not None:
+            write = write & accept
+        self.images[slot] = torch.where(write.view(-1, 1, 1, 1), fake, stored).to(self.images.dtype)
+        added = batch if accept is None else batch * accept.long()
+        self.count.copy_(torch.clamp(self.count + added, max=self.size))
         return out
+
+
+def lsgan_d(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Least-squares discriminator loss (eq. 7, discriminator side): (D(real) - 1)^2 + D(fake)^2, means."""
+    scores = disc(torch.cat([real, fake.detach()]))
+    real_scores, fake_scores = scores.split([real.shape[0], fake.shape[0]])
+    return ((real_scores - 1) ** 2).mean() + (fake_scores ** 2).mean()
+
+
+def _check_vae_interface(name: str, network: Any) -> None:
+    missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
+    if missing:
+        raise TypeError(f"generator_a '{name}' lacks the VAE methods {', '.join(missing)} that Z_A needs "
+                        "(see pathogan-vae)")
 
 
 class PathoGAN(SegmentationModel):
@@ -148,105 +269,141 @@ class PathoGAN(SegmentationModel):
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        known = {f.name for f in fields(PathoGANConfig)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise TypeError(f"unknown PathoGAN option(s) {unknown}; known: {sorted(known)}")
-        self.config = cfg = PathoGANConfig(**options)
+        self.config = cfg = PathoGANConfig.from_options(options)
         self.ctx = ctx
-        registry = ctx.registry
-        n = ctx.in_channels
-        self.gen_a = registry.create("generator", cfg.healthy_generator, n, n + 1, ctx.image_size, width=cfg.width, z=cfg.z)
-        self.gen_b = registry.create("generator", cfg.pathological_generator, n, n + 1, ctx.image_size, width=cfg.width)
-        self.disc_a = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        self.disc_b = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        shape = (n, ctx.image_size, ctx.image_size)
-        self.pool_a = ImagePool(cfg.pool_size, shape)
-        self.pool_b = ImagePool(cfg.pool_size, shape)
+        registry = ctx.registry if ctx.registry is not None else get_registry()
+        n, size = ctx.in_channels, ctx.image_size
+        factory = registry.get("generator", cfg.generator_a).spec.factory
+        if isinstance(factory, type):
+            _check_vae_interface(cfg.generator_a, factory)
+        self.gen_a = registry.create("generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z,
+                                     **cfg.generator_a_options)
+        _check_vae_interface(cfg.generator_a, self.gen_a)
+        self.gen_b = registry.create("generator", cfg.generator_b, n, n + 1, size, width=cfg.width,
+                                     **cfg.generator_b_options)
+        self.disc_a = registry.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        self.disc_b = registry.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        if cfg.init != "network":
+            for net in (self.gen_a, self.gen_b, self.disc_a, self.disc_b):
+                init_weights(net, cfg.init, cfg.init_gain)
+        self.pool_a = ImagePool(cfg.pool_size, (n, size, size))
+        self.pool_b = ImagePool(cfg.pool_size, (n, size, size))
         self.terms = tuple(ctx.loss_terms)
-        self.use_gan = any(t.name == "gan" for t in self.terms)
-        betas = (cfg.beta1, cfg.beta2)
+        #: the discriminators train whenever the generators are trained against them
+        self.adversarial = any(t.name == "gan" for t in self.terms)
         self.to(ctx.device)
         if ctx.channels_last:
             self.to(memory_format=torch.channels_last)
-        self.opt_g = make_adam(list(self.gen_a.parameters()) + list(self.gen_b.parameters()), cfg.lr, betas)
-        self.opt_d = make_adam(list(self.disc_a.parameters()) + list(self.disc_b.parameters()), cfg.lr, betas)
+        generators = [*self.gen_a.parameters(), *self.gen_b.parameters()]
+        discriminators = [*self.disc_a.parameters(), *self.disc_b.parameters()]
+        self.opt_g = make_adam(generators, cfg.lr, cfg.betas)
+        self.opt_d = make_adam(discriminators, cfg.lr, cfg.betas)
         self.sched_g = linear_decay_schedule(self.opt_g, ctx.total_steps, cfg.decay_start)
         self.sched_d = linear_decay_schedule(self.opt_d, ctx.total_steps, cfg.decay_start)
 
-    # -- the two generators ----------------------------------------------------
-    def _noise(self, like: torch.Tensor) -> torch.Tensor | None:
-        if not self.training or self.config.label_noise == 0:
+    # -- the two generators --------------------------------------------------------------------------------------------
+    def _label_noise(self, r: torch.Tensor, stochastic: bool) -> torch.Tensor | None:
+        if not stochastic or self.config.label_noise == 0:
             return None
-        return torch.randn_like(like[:, :1]) * self.config.label_noise
+        return torch.randn_like(r[:, :1]) * self.config.label_noise
 
-    def encode(self, encoder: nn.Module, x: torch.Tensor, sample: bool) -> tuple[torch.Tensor, ...]:
-        mu, logvar = encoder(x)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        return z, mu, logvar
+    def generate_a(self, x: torch.Tensor, delta: torch.Tensor,
+                   stochastic: bool) -> tuple[Translation, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """G_A(x, delta_B), healthy -> pathological. Returns (translation, mean, logvar, gamma) of Gamma_A(x)."""
+        mean, logvar = self.gen_a.encode_anatomy(x)
+        gamma = reparameterise(mean, logvar) if stochastic else mean
+        r = self.gen_a.decode(gamma, delta.to(gamma.dtype))
+        return residual_translation(r, x, self._label_noise(r, stochastic)), mean, logvar, gamma
 
-    def g_a(self, x: torch.Tensor, delta: torch.Tensor, sample_gamma: bool) -> tuple[torch.Tensor, ...]:
-        """G_A: healthy -> pathological. Returns (l, p, y, mu_gamma, logvar_gamma)."""
-        gamma, mu, logvar = self.encode(self.gen_a.gamma, x, sample_gamma)
-        r = self.gen_a(gamma, delta)
-        return (*residual_translation(r, x, self._noise(r)), mu, logvar)
-
-    def g_b(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """G_B: pathological -> healthy. Returns (l, p, y)."""
+    def generate_b(self, x: torch.Tensor, stochastic: bool) -> Translation:
+        """G_B(x), pathological -> healthy."""
         r = self.gen_b(x)
-        return residual_translation(r, x, self._noise(r))
+        return residual_translation(r, x, self._label_noise(r, stochastic))
 
     def forward_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> PathoGANStep:
+        """The training forward pass (eps and encodings drawn) of one batch."""
         b, z = x_a.shape[0], self.config.z
-        # A -> B -> A
-        l_a, p_a, y_b, mu_g, lv_g = self.g_a(x_a, torch.randn(b, z, device=x_a.device, dtype=x_a.dtype), True)
-        cyc_l_b, cyc_p_b, rec_a = self.g_b(y_b)
-        # B -> A -> B, the removed pathology encoded by Delta_B
-        l_b, p_b, y_a = self.g_b(x_b)
-        delta, mu_d, lv_d = self.encode(self.gen_a.delta, l_b * x_b, True)
-        cyc_l_a, cyc_p_a, rec_b, _, _ = self.g_a(y_a, delta, True)
-        # identity passes: each generator fed the domain it maps to
-        idt_l_a = self.g_a(x_b, torch.zeros(b, z, device=x_b.device, dtype=x_b.dtype), False)[0]
-        idt_l_b = self.g_b(x_a)[0]
-        d_fake_a = self.disc_a(y_a) if self.use_gan else y_a.new_zeros(())
-        d_fake_b = self.disc_b(y_b) if self.use_gan else y_b.new_zeros(())
-        return PathoGANStep(x_a, x_b, l_a, p_a, y_b, l_b, p_b, y_a, cyc_l_b, cyc_p_b, rec_a, cyc_l_a, cyc_p_a, rec_b,
-                            idt_l_a, idt_l_b, mu_g, lv_g, mu_d, lv_d, d_fake_a, d_fake_b)
+        delta_prior = torch.randn(b, z, device=x_a.device)
+        # G_A on the real healthy x_a (delta_B from the prior) and, for the identity loss, on x_b with delta_B = 0
+        both_a, mu_gamma, logvar_gamma, gamma = self.generate_a(
+            torch.cat([x_a, x_b]), torch.cat([delta_prior, torch.zeros_like(delta_prior)]), stochastic=True)
+        forward_a, identity_a = both_a.split([b, x_b.shape[0]])
+        # G_B on x_b (translation), on y_b (cycle A -> B -> A) and, for the identity loss, on x_a
+        forward_b, cycle_b, identity_b = self.generate_b(
+            torch.cat([x_b, forward_a.translated, x_a]), stochastic=True).split([x_b.shape[0], b, b])
+        # Delta_B encodes the pathology that G_B removed; G_A puts it back into y_a (cycle B -> A -> B)
+        mu_delta, logvar_delta = self.gen_a.encode_pathology(forward_b.label * x_b)
+        delta_b = reparameterise(mu_delta, logvar_delta)
+        cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, stochastic=True)
+        d_fake_a = self.disc_a(forward_b.translated) if self.adversarial else None
+        d_fake_b = self.disc_b(forward_a.translated) if self.adversarial else None
+        return PathoGANStep(
+            x_a=x_a, x_b=x_b,
+            l_a=forward_a.label, l_a_logit=forward_a.logit, p_a=forward_a.inpainting, y_b=forward_a.translated,
+            cyc_l_b=cycle_b.label, cyc_l_b_logit=cycle_b.logit, cyc_p_b=cycle_b.inpainting, rec_a=cycle_b.translated,
+            l_b=forward_b.label, l_b_logit=forward_b.logit, p_b=forward_b.inpainting, y_a=forward_b.translated,
+            cyc_l_a=cycle_a.label, cyc_l_a_logit=cycle_a.logit, cyc_p_a=cycle_a.inpainting, rec_b=cycle_a.translated,
+            idt_l_a=identity_a.label, idt_l_b=identity_b.label,
+            mu_gamma=mu_gamma[:b], logvar_gamma=logvar_gamma[:b], gamma_a=gamma[:b],
+            mu_delta=mu_delta, logvar_delta=logvar_delta, delta_b=delta_b, delta_prior=delta_prior,
+            d_fake_a=d_fake_a, d_fake_b=d_fake_b,
+        )
 
-    # -- training --------------------------------------------------------------
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp and self.ctx.device.type == "cuda")
+    # -- training ------------------------------------------------------------------------------------------------------
+    def _autocast(self) -> torch.autocast:
+        enabled = self.ctx.amp and self.ctx.device.type == "cuda"
+        return torch.autocast("cuda" if enabled else "cpu", dtype=torch.bfloat16, enabled=enabled)
+
+    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+        return images.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else images
+
+    def generator_loss(self, step: PathoGANStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted sum of the loss set's terms on ``step``, and each unweighted term for the log."""
+        logs: dict[str, torch.Tensor] = {}
+        total = step.x_a.new_zeros((), dtype=torch.float32)
+        for term in self.terms:
+            value = term(step).float()
+            logs[f"G/{term.name}"] = value.detach()
+            total = total + term.weight * value
+        return total, logs
+
+    def discriminator_loss(self, step: PathoGANStep, accept: torch.Tensor | None = None) -> torch.Tensor:
+        """Least-squares loss of both discriminators (halved, as in CycleGAN) on real images and pooled translations.
+
+        The pools store this step's translations only where ``accept`` (0-d
+        bool, default: always) is true and the translations are finite.
+        """
+        accept = torch.ones((), dtype=torch.bool, device=step.y_a.device) if accept is None else accept
+        fake_a = self.pool_a(step.y_a, accept=accept & torch.isfinite(step.y_a).all())
+        fake_b = self.pool_b(step.y_b, accept=accept & torch.isfinite(step.y_b).all())
+        return 0.5 * (lsgan_d(self.disc_a, step.x_a, fake_a) + lsgan_d(self.disc_b, step.x_b, fake_b))
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        if self.ctx.channels_last:
-            x_a, x_b = x_a.contiguous(memory_format=torch.channels_last), x_b.contiguous(memory_format=torch.channels_last)
-        logs: dict[str, torch.Tensor] = {}
-        for disc in (self.disc_a, self.disc_b):
-            disc.requires_grad_(False)
+        x_a, x_b = self._prepare(batch["x_a"]), self._prepare(batch["x_b"])
+        self.disc_a.requires_grad_(False)
+        self.disc_b.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self._autocast():
-            s = self.forward_step(x_a, x_b)
-            total = x_a.new_zeros((), dtype=torch.float32)
-            for term in self.terms:
-                value = term(s).float()
-                logs[f"G/{term.name}"] = value.detach()
-                total = total + term.weight * value
-        total.backward()
-        guarded_step(self.opt_g, total)
+            forward = self.forward_step(x_a, x_b)
+        forward = forward.float()
+        total, logs = self.generator_loss(forward)
         logs["G/total"] = total.detach()
-        if self.use_gan:
-            for disc in (self.disc_a, self.disc_b):
-                disc.requires_grad_(True)
+        finite = torch.isfinite(logs["G/total"])
+        if total.requires_grad:
+            total.backward()
+            finite = guarded_step(self.opt_g, total)
+            self.sched_g.step()
+        if self.adversarial:
+            self.disc_a.requires_grad_(True)
+            self.disc_b.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
             with self._autocast():
-                loss_d = 0.5 * (lsgan_d(self.disc_a, x_a, self.pool_a(s.y_a)) + lsgan_d(self.disc_b, x_b, self.pool_b(s.y_b)))
-            loss_d = loss_d.float()
+                # a step whose generator update was refused leaves the pools as they are too
+                loss_d = self.discriminator_loss(forward, accept=finite).float()
             loss_d.backward()
             guarded_step(self.opt_d, loss_d)
+            self.sched_d.step()
             logs["D/gan"] = loss_d.detach()
-        self.sched_g.step()
-        self.sched_d.step()
         return logs
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -255,51 +412,60 @@ class PathoGAN(SegmentationModel):
     def schedulers(self) -> dict[str, Any]:
         return {"generators": self.sched_g, "discriminators": self.sched_d}
 
-    # -- inference -------------------------------------------------------------
+    # -- inference (eps = 0, encoder means) ----------------------------------------------------------------------------
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
-        self.eval()
+        """l_B = sigmoid(r0) of G_B: pathology probabilities (B,H,W)."""
         with self._autocast():
-            label = torch.sigmoid(self.gen_b(images)[:, 0])
-        return label.float()
+            r = self.gen_b(self._prepare(images))
+        return torch.sigmoid(r[:, 0].float())
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Pathological -> healthy: the label map, the inpainting and the translated image."""
-        self.eval()
+        """Pathological -> healthy: ``label`` l_B, ``inpainting`` p_B and ``translated`` y_A."""
         with self._autocast():
-            label, inpainting, healthy = self.g_b(images)
-        return {"label": label.float(), "inpainting": inpainting.float(), "translated": healthy.float()}
+            out = self.generate_b(self._prepare(images), stochastic=False)
+        return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
+
+    @torch.no_grad()
+    def encode_pathology(self, pathological: torch.Tensor) -> torch.Tensor:
+        """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
+        with self._autocast():
+            x = self._prepare(pathological)
+            label = self.generate_b(x, stochastic=False).label
+            mean, _ = self.gen_a.encode_pathology(label * x)
+        return mean.float()
 
     @torch.no_grad()
     def sample(self, healthy: torch.Tensor, delta: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Draw new pathologies on healthy images: delta_B ~ N(0, I) unless given."""
-        self.eval()
+        """New pathologies on healthy images: G_A(x_A, delta_B) with delta_B ~ N(0, I) unless given.
+
+        ``generator`` seeds the draw (it is made on the generator's device,
+        the CPU by default, then moved). ``delta`` from
+        :meth:`encode_pathology` transfers a pathology between images.
+        Returns ``translated`` y_B, ``label`` l_A and ``inpainting`` p_A.
+        """
         if delta is None:
-            delta = torch.randn(healthy.shape[0], self.config.z, generator=generator).to(healthy.device)
+            device = generator.device if generator is not None else healthy.device
+            delta = torch.randn(healthy.shape[0], self.config.z, generator=generator, device=device)
         with self._autocast():
-            label, inpainting, translated, _, _ = self.g_a(healthy, delta.to(healthy.dtype), False)
-        return {"label": label.float(), "inpainting": inpainting.float(), "translated": translated.float()}
+            out, _, _, _ = self.generate_a(self._prepare(healthy), delta.to(healthy.device), stochastic=False)
+        return {"translated": out.translated.float(), "label": out.label.float(), "inpainting": out.inpainting.float()}
 
     @torch.no_grad()
     def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        was_training = self.training
-        self.eval()
-        sampled = self.sample(batch["x_a"])
-        healthy = self.translate(batch["x_b"])
-        self.train(was_training)
-        return {"x_A (healthy)": batch["x_a"], "l_A": sampled["label"], "p_A": sampled["inpainting"],
-                "y_B = G_A(x_A)": sampled["translated"], "x_B (pathological)": batch["x_b"],
-                "l_B (segmentation)": healthy["label"], "p_B": healthy["inpainting"],
-                "y_A = G_B(x_B)": healthy["translated"]}
-
-
-def lsgan_d(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Least-squares discriminator loss: real -> 1, fake -> 0."""
-    return ((disc(real) - 1) ** 2).mean() + (disc(fake.detach()) ** 2).mean()
+        """x, l, p and y of both directions, for a sample grid."""
+        drawn = self.sample(batch["x_a"])
+        healed = self.translate(batch["x_b"])
+        return {"x_A (healthy)": batch["x_a"], "l_A": drawn["label"], "p_A": drawn["inpainting"],
+                "y_B = G_A(x_A)": drawn["translated"], "x_B (pathological)": batch["x_b"],
+                "l_B (segmentation)": healed["label"], "p_B": healed["inpainting"],
+                "y_A = G_B(x_B)": healed["translated"]}
 
 
 @hookimpl
 def register_models():
-    return [Spec("pathogan", PathoGAN, tags={"supervision": "weak"})]
+    return [Spec("pathogan", PathoGAN,
+                 "PathoGAN: residual generators and a VAE translate healthy <-> pathological; segments with l_B",
+                 tags={"supervision": "weak"})]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..progress import progress_bar
 
 
 def _case_of(folder: Path, modalities: list[str]):
@@ -69,8 +70,6 @@ def segment_command(run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slic
     Example:
         pathogan-bench segment runs/RUN ../shared/data/brats2023-gli-unlabeled/BraTS-GLI-00001-000 --out seg
     """
-    from rich.progress import track
-
     from ..data.cases import read_volume
     from ..data.slices import normalise_volume
     from ..engine import load_trained_model
@@ -89,19 +88,21 @@ def segment_command(run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slic
         prob = np.zeros((x_size, y_size, depth), np.float32)
         healthy = np.zeros((len(modalities), x_size, y_size, depth), np.float32)
         has_translation = False
-        for start in track(range(lo, hi + 1, batch_size), description=f"segmenting {case.patient_id}", transient=True):
-            zs = np.arange(start, min(hi + 1, start + batch_size))
-            batch = torch.from_numpy(np.ascontiguousarray(np.moveaxis(stack[:, :, :, zs], -1, 0))).to(dev)
-            resized = batch if batch.shape[-1] == size and batch.shape[-2] == size else \
-                torch.nn.functional.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
-            p = model.segment(resized)[:, None]
-            extra = model.translate(resized).get("translated")
-            back = lambda t: t if t.shape[-2:] == batch.shape[-2:] else torch.nn.functional.interpolate(  # noqa: E731
-                t, size=batch.shape[-2:], mode="bilinear", align_corners=False)
-            prob[:, :, zs] = np.moveaxis(back(p)[:, 0].cpu().numpy(), 0, -1)
-            if extra is not None:
-                has_translation = True
-                healthy[:, :, :, zs] = np.moveaxis(back(extra).cpu().numpy(), 0, -1)
+        starts = range(lo, hi + 1, batch_size)
+        with progress_bar(starts, f"segmenting {case.patient_id}") as bar:
+            for start in bar:
+                zs = np.arange(start, min(hi + 1, start + batch_size))
+                batch = torch.from_numpy(np.ascontiguousarray(np.moveaxis(stack[:, :, :, zs], -1, 0))).to(dev)
+                resized = batch if batch.shape[-1] == size and batch.shape[-2] == size else \
+                    torch.nn.functional.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
+                p = model.segment(resized)[:, None]
+                extra = model.translate(resized).get("translated")
+                back = lambda t: t if t.shape[-2:] == batch.shape[-2:] else torch.nn.functional.interpolate(  # noqa: E731
+                    t, size=batch.shape[-2:], mode="bilinear", align_corners=False)
+                prob[:, :, zs] = np.moveaxis(back(p)[:, 0].cpu().numpy(), 0, -1)
+                if extra is not None:
+                    has_translation = True
+                    healthy[:, :, :, zs] = np.moveaxis(back(extra).cpu().numpy(), 0, -1)
         prob[~brain] = 0
         target = out_dir / case.patient_id
         _save_nifti(target / f"{case.patient_id}-prob.nii.gz", prob, first.affine)

@@ -7,6 +7,8 @@ Three BraTS naming schemes are understood; each dataset plugin builds a
 
 from __future__ import annotations
 
+import json
+
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -215,4 +217,21 @@ def collect(root: Path | None, scheme: str, modalities: Sequence[str] | None = N
     root = Path(root)
     cases = SCANNERS[scheme](root)
     chosen = choose_modalities(cases, modalities, root)
-    return CaseCollection(root, cases, chosen, scheme, default_slice_range)
+    described = described_slice_range(root)
+    return CaseCollection(root, cases, chosen, scheme, described or default_slice_range)
+
+
+#: optional description of a dataset folder, e.g. {"slice_range": [18, 46]} for volumes that are not 155 slices deep
+DESCRIPTION_FILE = "dataset.json"
+
+
+def described_slice_range(root: Path) -> tuple[int, int] | None:
+    """The axial slice range a folder's ``dataset.json`` gives, if it has one."""
+    path = root / DESCRIPTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        lo, hi = json.loads(path.read_text())["slice_range"]
+        return int(lo), int(hi)
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: expected JSON with \"slice_range\": [FIRST, LAST]") from None

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from ..progress import progress_bar
 from .cases import Case, CaseCollection
 
 log = logging.getLogger("pathogan_bench")
@@ -100,6 +101,9 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
         stack = np.stack([normalise_volume(v, brain, config.std, config.clip) for v in stack])
     depth = stack.shape[-1]
     lo, hi = config.slice_range if config.slice_range else (0, depth - 1)
+    if lo > depth - 1:
+        raise UserError(f"{case.images[modalities[0]]}: slice range {lo}-{hi} lies outside its {depth} axial slices "
+                        "(choose one with --slices)")
     zs = np.arange(max(0, lo), min(depth - 1, hi) + 1)
     if label is None:
         domains = np.full(len(zs), UNLABELLED, np.int8)
@@ -150,19 +154,17 @@ def prepare_slices(dataset: CaseCollection, config: PreprocessConfig, cache_dir:
         if (folder / "meta.json").is_file():
             return _load(folder)
     parts, skipped = [], list(dataset.skipped)
-    from rich.progress import track
-
-    cases = track(dataset.cases, description="preprocessing", disable=not progress, transient=True)
-    for case in cases:
-        try:
-            part = case_slices(case, dataset.modalities, config)
-        except UserError as exc:
-            if not config.skip_bad_cases:
-                raise
-            log.warning("skipping %s: %s", case.patient_id, exc)
-            skipped.append(case.patient_id)
-            continue
-        parts.append((case.patient_id, part))
+    with progress_bar(dataset.cases, "preprocessing", enabled=progress) as cases:
+        for case in cases:
+            try:
+                part = case_slices(case, dataset.modalities, config)
+            except UserError as exc:
+                if not config.skip_bad_cases:
+                    raise
+                log.warning("skipping %s: %s", case.patient_id, exc)
+                skipped.append(case.patient_id)
+                continue
+            parts.append((case.patient_id, part))
     if not parts:
         raise UserError(f"{dataset.root}: no usable case (skipped {len(skipped)})")
     table = SliceTable(

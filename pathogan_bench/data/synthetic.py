@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..progress import progress_bar
+
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
 ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
 GENERATOR_VERSION = 2
@@ -157,26 +159,28 @@ def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: 
                progress: bool = True) -> Path:
     """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir``."""
     import nibabel as nib
-    from rich.progress import track
 
     out_dir = Path(out_dir)
     depth = depth or default_depth(size)
     spacing = 240.0 / size
     affine = np.diag([-spacing, -spacing, spacing, 1.0])  # LPS-like, as BraTS
     n_healthy = int(round(healthy_fraction * patients))
-    for i in track(range(patients), description="synthesising", disable=not progress, transient=True):
-        rng = np.random.default_rng([seed, i])
-        tissue, labels = subject(size, depth, rng, tumour=i >= n_healthy)
-        pid = f"SYN-{i + 1:05d}"
-        folder = out_dir / pid
-        folder.mkdir(parents=True, exist_ok=True)
-        from ..io import atomic_path
+    with progress_bar(range(patients), "synthesising", enabled=progress) as bar:
+        for i in bar:
+            rng = np.random.default_rng([seed, i])
+            tissue, labels = subject(size, depth, rng, tumour=i >= n_healthy)
+            pid = f"SYN-{i + 1:05d}"
+            folder = out_dir / pid
+            folder.mkdir(parents=True, exist_ok=True)
+            from ..io import atomic_path
 
-        for modality in modalities:
-            with atomic_path(folder / f"{pid}-{FILE_SUFFIX[modality]}.nii.gz") as tmp:
-                nib.save(nib.Nifti1Image(render(tissue, modality, rng), affine), str(tmp))
-        with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
-            nib.save(nib.Nifti1Image(labels, affine), str(tmp))
+            for modality in modalities:
+                with atomic_path(folder / f"{pid}-{FILE_SUFFIX[modality]}.nii.gz") as tmp:
+                    nib.save(nib.Nifti1Image(render(tissue, modality, rng), affine), str(tmp))
+            with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
+                nib.save(nib.Nifti1Image(labels, affine), str(tmp))
+    lo, hi = synthetic_slice_range(depth)
+    (out_dir / "dataset.json").write_text(json.dumps({"slice_range": [lo, hi]}) + "\n")
     return out_dir
 
 

@@ -4,8 +4,11 @@
   an image and its healthy translation, thresholded without pixel labels.
 - ``mdgru`` (full): multi-dimensional gated recurrent units, the paper's
   fully supervised reference.
-- ``unet`` (full): a 2D U-Net with Dice + cross-entropy.
+- ``unet`` (full): a 2D U-Net trained with Dice + cross-entropy.
 - ``threshold`` (none): a FLAIR intensity threshold fitted on healthy slices.
+
+One module per model, each with its configuration dataclass; see
+docs/BASELINES.md for the decision rules and where the defaults come from.
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ from pathogan_bench.registry import Spec
 
 
 @hookimpl
-def register_models():
+def register_models() -> list[Spec]:
     from .cyclegan import CycleGAN
     from .mdgru import MDGRUModel
     from .threshold import ThresholdModel
     from .unet import UNetModel
 
-    return [
-        Spec(m.name, m, tags={"supervision": m.supervision})
-        for m in (CycleGAN, MDGRUModel, UNetModel, ThresholdModel)
-    ]
+    return [Spec(model.name, model, tags={"supervision": model.supervision})
+            for model in (CycleGAN, MDGRUModel, UNetModel, ThresholdModel)]

@@ -1,16 +1,30 @@
-"""``cyclegan``: the plain CycleGAN (Zhu et al. 2017), as the reference implementation trains it.
+"""``cyclegan``: the plain CycleGAN (Zhu et al. 2017), trained as its reference implementation does.
 
-ResNet generators with 9 blocks (``resnet9``), 70 x 70 PatchGANs
-(``patchgan``), least-squares GAN loss, cycle weight 10, identity weight
-0.5 x 10, an image pool of 50, Adam 2e-4 with beta1 0.5, constant then
-linear decay.
+Domains: A = healthy, B = pathological. ``gen_ab`` maps A -> B and
+``gen_ba`` maps B -> A; ``disc_a`` judges healthy images and ``disc_b``
+pathological ones. One training step, in the reference's order:
 
-Segmentation rule (no pixel labels): the difference between a pathological
-image and its translation to healthy, |x - G_B(x)| averaged over channels and
-smoothed with a 3 x 3 box filter, inside the brain. ``calibrate`` fits the
-threshold t as the ``percentile`` (default 99) of that difference on healthy
-validation slices; ``segment`` returns sigmoid((d - t) / (0.1 t)), so 0.5
-is the threshold.
+1. generators (discriminators frozen): least-squares GAN loss (D(fake) -> 1)
+   on both translations, plus ``cycle_weight`` x L1 of both cycles, plus
+   ``identity_weight`` x ``cycle_weight`` x L1 of both identity mappings
+   (each generator fed the domain it maps to); one Adam step on both
+   generators.
+2. discriminators: 0.5 x [(D(real) - 1)^2 + D(fake)^2] for each, the fakes
+   drawn from a pool of the last ``pool_size`` translations; one Adam step on
+   both discriminators.
+
+Networks come from the registry (``resnet9`` generators, ``patchgan``
+discriminators); every convolution is re-initialised from N(0, ``init_std``)
+with zero biases, as the reference does for any network it builds.
+
+Segmentation rule (no pixel labels): the difference map
+d = box_filter(mean_c |x - G_BA(x)|), zero outside the brain, between an
+image and its translation to healthy. ``calibrate`` sets the threshold t to
+the ``percentile`` (default 99) of d over the brain pixels of healthy
+validation slices: on healthy anatomy, 1 % of brain pixels exceed it.
+``segment`` returns sigmoid((d - t) / (``softness`` x t)) inside the brain
+and 0 outside: 0.5 at the threshold, so the engine's probability threshold
+of 0.5 applies t, and the map stays monotone in d for ROC-style metrics.
 """
 
 from __future__ import annotations
@@ -20,25 +34,105 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
-from pathogan_bench_plugins.pathogan import ImagePool, lsgan_d
 
-BACKGROUND = -1.0 + 1e-3
+from .common import autocast, brain_mask, evaluating, make_config, percentile
 
 
 @dataclass
 class CycleGANConfig:
+    #: multiplier of every network's feature counts
     width: float = 1.0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.5
-    pool_size: int = 50
-    decay_start: float = 0.5
-    percentile: float = 99.0
     generator: str = "resnet9"
     discriminator: str = "patchgan"
+    lr: float = 2e-4
+    beta1: float = 0.5
+    #: lambda_A = lambda_B of the reference
+    cycle_weight: float = 10.0
+    #: lambda_identity of the reference; the loss is weighted identity_weight x cycle_weight
+    identity_weight: float = 0.5
+    pool_size: int = 50
+    #: fraction of the steps after which the learning rate decays linearly to zero
+    decay_start: float = 0.5
+    #: std of the normal initialisation of convolution weights
+    init_std: float = 0.02
+    #: percentile of the healthy difference map that becomes the threshold
+    percentile: float = 99.0
+    #: side of the box filter applied to the difference map (1 = none)
+    smoothing: int = 3
+    #: width of the sigmoid around the threshold, as a fraction of the threshold
+    softness: float = 0.1
+
+
+class ImagePool(nn.Module):
+    """The reference's history of generated images, kept in buffers so checkpoints hold it.
+
+    Until ``size`` images are stored, each new image is stored and passed on.
+    Afterwards each new image is, with probability 1/2, passed on unchanged,
+    otherwise swapped for a random stored image, which it replaces.
+
+    ``pool(fakes)`` returns the images for the discriminator; the store takes
+    effect with ``pool.commit(applied)`` once the discriminator's step is
+    known to be applied, so a skipped step leaves the pool as it was, and an
+    image with a non-finite value is never stored. No host synchronisation.
+    """
+
+    def __init__(self, size: int, image_shape: tuple[int, ...]):
+        super().__init__()
+        self.size = size
+        # one row more than the pool: images that are not stored are written there, never read
+        self.register_buffer("images", torch.zeros((size + 1, *image_shape)))
+        self.register_buffer("stored", torch.zeros((), dtype=torch.long))
+        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, fakes: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return fakes
+        fakes = fakes.detach()
+        n = fakes.shape[0]
+        finite = torch.isfinite(fakes).flatten(1).all(dim=1)
+        arrival = self.stored + torch.cumsum(finite.long(), dim=0) - 1
+        filling = arrival < self.size
+        random_slot = torch.randint(0, self.size, (n,), device=fakes.device)
+        slot = torch.where(filling, arrival.clamp(0, self.size - 1), random_slot)
+        swap = finite & ~filling & (torch.rand(n, device=fakes.device) < 0.5)
+        out = torch.where(swap[:, None, None, None], self.images[slot].to(fakes.dtype), fakes)
+        store = finite & (filling | swap)
+        self._pending = (torch.where(store, slot, self.size), fakes, (self.stored + finite.sum()).clamp(max=self.size))
+        return out
+
+    @torch.no_grad()
+    def commit(self, applied: torch.Tensor | bool = True) -> None:
+        """Store the images of the last call if ``applied`` (a 0-d bool tensor or a bool)."""
+        if self._pending is None:
+            return
+        rows, fakes, stored = self._pending
+        self._pending = None
+        applied = torch.as_tensor(applied, device=fakes.device)
+        self.images[rows] = torch.where(applied, fakes.to(self.images.dtype), self.images[rows])
+        self.stored.copy_(torch.where(applied, stored, self.stored))
+
+
+def reinitialise(module: nn.Module, std: float) -> None:
+    """N(0, std) convolution and linear weights, zero biases; affine norms N(1, std), zero bias."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def lsgan_generator_loss(scores: torch.Tensor) -> torch.Tensor:
+    return ((scores - 1) ** 2).mean()
+
+
+def lsgan_discriminator_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (((disc(real) - 1) ** 2).mean() + (disc(fake.detach()) ** 2).mean())
 
 
 class CycleGAN(SegmentationModel):
@@ -46,90 +140,127 @@ class CycleGAN(SegmentationModel):
 
     name: ClassVar[str] = "cyclegan"
     supervision = "weak"
+    trainable: ClassVar[bool] = True
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = CycleGANConfig(**options)
+        self.config = cfg = make_config(CycleGANConfig, options, self.name)
         self.ctx = ctx
-        n, reg = ctx.in_channels, ctx.registry
-        self.gen_a = reg.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)  # A -> B
-        self.gen_b = reg.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)  # B -> A
-        self.disc_a = reg.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        self.disc_b = reg.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        shape = (n, ctx.image_size, ctx.image_size)
-        self.pool_a, self.pool_b = ImagePool(cfg.pool_size, shape), ImagePool(cfg.pool_size, shape)
+        n, registry = ctx.in_channels, ctx.registry
+        if registry is None:
+            from pathogan_bench.registry import get_registry
+
+            registry = get_registry()
+        self.gen_ab = registry.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
+        self.gen_ba = registry.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
+        self.disc_a = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
+        self.disc_b = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
+        for network in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):
+            reinitialise(network, cfg.init_std)
+        image_shape = (n, ctx.image_size, ctx.image_size)
+        self.pool_a = ImagePool(cfg.pool_size, image_shape)  # translations B -> A
+        self.pool_b = ImagePool(cfg.pool_size, image_shape)  # translations A -> B
+        #: the fitted threshold t on the difference map (see the module docstring)
         self.register_buffer("difference_threshold", torch.tensor(0.1))
         self.to(ctx.device)
+        if ctx.channels_last:
+            self.to(memory_format=torch.channels_last)
         betas = (cfg.beta1, 0.999)
-        self.opt_g = make_adam(list(self.gen_a.parameters()) + list(self.gen_b.parameters()), cfg.lr, betas)
-        self.opt_d = make_adam(list(self.disc_a.parameters()) + list(self.disc_b.parameters()), cfg.lr, betas)
+        self.opt_g = make_adam([*self.gen_ab.parameters(), *self.gen_ba.parameters()], cfg.lr, betas)
+        self.opt_d = make_adam([*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, betas)
         self.sched_g = linear_decay_schedule(self.opt_g, ctx.total_steps, cfg.decay_start)
         self.sched_d = linear_decay_schedule(self.opt_d, ctx.total_steps, cfg.decay_start)
 
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp)
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else x
 
+    # -- training ----------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
-        x_a, x_b = batch["x_a"], batch["x_b"]
-        for d in (self.disc_a, self.disc_b):
-            d.requires_grad_(False)
+        real_a, real_b = self._layout(batch["x_a"]), self._layout(batch["x_b"])
+        discriminators = (self.disc_a, self.disc_b)
+        for disc in discriminators:
+            disc.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
-            fake_b, fake_a = self.gen_a(x_a), self.gen_b(x_b)
-            rec_a, rec_b = self.gen_b(fake_b), self.gen_a(fake_a)
-            idt_a, idt_b = self.gen_a(x_b), self.gen_b(x_a)
-            gan = ((self.disc_b(fake_b) - 1) ** 2).mean() + ((self.disc_a(fake_a) - 1) ** 2).mean()
-            cycle = (rec_a - x_a).abs().mean() + (rec_b - x_b).abs().mean()
-            identity = (idt_a - x_b).abs().mean() + (idt_b - x_a).abs().mean()
+        with autocast(self.ctx):
+            fake_b = self.gen_ab(real_a)
+            fake_a = self.gen_ba(real_b)
+            cycle = (self.gen_ba(fake_b) - real_a).abs().mean() + (self.gen_ab(fake_a) - real_b).abs().mean()
+            gan = lsgan_generator_loss(self.disc_b(fake_b)) + lsgan_generator_loss(self.disc_a(fake_a))
+            if cfg.identity_weight > 0:
+                identity = (self.gen_ab(real_b) - real_b).abs().mean() + (self.gen_ba(real_a) - real_a).abs().mean()
+            else:
+                identity = torch.zeros((), device=real_a.device)
         gan, cycle, identity = gan.float(), cycle.float(), identity.float()
-        total = gan + cfg.cycle_weight * cycle + cfg.identity_weight * cfg.cycle_weight * identity
-        total.backward()
-        guarded_step(self.opt_g, total)
-        for d in (self.disc_a, self.disc_b):
-            d.requires_grad_(True)
+        total_g = gan + cfg.cycle_weight * cycle + cfg.identity_weight * cfg.cycle_weight * identity
+        total_g.backward()
+        guarded_step(self.opt_g, total_g)
+
+        for disc in discriminators:
+            disc.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
-        with self._autocast():
-            loss_d = 0.5 * (lsgan_d(self.disc_a, x_a, self.pool_a(fake_a)) + lsgan_d(self.disc_b, x_b, self.pool_b(fake_b)))
-        loss_d = loss_d.float()
-        loss_d.backward()
-        guarded_step(self.opt_d, loss_d)
+        with autocast(self.ctx):
+            loss_d_a = lsgan_discriminator_loss(self.disc_a, real_a, self.pool_a(fake_a))
+            loss_d_b = lsgan_discriminator_loss(self.disc_b, real_b, self.pool_b(fake_b))
+        total_d = loss_d_a.float() + loss_d_b.float()
+        total_d.backward()
+        applied_d = guarded_step(self.opt_d, total_d)
+        self.pool_a.commit(applied_d)
+        self.pool_b.commit(applied_d)
         self.sched_g.step()
         self.sched_d.step()
         return {"G/gan": gan.detach(), "G/cycle": cycle.detach(), "G/identity": identity.detach(),
-                "G/total": total.detach(), "D/gan": loss_d.detach()}
-
-    @torch.no_grad()
-    def difference(self, images: torch.Tensor) -> torch.Tensor:
-        """Smoothed |x - G_B(x)| averaged over channels, zero outside the brain: (B,H,W)."""
-        self.eval()
-        with self._autocast():
-            healthy = self.gen_b(images).float()
-        diff = (images - healthy).abs().mean(1, keepdim=True)
-        diff = F.avg_pool2d(diff, 3, stride=1, padding=1)[:, 0]
-        brain = (images > BACKGROUND).any(1)
-        return diff * brain
-
-    def calibrate(self, healthy: torch.Tensor) -> None:
-        """Fit the threshold on healthy images only: no pixel label is read."""
-        diff = self.difference(healthy)
-        inside = diff[(healthy > BACKGROUND).any(1)]
-        if inside.numel():
-            self.difference_threshold.copy_(torch.quantile(inside[:1_000_000], self.config.percentile / 100))
-
-    @torch.no_grad()
-    def segment(self, images: torch.Tensor) -> torch.Tensor:
-        t = self.difference_threshold
-        return torch.sigmoid((self.difference(images) - t) / (0.1 * t + 1e-6))
-
-    @torch.no_grad()
-    def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.eval()
-        with self._autocast():
-            return {"translated": self.gen_b(images).float()}
+                "G/total": total_g.detach(), "D/a": loss_d_a.detach().float(), "D/b": loss_d_b.detach().float(),
+                "D/gan": total_d.detach()}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generators": self.opt_g, "discriminators": self.opt_d}
 
     def schedulers(self) -> dict[str, Any]:
         return {"generators": self.sched_g, "discriminators": self.sched_d}
+
+    # -- segmentation --------------------------------------------------------
+    @torch.no_grad()
+    def to_healthy(self, images: torch.Tensor) -> torch.Tensor:
+        """G_BA: the translation of (B,C,H,W) images to the healthy domain, in float32."""
+        with evaluating(self), autocast(self.ctx):
+            return self.gen_ba(self._layout(images)).float()
+
+    @torch.no_grad()
+    def difference(self, images: torch.Tensor) -> torch.Tensor:
+        """The difference map d (B,H,W): smoothed mean |x - G_BA(x)| over channels, 0 outside the brain."""
+        diff = (images.float() - self.to_healthy(images)).abs().mean(dim=1, keepdim=True)
+        k = self.config.smoothing
+        if k > 1:
+            diff = F.avg_pool2d(F.pad(diff, [k // 2, (k - 1) // 2] * 2, mode="replicate"), k, stride=1)
+        return diff[:, 0] * brain_mask(images)
+
+    @torch.no_grad()
+    def calibrate(self, healthy: torch.Tensor) -> None:
+        """Fit t on healthy images alone: the configured percentile of d inside the brain."""
+        chunk = max(1, self.ctx.batch_size * 4)
+        inside = [self.difference(part)[brain_mask(part)] for part in healthy.split(chunk)]
+        values = torch.cat(inside)
+        if values.numel():
+            self.difference_threshold.fill_(percentile(values, self.config.percentile))
+
+    @torch.no_grad()
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        """sigmoid((d - t) / (softness x t)) inside the brain, 0 outside; 0.5 marks the threshold."""
+        t = self.difference_threshold
+        scale = (self.config.softness * t).clamp(min=1e-6)
+        probability = torch.sigmoid((self.difference(images) - t) / scale)
+        return probability * brain_mask(images)
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"translated": self.to_healthy(images)}
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        x_a, x_b = batch["x_a"], batch["x_b"]
+        with evaluating(self), autocast(self.ctx):
+            to_b = self.gen_ab(self._layout(x_a)).float()
+        to_a = self.to_healthy(x_b)
+        return {"x_A (healthy)": x_a, "G_AB(x_A)": to_b, "x_B (pathological)": x_b, "G_BA(x_B)": to_a,
+                "|x_B - G_BA(x_B)|": (x_b - to_a).abs().mean(dim=1, keepdim=True)}

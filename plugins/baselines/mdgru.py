@@ -1,18 +1,30 @@
 """``mdgru``: multi-dimensional gated recurrent units (Andermatt et al. 2016), in 2D.
 
 An MD-GRU layer runs a convolutional GRU along each image axis in both
-directions (four scans) and sums their outputs. In each scan the state is a
-whole line of pixels orthogonal to the scan axis, and both the input and the
-recurrent transforms are convolutions along that line (kernel ``kernel``).
+directions (four scans) and averages their outputs. In a scan along the
+width the state is a whole column of pixels; in a scan along the height, a
+whole row. Input and state transforms are 1D convolutions along that line
+(``kernel`` taps, 7 in the reference). Each scan step t:
 
-Speed: the input-side convolutions of all positions and all four scans are
-one grouped 2D convolution computed before the scan; the four scans run
-together, one grouped 1D convolution per step over the whole batch, by
-flipping and transposing the input so that every scan runs left to right
-(square images). The network: MD-GRU layers with [16, 32, 64] channels,
-each followed by a 1 x 1 convolution with [25, 45] channels and tanh, then a
-1 x 1 convolution to the output; dropout on each MD-GRU layer's input;
-sigmoid cross-entropy against the whole-tumour mask; Adam.
+    z, r = sigmoid(x_t * U_zr + b_zr + h_{t-1} * W_zr)
+    c    = tanh(x_t * U_c + b_c + r . (h_{t-1} * W_c))
+    h_t  = z . h_{t-1} + (1 - z) . c
+
+with h_0 = 0, the reset gate applied after the state convolution and the
+gate biases starting at 1, as in the reference code (zubata88/mdgru).
+
+The network (the reference's default): MD-GRU layers with [16, 32, 64]
+channels, each but the last followed by a 1 x 1 convolution with [25, 45]
+channels and tanh, the last by a 1 x 1 convolution to ``classes`` logits;
+dropout on the input of every MD-GRU layer; softmax cross-entropy against
+the whole-tumour mask (optionally plus soft Dice); Adam.
+
+Speed: the input-side convolutions of every position of all four scans are
+one grouped convolution computed before the scan; the four scans then run
+together, one grouped 1D convolution per step over the whole batch, because
+each direction's input is flipped and/or transposed so that every scan runs
+along the last axis from left to right. Images must be square when both
+axes are scanned.
 """
 
 from __future__ import annotations
@@ -26,82 +38,123 @@ from torch import nn
 
 from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
 
-ALL_DIRECTIONS = ("w+", "w-", "h+", "h-")
+from .common import autocast, evaluating, make_config, soft_dice_loss
+
+#: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
+ALL_DIRECTIONS: tuple[str, ...] = ("w+", "w-", "h+", "h-")
 
 
-class MDGRULayer(nn.Module):
-    """Four directional convolutional GRU scans over a (B,C,H,W) image, summed."""
+def to_scan_order(x: torch.Tensor, direction: str) -> torch.Tensor:
+    """(B,C,H,W) -> (B,C,line,scan) such that the scan of ``direction`` runs along the last axis, forwards."""
+    if direction[0] == "h":
+        x = x.transpose(2, 3)
+    return x.flip(-1) if direction[1] == "-" else x
 
-    def __init__(self, in_channels: int, channels: int, kernel: int = 7, directions: tuple[str, ...] = ALL_DIRECTIONS):
+
+def from_scan_order(y: torch.Tensor, direction: str) -> torch.Tensor:
+    """The inverse of :func:`to_scan_order`."""
+    if direction[1] == "-":
+        y = y.flip(-1)
+    return y.transpose(-2, -1) if direction[0] == "h" else y
+
+
+class MDGRU(nn.Module):
+    """One MD-GRU layer: convolutional GRU scans in the given directions, averaged. (B,C,H,W) -> (B,channels,H,W)."""
+
+    def __init__(self, in_channels: int, channels: int, kernel: int = 7,
+                 directions: tuple[str, ...] = ALL_DIRECTIONS):
         super().__init__()
-        self.channels, self.kernel, self.directions = channels, kernel, tuple(directions)
-        g = len(self.directions)
-        self.input_conv = nn.Conv2d(g * in_channels, g * 3 * channels, (kernel, 1), padding=(kernel // 2, 0), groups=g)
-        self.state_conv = nn.Conv1d(g * channels, g * 3 * channels, kernel, padding=kernel // 2, groups=g, bias=False)
-        self.bias = nn.Parameter(torch.zeros(channels, 1, 1))
+        unknown = set(directions) - set(ALL_DIRECTIONS)
+        if unknown or not directions:
+            raise ValueError(f"directions must be a non-empty subset of {ALL_DIRECTIONS}, got {directions}")
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd, got {kernel}")
+        self.in_channels, self.channels, self.kernel = in_channels, channels, kernel
+        self.directions = tuple(directions)
+        d = len(self.directions)
+        # per direction: 3 x channels outputs, ordered (update z, reset r, candidate c)
+        self.input_conv = nn.Conv2d(d * in_channels, d * 3 * channels, (kernel, 1), padding=(kernel // 2, 0), groups=d)
+        self.state_conv = nn.Conv1d(d * channels, d * 3 * channels, kernel, padding=kernel // 2, groups=d, bias=False)
+        self.reset_parameters()
 
-    def _to_scan(self, x: torch.Tensor, direction: str) -> torch.Tensor:
-        """Arrange x so this direction scans along the last axis, left to right: (B,C,line,scan)."""
-        if direction[0] == "h":
-            x = x.transpose(2, 3)
-        return x.flip(-1) if direction[1] == "-" else x
-
-    def _from_scan(self, y: torch.Tensor, direction: str) -> torch.Tensor:
-        if direction[1] == "-":
-            y = y.flip(-1)
-        return y.transpose(2, 3) if direction[0] == "h" else y
+    def reset_parameters(self) -> None:
+        """Xavier-normal weights per direction and per (gates, candidate) block; gate biases 1."""
+        c = self.channels
+        with torch.no_grad():
+            for weight in (self.input_conv.weight, self.state_conv.weight):
+                for block in weight.view(len(self.directions), 3 * c, *weight.shape[1:]):
+                    nn.init.xavier_normal_(block[: 2 * c])
+                    nn.init.xavier_normal_(block[2 * c:])
+            bias = self.input_conv.bias.view(len(self.directions), 3, c)
+            bias[:, :2].fill_(1.0)
+            bias[:, 2].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        if h != w and any(d[0] == "h" for d in self.directions):
-            raise ValueError(f"MD-GRU scans need square images, got {h} x {w}")
-        g, c = len(self.directions), self.channels
-        stacked = torch.cat([self._to_scan(x, d) for d in self.directions], dim=1)
-        pre = self.input_conv(stacked).view(b, g, 3, c, stacked.shape[2], stacked.shape[3])
-        state = x.new_zeros(b, g * c, stacked.shape[2])
+        if h != w and {d[0] for d in self.directions} == {"h", "w"}:
+            raise ValueError(f"scanning both axes needs square images, got {h} x {w}")
+        d, c = len(self.directions), self.channels
+        stacked = torch.cat([to_scan_order(x, k) for k in self.directions], dim=1)  # (B, d*Cin, L, S)
+        line, steps = stacked.shape[2], stacked.shape[3]
+        # input-side transforms of every position at once, laid out step-major for the scan
+        # the recurrence runs in at least float32, also under bf16 autocast: errors would compound over the scan
+        acc = torch.promote_types(x.dtype, torch.float32)
+        pre = self.input_conv(stacked).to(acc).view(b, d, 3, c, line, steps).permute(5, 0, 1, 2, 3, 4).contiguous()
+        # unbind, not pre[t]: the backward of indexing would allocate and fill a full-size gradient per step
+        pre_steps = pre.unbind(0)
+        state = x.new_zeros((b, d, c, line), dtype=acc)
+        weight_dtype = self.state_conv.weight.dtype
         outputs = []
-        for t in range(stacked.shape[3]):
-            rec = self.state_conv(state).view(b, g, 3, c, -1)
-            p = pre[..., t]
-            reset = torch.sigmoid(p[:, :, 0] + rec[:, :, 0])
-            update = torch.sigmoid(p[:, :, 1] + rec[:, :, 1])
-            candidate = torch.tanh(p[:, :, 2] + reset * rec[:, :, 2])
-            new = (1 - update) * state.view(b, g, c, -1) + update * candidate
-            state = new.reshape(b, g * c, -1)
-            outputs.append(new)
-        out = torch.stack(outputs, dim=-1)  # (B, g, C, line, scan)
-        return sum(self._from_scan(out[:, i], d) for i, d in enumerate(self.directions)) + self.bias
+        for pre_t in pre_steps:
+            rec = self.state_conv(state.view(b, d * c, line).to(weight_dtype)).to(acc).view(b, d, 3, c, line)
+            gates = torch.sigmoid(pre_t[:, :, :2] + rec[:, :, :2])
+            candidate = torch.tanh(pre_t[:, :, 2] + gates[:, :, 1] * rec[:, :, 2])
+            state = torch.lerp(candidate, state, gates[:, :, 0])  # z . h + (1 - z) . c
+            outputs.append(state)
+        scans = torch.stack(outputs, dim=-1)  # (B, d, C, line, scan)
+        total = sum(from_scan_order(scans[:, i], k) for i, k in enumerate(self.directions))
+        return total / d
 
 
 class MDGRUNet(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, gru_channels: list[int], fc_channels: list[int],
-                 kernel: int, dropout: float):
+    """MD-GRU layers, each followed by a 1 x 1 convolution (tanh between layers), ending in class logits."""
+
+    def __init__(self, in_channels: int, classes: int, gru_channels: list[int], fc_channels: list[int],
+                 kernel: int = 7, dropout: float = 0.5, directions: tuple[str, ...] = ALL_DIRECTIONS):
         super().__init__()
+        if len(fc_channels) != len(gru_channels) - 1:
+            raise ValueError(f"need one fully connected layer between consecutive MD-GRU layers: "
+                             f"{len(gru_channels)} MD-GRU layers, {len(fc_channels)} fully connected")
         layers: list[nn.Module] = []
         cin = in_channels
-        for gc, fc in zip(gru_channels, fc_channels + [None]):
-            layers += [nn.Dropout(dropout), MDGRULayer(cin, gc, kernel)]
-            if fc is not None:
-                layers += [nn.Conv2d(gc, fc, 1), nn.Tanh()]
-                cin = fc
-            else:
-                cin = gc
-        layers.append(nn.Conv2d(cin, out_channels, 1))
-        self.net = nn.Sequential(*layers)
+        outputs = [*fc_channels, classes]
+        for i, (gru, fc) in enumerate(zip(gru_channels, outputs)):
+            layers += [nn.Dropout(dropout), MDGRU(cin, gru, kernel, directions), nn.Conv2d(gru, fc, 1)]
+            if i < len(outputs) - 1:
+                layers.append(nn.Tanh())
+            cin = fc
+        self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.layers(x)
 
 
 @dataclass
 class MDGRUConfig:
+    #: multiplier of every layer's channel count
     width: float = 1.0
     gru_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
     fc_channels: list[int] = field(default_factory=lambda: [25, 45])
+    #: taps of the input and state convolutions along the scanned line
     kernel: int = 7
+    #: dropout rate on the input of every MD-GRU layer
     dropout: float = 0.5
+    #: "ce" (softmax cross-entropy, the reference) or "dice_ce" (plus soft Dice of the tumour class)
+    loss: str = "ce"
     lr: float = 1e-3
-    decay_start: float = 0.5
+    beta1: float = 0.9
+    #: fraction of the steps after which the learning rate decays linearly to zero (1 = constant)
+    decay_start: float = 1.0
 
 
 class MDGRUModel(SegmentationModel):
@@ -109,32 +162,49 @@ class MDGRUModel(SegmentationModel):
 
     name: ClassVar[str] = "mdgru"
     supervision = "full"
+    trainable: ClassVar[bool] = True
+    classes: ClassVar[int] = 2  # background, whole tumour
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = MDGRUConfig(**options)
-        scale = lambda n: max(2, int(round(n * cfg.width)))  # noqa: E731
-        self.net = MDGRUNet(ctx.in_channels, 1, [scale(c) for c in cfg.gru_channels], [scale(c) for c in cfg.fc_channels],
-                            cfg.kernel, cfg.dropout).to(ctx.device)
+        self.config = cfg = make_config(MDGRUConfig, options, self.name)
+        if cfg.loss not in ("ce", "dice_ce"):
+            raise ValueError(f"mdgru loss must be 'ce' or 'dice_ce', got '{cfg.loss}'")
+
+        def scaled(n: int) -> int:
+            return max(2, int(round(n * cfg.width)))
+
         self.ctx = ctx
-        self.opt = make_adam(self.net.parameters(), cfg.lr, (0.9, 0.999))
+        self.net = MDGRUNet(ctx.in_channels, self.classes, [scaled(n) for n in cfg.gru_channels],
+                            [scaled(n) for n in cfg.fc_channels], cfg.kernel, cfg.dropout)
+        self.to(ctx.device)
+        self.opt = make_adam(self.net.parameters(), cfg.lr, (cfg.beta1, 0.999))
         self.sched = linear_decay_schedule(self.opt, ctx.total_steps, cfg.decay_start)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        mask = batch["mask"]
         self.opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp):
+        with autocast(self.ctx):
             logits = self.net(batch["image"])
-        loss = F.binary_cross_entropy_with_logits(logits.float(), batch["mask"])
-        loss.backward()
-        guarded_step(self.opt, loss)
+        logits = logits.float()
+        ce = F.cross_entropy(logits, mask[:, 0].long())
+        losses = {"S/ce": ce}
+        total = ce
+        if self.config.loss == "dice_ce":
+            dice = soft_dice_loss(logits.softmax(dim=1)[:, 1:], mask)
+            losses["S/dice"] = dice
+            total = ce + dice
+        total.backward()
+        guarded_step(self.opt, total)
         self.sched.step()
-        return {"S/ce": loss.detach()}
+        return {**{k: v.detach() for k, v in losses.items()}, "S/total": total.detach()}
 
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp):
-            return torch.sigmoid(self.net(images)[:, 0].float())
+        """The softmax probability of the tumour class, (B,H,W)."""
+        with evaluating(self), autocast(self.ctx):
+            logits = self.net(images)
+        return logits.float().softmax(dim=1)[:, 1]
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"net": self.opt}

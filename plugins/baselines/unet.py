@@ -1,10 +1,13 @@
 """``unet``: a standard 2D U-Net (Ronneberger et al. 2015) trained with Dice + cross-entropy.
 
-Four resolution levels below the top (64-128-256-512-1024 features at
-width 1), two 3 x 3 convolutions with instance norm and ReLU per level,
-max-pool down, transposed convolution up, skip connections; one output
-channel (whole tumour) through a sigmoid. Adam 2e-4, constant then linear
-decay.
+``levels`` (default 4) stride-2 max-pool steps below the top level, features
+``base`` x 2^level (64-128-256-512-1024 at width 1); every level has two
+3 x 3 convolutions, each followed by a norm (instance norm by default, or
+batch norm) and ReLU; the decoder upsamples with stride-2 transposed
+convolutions and concatenates the encoder's features of the same level. One
+output channel (whole tumour) through a sigmoid; loss: binary cross-entropy
+plus soft Dice; Adam 1e-4 with betas (0.9, 0.999), constant learning rate by
+default. Image sides must be divisible by 2^levels.
 """
 
 from __future__ import annotations
@@ -13,58 +16,73 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
 
+from .common import autocast, dice_bce_loss, evaluating, make_config
 
-@dataclass
-class UNetConfig:
-    width: float = 1.0
-    base: int = 64
-    levels: int = 4
-    lr: float = 2e-4
-    decay_start: float = 0.5
+NORMS: dict[str, type[nn.Module]] = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d}
 
 
-def double_conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1), nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True))
+def double_conv(cin: int, cout: int, norm: type[nn.Module]) -> nn.Sequential:
+    """Two (3 x 3 convolution, norm, ReLU); the convolutions have no bias since a norm follows."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), norm(cout, affine=True), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), norm(cout, affine=True), nn.ReLU(inplace=True),
+    )
 
 
 class UNet(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, base: int, levels: int):
+    """(B,C,H,W) -> (B,out_channels,H,W) logits."""
+
+    def __init__(self, in_channels: int, out_channels: int, base: int = 64, levels: int = 4, norm: str = "instance"):
         super().__init__()
-        feats = [base * 2 ** i for i in range(levels + 1)]
-        self.down = nn.ModuleList([double_conv(in_channels, feats[0])] +
-                                  [double_conv(feats[i], feats[i + 1]) for i in range(levels)])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(feats[i + 1], feats[i], 2, stride=2) for i in reversed(range(levels))])
-        self.merge = nn.ModuleList([double_conv(2 * feats[i], feats[i]) for i in reversed(range(levels))])
-        self.head = nn.Conv2d(feats[0], out_channels, 1)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {sorted(NORMS)}, got '{norm}'")
+        norm_layer = NORMS[norm]
+        features = [base * 2**i for i in range(levels + 1)]
+        self.levels = levels
+        self.encoder = nn.ModuleList(
+            [double_conv(in_channels, features[0], norm_layer)]
+            + [double_conv(features[i], features[i + 1], norm_layer) for i in range(levels)]
+        )
+        self.pool = nn.MaxPool2d(2)
+        self.upsample = nn.ModuleList(
+            [nn.ConvTranspose2d(features[i + 1], features[i], 2, stride=2) for i in reversed(range(levels))]
+        )
+        self.decoder = nn.ModuleList(
+            [double_conv(2 * features[i], features[i], norm_layer) for i in reversed(range(levels))]
+        )
+        self.head = nn.Conv2d(features[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = 2**self.levels
+        if x.shape[-1] % factor or x.shape[-2] % factor:
+            raise ValueError(f"a {self.levels}-level U-Net needs sides divisible by {factor}, got {tuple(x.shape[-2:])}")
         skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else self.pool(x))
             skips.append(x)
-        skips.pop()
-        for up, merge in zip(self.up, self.merge):
-            x = up(x)
-            skip = skips.pop()
-            if x.shape[-2:] != skip.shape[-2:]:  # odd sizes
-                x = F.interpolate(x, size=skip.shape[-2:])
-            x = merge(torch.cat([x, skip], dim=1))
+        skips.pop()  # the bottleneck is not a skip connection
+        for upsample, block in zip(self.upsample, self.decoder):
+            x = block(torch.cat([upsample(x), skips.pop()], dim=1))
         return self.head(x)
 
 
-def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """Soft Dice loss plus binary cross-entropy, on (B,1,H,W) logits and {0,1} targets."""
-    ce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
-    inter = (prob * target).flatten(1).sum(1)
-    dice = (2 * inter + eps) / (prob.flatten(1).sum(1) + target.flatten(1).sum(1) + eps)
-    return ce + (1 - dice).mean()
+@dataclass
+class UNetConfig:
+    #: multiplier of every feature count
+    width: float = 1.0
+    #: features of the top level at width 1
+    base: int = 64
+    levels: int = 4
+    #: "instance" or "batch"
+    norm: str = "instance"
+    lr: float = 1e-4
+    beta1: float = 0.9
+    #: fraction of the steps after which the learning rate decays linearly to zero (1 = constant)
+    decay_start: float = 1.0
 
 
 class UNetModel(SegmentationModel):
@@ -72,30 +90,46 @@ class UNetModel(SegmentationModel):
 
     name: ClassVar[str] = "unet"
     supervision = "full"
+    trainable: ClassVar[bool] = True
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = UNetConfig(**options)
-        self.net = UNet(ctx.in_channels, 1, max(4, int(round(cfg.base * cfg.width))), cfg.levels).to(ctx.device)
+        self.config = cfg = make_config(UNetConfig, options, self.name)
         self.ctx = ctx
-        self.opt = make_adam(self.net.parameters(), cfg.lr, (0.9, 0.999))
+        self.net = UNet(ctx.in_channels, 1, max(2, int(round(cfg.base * cfg.width))), cfg.levels, cfg.norm)
+        self.to(ctx.device)
+        if ctx.channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.opt = make_adam(self.net.parameters(), cfg.lr, (cfg.beta1, 0.999))
         self.sched = linear_decay_schedule(self.opt, ctx.total_steps, cfg.decay_start)
 
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else x
+
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        # batch norm updates its running statistics in the forward pass; keep them to undo a skipped step
+        running = [b.clone() for b in self._running_statistics()]
         self.opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp):
-            logits = self.net(batch["image"])
-        loss = dice_ce_loss(logits.float(), batch["mask"])
+        with autocast(self.ctx):
+            logits = self.net(self._layout(batch["image"]))
+        loss = dice_bce_loss(logits.float(), batch["mask"])
         loss.backward()
-        guarded_step(self.opt, loss)
+        applied = guarded_step(self.opt, loss)
+        for buffer, before in zip(self._running_statistics(), running):
+            buffer.copy_(torch.where(applied, buffer, before))
         self.sched.step()
         return {"S/dice_ce": loss.detach()}
 
+    def _running_statistics(self) -> list[torch.Tensor]:
+        return [b for m in self.net.modules() if isinstance(m, nn.BatchNorm2d)
+                for b in (m.running_mean, m.running_var, m.num_batches_tracked)]
+
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
-        self.eval()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.ctx.amp):
-            return torch.sigmoid(self.net(images)[:, 0].float())
+        """The sigmoid probability of whole tumour, (B,H,W)."""
+        with evaluating(self), autocast(self.ctx):
+            logits = self.net(self._layout(images))
+        return torch.sigmoid(logits.float()[:, 0])
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"net": self.opt}

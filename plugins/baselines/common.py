@@ -1,0 +1,75 @@
+"""Small pieces shared by the baselines: options, brain masks, percentiles, losses."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import fields
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pathogan_bench.model import ModelContext
+
+#: intensity of background pixels after preprocessing (images are in [-1, 1])
+BACKGROUND = -1.0
+#: a pixel belongs to the brain if some channel is above BACKGROUND + this
+BRAIN_MARGIN = 1e-3
+
+Config = TypeVar("Config")
+
+
+def make_config(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
+    """The model's config dataclass from the run's ``[model]`` options; unknown names raise TypeError."""
+    known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown {model} option(s) {unknown}; known: {sorted(known)}")
+    return config_class(**options)
+
+
+def brain_mask(images: torch.Tensor) -> torch.Tensor:
+    """(B,H,W) bool: pixels where any channel is above the background value."""
+    return (images > BACKGROUND + BRAIN_MARGIN).any(dim=1)
+
+
+def percentile(values: torch.Tensor, q: float) -> float:
+    """The exact ``q``-th percentile (linear interpolation) of any number of values.
+
+    ``torch.quantile`` refuses inputs above 16M elements, and calibration sets
+    can exceed that, so this runs on the host (calibration is not a training step).
+    """
+    if values.numel() == 0:
+        raise ValueError("percentile of an empty set")
+    return float(np.percentile(values.detach().float().cpu().numpy(), q))
+
+
+def autocast(ctx: ModelContext) -> contextlib.AbstractContextManager:
+    """bf16 autocast when the run asks for it on CUDA; a no-op otherwise."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.amp and ctx.device.type == "cuda")
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout, running statistics) inside the block, the previous mode after it."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+def soft_dice_loss(probability: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice per image, averaged over the batch; ``eps`` keeps empty masks finite."""
+    inter = (probability * target).flatten(1).sum(1)
+    total = probability.flatten(1).sum(1) + target.flatten(1).sum(1)
+    return (1 - (2 * inter + eps) / (total + eps)).mean()
+
+
+def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft Dice plus binary cross-entropy on (B,1,H,W) logits and {0,1} targets."""
+    return F.binary_cross_entropy_with_logits(logits, target) + soft_dice_loss(torch.sigmoid(logits), target)

@@ -1,0 +1,269 @@
+"""Data: naming schemes, preprocessing, slice selection, augmentation, cache, synthetic data, bad input."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from pathogan_bench.cli import main
+from pathogan_bench.data import (AugmentConfig, Augmenter, PreprocessConfig, prepare_slices, select_training,
+                                 split_patients, synthesize)
+from pathogan_bench.data.slices import normalise_volume
+from pathogan_bench.errors import UserError
+from pathogan_bench.registry import create
+
+SHAPE = (32, 32, 12)
+
+
+def write(path: Path, data: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+    return path
+
+
+def volume(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = np.zeros(SHAPE, np.float32)
+    data[6:26, 6:26, :] = rng.normal(100, 20, (20, 20, SHAPE[2]))
+    return data
+
+
+def label(tumour_slices=(5, 6, 7)) -> np.ndarray:
+    seg = np.zeros(SHAPE, np.uint8)
+    for z in tumour_slices:
+        seg[10:16, 10:16, z] = 2
+        seg[12:14, 12:14, z] = 4
+    seg[10, 10, 9] = 1  # one tumour pixel: neither healthy nor pathological
+    return seg
+
+
+def brats2021_case(root: Path, pid: str, mods=("t1n", "t1c", "t2w", "t2f"), seg=True) -> Path:
+    for i, m in enumerate(mods):
+        write(root / pid / f"{pid}-{m}.nii.gz", volume(i))
+    if seg:
+        write(root / pid / f"{pid}-seg.nii.gz", label())
+    return root / pid
+
+
+def test_brats2021_scheme(tmp_path):
+    brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    brats2021_case(tmp_path, "BraTS-GLI-00002-000")
+    cases = create("dataset", "auto", tmp_path)
+    assert cases.scheme == "brats2021" and len(cases) == 2
+    assert cases.modalities == ("flair", "t1", "t1c", "t2")
+    assert cases.cases[0].label is not None
+
+
+def test_brats2017_scheme_in_hgg_lgg_folders(tmp_path):
+    for grade, pid in (("HGG", "Brats17_TCIA_101_1"), ("LGG", "Brats17_2013_5_1")):
+        for m in ("flair", "t1", "t1ce", "t2"):
+            write(tmp_path / grade / pid / f"{pid}_{m}.nii.gz", volume())
+        write(tmp_path / grade / pid / f"{pid}_seg.nii.gz", label())
+    cases = create("dataset", "auto", tmp_path, modalities=["flair", "t1ce"])
+    assert cases.scheme == "brats2017" and len(cases) == 2 and cases.modalities == ("flair", "t1c")
+
+
+def test_brats2013_deepmedic_scheme(tmp_path):
+    for pid in ("brats_2013_pat0001_1", "brats_2013_pat0002_1"):
+        write(tmp_path / pid / "Flair_subtrMeanDivStd.nii.gz", volume())
+        write(tmp_path / pid / "T1c_subtrMeanDivStd.nii.gz", volume(1))
+        write(tmp_path / pid / "brainmask.nii.gz", (volume() > 0).astype(np.uint8))
+        write(tmp_path / pid / "OTMultiClass.nii.gz", label())
+    cases = create("dataset", "auto", tmp_path)
+    assert cases.scheme == "brats2013" and cases.modalities == ("flair", "t1c")
+    assert cases.cases[0].brain_mask is not None
+
+
+def test_unlabelled_case_is_kept_with_domain_minus_one(tmp_path):
+    brats2021_case(tmp_path, "BraTS-GLI-00003-000", seg=False)
+    table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None), None, False)
+    assert (table.domain == -1).all() and len(table) == SHAPE[2] and not table.masks.any()
+
+
+def test_preprocessing_statistics_and_selection(tmp_path):
+    brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    cases = create("dataset", "brats2021", tmp_path, modalities=["flair"])
+    table = prepare_slices(cases, PreprocessConfig(slice_range=(2, 10), pathological_min_pixels=20), None, False)
+    # slices 5-7 have 36 tumour pixels (pathological), 9 has one (discarded), the rest none (healthy)
+    assert table.z[table.domain == 1].tolist() == [5, 6, 7]
+    assert table.z[table.domain == 0].tolist() == [2, 3, 4, 8, 10]
+    assert table.images.min() >= -1 and table.images.max() <= 1
+    assert table.images.shape == (8, 1, 32, 32)
+    raw = np.random.default_rng(0).normal(50, 10, (20, 20, 20)).astype(np.float32)
+    brain = np.ones_like(raw, bool)
+    norm = normalise_volume(raw, brain, std=1 / 3, clip=10.0)
+    assert abs(norm.mean()) < 1e-4 and abs(norm.std() - 1 / 3) < 1e-4
+    clipped = normalise_volume(raw, brain)
+    assert clipped.max() <= 1 and clipped.min() >= -1 and (np.abs(clipped) == 1).any()
+
+
+def test_resize_keeps_masks_aligned(tmp_path):
+    brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, image_size=16),
+                           None, False)
+    assert table.images.shape[-2:] == (16, 16) and table.masks.shape[-2:] == (16, 16)
+    assert table.masks[table.domain == 1].any()
+
+
+def test_cache_is_reused_and_invalidated(tmp_path):
+    root = tmp_path / "data"
+    brats2021_case(root, "BraTS-GLI-00001-000")
+    cache = tmp_path / "cache"
+    config = PreprocessConfig(slice_range=None)
+    prepare_slices(create("dataset", "brats2021", root), config, cache, False)
+    assert len(list(cache.iterdir())) == 1
+    again = prepare_slices(create("dataset", "brats2021", root), config, cache, False)
+    assert isinstance(again.images, np.memmap)  # served from the cache
+    prepare_slices(create("dataset", "brats2021", root), PreprocessConfig(slice_range=(0, 5)), cache, False)
+    assert len(list(cache.iterdir())) == 2  # a new config, a new entry
+    write(root / "BraTS-GLI-00001-000" / "BraTS-GLI-00001-000-t2f.nii.gz", volume(7) * 2)
+    prepare_slices(create("dataset", "brats2021", root), config, cache, False)
+    assert len(list(cache.iterdir())) == 3  # changed input file, a new entry
+
+
+def test_splits_are_by_patient_and_reproducible():
+    patients = [f"p{i}" for i in range(10)]
+    a, b = split_patients(patients, (0.6, 0.2, 0.2), seed=3), split_patients(patients, (0.6, 0.2, 0.2), seed=3)
+    assert a == b and [len(a[k]) for k in ("train", "val", "test")] == [6, 2, 2]
+    assert sorted(sum(a.values(), [])) == sorted(patients)
+    assert split_patients(patients, (0.6, 0.2, 0.2), seed=4) != a
+    four = split_patients(patients[:4], (0.6, 0.2, 0.2), seed=0)
+    assert [len(four[k]) for k in ("train", "val", "test")] == [2, 1, 1]
+
+
+def test_select_training_caps_each_domain():
+    from pathogan_bench.data.slices import SliceTable
+
+    domain = np.array([0] * 10 + [1] * 20 + [-1] * 3, np.int8)
+    table = SliceTable(np.zeros((33, 1, 4, 4), np.float32), np.zeros((33, 4, 4), bool), domain,
+                       np.array(["p"] * 33), np.arange(33), ("flair",))
+    healthy, patho = select_training(table, 4, 50, seed=0)
+    assert len(healthy) == 4 and (domain[healthy] == 0).all()
+    assert len(patho) == 20 and (domain[patho] == 1).all()
+
+
+def test_augmentation_identity_when_disabled_and_aligned_otherwise():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 2, 64, 64, generator=gen) * 2 - 1
+    masks = torch.zeros(3, 64, 64, dtype=torch.bool)
+    masks[:, 20:34, 24:40] = True
+    images[:, 0][masks] = 5.0  # a distinctive value marks the lesion in channel 0
+    off = Augmenter(AugmentConfig(mirror=False, rotation=0, scale_base=1, elastic_std=0))
+    same, same_masks = off(images, masks)
+    assert torch.equal(same, images) and torch.equal(same_masks, masks)
+    out, out_masks = Augmenter()(images, masks, generator=torch.Generator().manual_seed(1))
+    assert out.shape == images.shape and out_masks.dtype == torch.bool
+    inside = out[:, 0][out_masks]
+    assert inside.numel() > 0 and (inside > 3.0).float().mean() > 0.9  # the mask still covers the lesion
+    a, _ = Augmenter()(images, None, generator=torch.Generator().manual_seed(2))
+    b, _ = Augmenter()(images, None, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
+
+
+def test_synthetic_is_deterministic_and_plausible(tmp_path):
+    synthesize(tmp_path / "a", patients=3, size=32, seed=5, healthy_fraction=0.34, progress=False)
+    synthesize(tmp_path / "b", patients=3, size=32, seed=5, healthy_fraction=0.34, progress=False)
+    for f in ("SYN-00002/SYN-00002-t2f.nii.gz", "SYN-00003/SYN-00003-seg.nii.gz"):
+        assert np.array_equal(nib.load(str(tmp_path / "a" / f)).get_fdata(), nib.load(str(tmp_path / "b" / f)).get_fdata())
+    seg = nib.load(str(tmp_path / "a/SYN-00003/SYN-00003-seg.nii.gz")).get_fdata()
+    assert set(np.unique(seg)) <= {0, 1, 2, 4} and {2, 4} <= set(np.unique(seg))
+    per_slice = (seg > 0).sum((0, 1))
+    assert (per_slice > 0).any() and (per_slice == 0).any()
+    assert nib.load(str(tmp_path / "a/SYN-00001/SYN-00001-seg.nii.gz")).get_fdata().max() == 0  # tumour-free subject
+    flair = nib.load(str(tmp_path / "a/SYN-00003/SYN-00003-t2f.nii.gz")).get_fdata()
+    t1c = nib.load(str(tmp_path / "a/SYN-00003/SYN-00003-t1c.nii.gz")).get_fdata()
+    assert np.median(flair[seg == 2]) > 1.3 * np.median(flair[(seg == 0) & (flair > 0)])  # edema bright on FLAIR
+    assert np.median(t1c[seg == 4]) > 1.3 * np.median(t1c[(seg == 0) & (t1c > 0)])  # enhancing rim bright on T1c
+    assert (flair[0] == 0).all()  # skull stripped: nothing at the border
+
+
+def test_slice_counts_on_real_data(shared_data):
+    cases = create("dataset", "auto", shared_data / "brats2013-deepmedic")
+    assert cases.scheme == "brats2013" and len(cases) == 4
+    table = prepare_slices(cases, PreprocessConfig(), None, False)
+    for pid in table.patients():
+        seg = nib.load(str(shared_data / "brats2013-deepmedic" / pid / "OTMultiClass.nii.gz")).get_fdata()[:, :, 60:101]
+        area = (seg > 0).sum((0, 1))
+        mine = table.patient == pid
+        assert (table.domain[mine] == 0).sum() == (area == 0).sum()
+        assert (table.domain[mine] == 1).sum() == (area > 20).sum()
+    assert len(table) == 162 and table.images.shape[1:] == (2, 240, 240)
+
+
+# -- bad input -----------------------------------------------------------------
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_missing_modality(tmp_path, capsys):
+    brats2021_case(tmp_path, "BraTS-GLI-00001-000", mods=("t1n", "t2f"))
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path), "--modalities", "flair,t1c")
+    assert code == 2 and "modality t1c missing" in err and "BraTS-GLI-00001-000" in err and err.count("\n") == 1
+
+
+def test_mismatched_shapes(tmp_path, capsys):
+    case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    write(case / "BraTS-GLI-00001-000-t1c.nii.gz", np.zeros((16, 16, 12), np.float32))
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and "t1c.nii.gz" in err and "differs" in err
+
+
+def test_truncated_and_non_nifti_files(tmp_path, capsys):
+    case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    target = case / "BraTS-GLI-00001-000-t2f.nii.gz"
+    target.write_bytes(target.read_bytes()[:200])
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and "t2f.nii.gz" in err and "not a readable NIfTI" in err
+    with gzip.open(target, "wb") as fh:
+        fh.write(b"hello, not an image")
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and "not a readable NIfTI" in err
+
+
+def test_4d_image_and_nans(tmp_path, capsys):
+    case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    write(case / "BraTS-GLI-00001-000-t1n.nii.gz", np.zeros(SHAPE + (2,), np.float32))
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and "t1n.nii.gz" in err and "expected a 3D volume" in err
+    bad = volume()
+    bad[3, 3, 3] = np.nan
+    write(case / "BraTS-GLI-00001-000-t1n.nii.gz", bad)
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and "NaN" in err
+
+
+def test_empty_folder(tmp_path, capsys):
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    assert code == 2 and str(tmp_path) in err and "no BraTS-style NIfTI cases" in err
+
+
+def test_label_values_outside_the_scheme_and_skipping(tmp_path, capsys):
+    brats2021_case(tmp_path, "BraTS-GLI-00001-000")
+    case = brats2021_case(tmp_path, "BraTS-GLI-00002-000")
+    seg = label()
+    seg[0, 0, 0] = 7
+    write(case / "BraTS-GLI-00002-000-seg.nii.gz", seg)
+    code, err = run_cli(capsys, "data", "prepare", str(tmp_path), "--slices", "0-11")
+    assert code == 2 and "seg.nii.gz" in err and "outside the scheme" in err
+    table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, skip_bad_cases=True),
+                           None, False)
+    assert table.skipped == ("BraTS-GLI-00002-000",) and table.patients() == ["BraTS-GLI-00001-000"]
+    with pytest.raises(UserError):
+        prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None), None, False)
+
+
+def test_show_and_synth_commands(tmp_path, capsys):
+    code, _ = run_cli(capsys, "data", "synth", "--out", str(tmp_path / "syn"), "--patients", "3", "--size", "32")
+    assert code == 0 and len([p for p in (tmp_path / "syn").iterdir() if p.is_dir()]) == 3
+    code, _ = run_cli(capsys, "data", "show", str(tmp_path / "syn"), "--out", str(tmp_path / "grid.png"),
+                      "--cache", str(tmp_path / "cache"))
+    assert code == 0 and (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _ = run_cli(capsys, "data", "synth", "--out", str(tmp_path / "x"), "--size", "50")
+    assert code == 2
