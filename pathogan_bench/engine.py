@@ -87,7 +87,8 @@ def prepare_data(config: RunConfig, console: Console | None = None) -> PreparedD
     pre = _preprocess_config(datalib, dcfg, dataset)
     table = datalib.prepare_slices(dataset, pre, cache / "slices")
     split_seed = dcfg.split_seed if dcfg.split_seed >= 0 else config.seed
-    splits = datalib.split_patients(table.patients(), tuple(dcfg.split), seed=split_seed)
+    splits = datalib.split_patients(table.patients(), tuple(dcfg.split), seed=split_seed,
+                                     pathological=table.pathological_patients() or None)
     return PreparedData(table, splits, dataset_name, str(root))
 
 
@@ -304,6 +305,9 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
         data = prepare_data(config, console)
         if dist.rank == 0:
             write_json(run_dir / "splits.json", data.splits)
+        log.info("data %s: %d slices of %d patients (%s), split %s", data.data_path or "synthetic", len(data.table),
+                 len(data.table.patients()), ", ".join(data.table.modalities),
+                 " / ".join(f"{name} {len(members)}" for name, members in data.splits.items()))
         train_idx = split_indices(data.table, data.splits, "train")
         batches = make_batches(model_supervision(config.model), config, data.table, train_idx, device,
                                dist.rank, dist.world)
@@ -320,6 +324,7 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
             dist.wrap(model)
             trainer.fit()
         finished = trainer.step >= steps or not getattr(model, "trainable", True)
+        log.info("trained to step %d of %d in %.1f s", trainer.step, steps, trainer.train_seconds)
         summary = None
         if finished and dist.rank == 0:
             calibrate(model, data.table, data.splits, device)
@@ -335,6 +340,7 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
             summary = evaluate_run(run_dir)
             write_figures(model, config, data, run_dir, device)
             print_summary(summary, console=console)
+            log.info("scored and reported in %.1f s; run finished", time.perf_counter() - t0 - trainer.train_seconds)
             console.print(f"run directory: [bold]{run_dir}[/bold]")
         elif dist.rank == 0:
             info.update(status="stopped", steps_done=trainer.step, train_seconds=round(trainer.train_seconds, 2))

@@ -1,7 +1,8 @@
 """Table 1 of the paper for a run: every metric as ``mean ± std (median)`` per split.
 
-Dice values are shown in %, distances in pixels when the spacing is 1 (or
-absent) along every axis and in mm otherwise. Statistics are over the slices
+Dice values are shown in %, distances in mm (the voxel spacing of the
+images as scored, i.e. after any resizing) or in pixels when no spacing is
+known. Statistics are over the slices
 (or patients, for ``dice_pp``) whose value is defined; undefined values (NaN,
 e.g. a distance with one empty mask) are left out of the statistics and
 counted. The standard deviation is the sample one (``ddof=1``).
@@ -96,10 +97,8 @@ def _clean(obj: Any) -> Any:
 
 
 def distance_unit(spacing: Sequence[float] | None) -> str:
-    """``px`` for unit (or no) spacing, ``mm`` otherwise."""
-    if spacing is None or all(float(s) == 1.0 for s in spacing):
-        return "px"
-    return "mm"
+    """``mm`` when the images' voxel spacing is known (NIfTI headers give it in mm), ``px`` otherwise."""
+    return "px" if spacing is None else "mm"
 
 
 def is_ratio(metric: str) -> bool:

@@ -25,7 +25,7 @@ from .batches import derive_seed
 from .checkpoint import latest_checkpoint, load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import NonFiniteLossError
-from .io import atomic_path
+from .io import atomic_path, write_text
 from .model import SegmentationModel
 
 log = logging.getLogger("pathogan_bench")
@@ -87,7 +87,19 @@ class Trainer:
         if latest is None:
             return False
         self.load_state(load_checkpoint(latest, device=next(self.model.parameters(), torch.empty(0)).device))
+        self._forget_log_rows_after(self.step)
+        log.info("resumed from %s at step %d", latest.name, self.step)
         return True
+
+    def _forget_log_rows_after(self, step: int) -> None:
+        """Drop the losses.csv rows of steps the resumed run will train again."""
+        path = self.run_dir / "losses.csv"
+        if self.rank != 0 or not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+        if len(kept) < len(lines):
+            write_text(path, "".join(kept))
 
     # -- the loop ----------------------------------------------------------
     def fit(self) -> None:
@@ -142,6 +154,9 @@ class Trainer:
                     rate = n / max(now - window_t0, 1e-9)
                     self.train_seconds += now - window_t0
                     self._log_row(log_file, means, counts, rate)
+                    if self.rank == 0:
+                        log.info("step %d/%d, %.2f step/s: %s", self.step, self.total_steps, rate,
+                                 "  ".join(f"{k} {v:.4g}" for k, v in means.items()))
                     last_losses = "  ".join(f"{k} {v:.3g}" for k, v in means.items() if "/" in k and k.split("/")[1] in ("total", "gan", "loss"))
                     progress.update(task, rate=f"{rate:.1f} step/s", losses=last_losses)
                     for key, count in counts.items():

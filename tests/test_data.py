@@ -136,6 +136,19 @@ def test_splits_are_by_patient_and_reproducible():
     assert [len(four[k]) for k in ("train", "val", "test")] == [2, 1, 1]
 
 
+def test_stratified_split_gives_every_split_pathological_patients():
+    patients = [f"p{i}" for i in range(6)]
+    pathological = set(patients[2:])  # p0 and p1 are tumour-free
+    for seed in range(20):
+        split = split_patients(patients, (0.6, 0.2, 0.2), seed=seed, pathological=pathological)
+        assert sorted(sum(split.values(), [])) == patients
+        assert set(split["test"]) & pathological
+        assert set(split["val"]) & pathological and set(split["train"]) & pathological
+        # 4 pathological patients give 2 / 1 / 1, the 2 tumour-free ones 1 / 0 / 1 (largest remainders)
+        assert [len(split[k]) for k in ("train", "val", "test")] == [3, 1, 2]
+        assert len({"p0", "p1"} & set(split["train"])) == 1
+
+
 def test_select_training_caps_each_domain():
     from pathogan_bench.data.slices import SliceTable
 

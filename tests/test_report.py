@@ -94,7 +94,7 @@ def test_evaluate_run_writes_tables_and_reports(tmp_path):
     assert summary.splits["train"]["hd95"].median == pytest.approx(train["hd95"].median())
     assert summary.splits["test"]["dice_pp"].n == 1
     report = (run / "report.md").read_text()
-    assert "| pathogan (Tr) |" in report and "HD95 (px)" in report and "Dice PP (%)" in report
+    assert "| pathogan (Tr) |" in report and "HD95 (mm)" in report and "Dice PP (%)" in report
     assert format_stat(summary.splits["test"]["dice"], percent=True) in report
     loaded = Summary.load(run / "summary.json")
     assert loaded.splits["train"]["dice"] == summary.splits["train"]["dice"]

@@ -29,7 +29,7 @@ from .cases import Case, CaseCollection
 
 log = logging.getLogger("pathogan_bench")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 HEALTHY, PATHOLOGICAL, UNLABELLED = 0, 1, -1
 
 
@@ -74,6 +74,10 @@ class SliceTable:
     def patients(self) -> list[str]:
         return sorted(set(self.patient.tolist()))
 
+    def pathological_patients(self) -> set[str]:
+        """Patients with at least one pathological slice."""
+        return set(self.patient[self.domain == PATHOLOGICAL].tolist())
+
 
 def normalise_volume(volume: np.ndarray, brain: np.ndarray, std: float = 1 / 3, clip: float = 1.0) -> np.ndarray:
     """Brain voxels to zero mean and standard deviation ``std``, clipped; background to -clip."""
@@ -115,10 +119,12 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
         zs, domains = zs[keep], domains[keep].astype(np.int8)
         masks = np.moveaxis(label[:, :, zs], -1, 0)
     images = np.moveaxis(stack[:, :, :, zs], -1, 0)  # (N, C, X, Y)
+    side = max(images.shape[-2:])
     images, masks = _resize(images, masks, config.image_size)
+    scale = side / images.shape[-1]  # resized pixels are larger; distances stay in mm
     return {"images": images.astype(np.float32), "masks": masks, "domain": domains, "z": zs,
             "volume": {"shape": list(stack.shape[1:]), "affine": info.affine.tolist()},
-            "spacing": info.spacing[:2]}
+            "spacing": tuple(float(s) * scale for s in info.spacing[:2])}
 
 
 def _resize(images: np.ndarray, masks: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -230,27 +236,52 @@ def select_training(table: SliceTable, n_healthy: int, n_pathological: int, seed
     return healthy, patho
 
 
-def split_patients(patients: list[str], fractions: tuple[float, ...] = (0.6, 0.2, 0.2), seed: int = 0) -> dict[str, list[str]]:
+def _split_counts(n: int, fractions: tuple[float, ...], at_least_one: bool) -> list[int]:
+    """Patients per split: largest remainders of the ideal shares (ties favour test, then val)."""
+    total = sum(fractions)
+    ideal = [f / total * n for f in fractions]
+    counts = [int(v) for v in ideal]
+    by_remainder = sorted(range(3), key=lambda i: (-(ideal[i] - counts[i]), -i))
+    for i in by_remainder[: n - sum(counts)]:
+        counts[i] += 1
+    if n and counts[0] == 0 and fractions[0] > 0:
+        donor = max((2, 1), key=lambda i: counts[i])
+        counts[donor], counts[0] = counts[donor] - 1, 1
+    if at_least_one:
+        for i in (2, 1):  # test and val get one patient when asked for, while training keeps one
+            if fractions[i] > 0 and counts[i] == 0 and counts[0] > 1:
+                counts[i], counts[0] = 1, counts[0] - 1
+    return counts
+
+
+def split_patients(patients: list[str], fractions: tuple[float, ...] = (0.6, 0.2, 0.2), seed: int = 0,
+                   pathological: set[str] | None = None) -> dict[str, list[str]]:
     """Split patients (never slices) into train / val / test, reproducibly.
 
-    Counts are rounded with the test split served first and every non-zero
-    fraction getting at least one patient while patients last; 4 patients
-    with (0.6, 0.2, 0.2) give 2 / 1 / 1.
+    With ``pathological`` (the patients that have pathological slices), the
+    split is stratified: those patients and the tumour-free ones are split
+    separately in the same proportions, so a test split never ends up with
+    nothing to segment. Counts are the largest remainders of the shares,
+    and among the pathological patients (all patients when not stratified)
+    test and val get at least one each while training keeps one: 4
+    patients with (0.6, 0.2, 0.2) give 2 / 1 / 1, 3 give 1 / 1 / 1.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
         raise UserError(f"split fractions must be three non-negative numbers, got {list(fractions)}")
     ordered = sorted(set(patients))
-    rng = np.random.default_rng(seed)
-    shuffled = [ordered[i] for i in rng.permutation(len(ordered))]
-    total = sum(fractions)
-    n = len(shuffled)
-    counts = [int(round(f / total * n)) for f in fractions]
-    for i in (2, 1):  # test and val get at least one patient when asked for
-        if fractions[i] > 0 and counts[i] == 0 and n - sum(counts[j] for j in range(3) if j != i) > 1:
-            counts[i] = 1
-    counts[0] = n - counts[1] - counts[2]
-    if counts[0] < 1:
-        raise UserError(f"{n} patient(s) cannot be split into train/val/test {list(fractions)}: no training patient left")
-    train, val = shuffled[: counts[0]], shuffled[counts[0]: counts[0] + counts[1]]
-    test = shuffled[counts[0] + counts[1]:]
-    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
+    if pathological is None:
+        strata = [ordered]
+    else:
+        strata = [[p for p in ordered if p in pathological], [p for p in ordered if p not in pathological]]
+    split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for index, stratum in enumerate(strata):
+        rng = np.random.default_rng([seed, index] if pathological is not None else seed)
+        shuffled = [stratum[i] for i in rng.permutation(len(stratum))]
+        n_train, n_val, _ = _split_counts(len(shuffled), fractions, at_least_one=index == 0)
+        split["train"] += shuffled[:n_train]
+        split["val"] += shuffled[n_train:n_train + n_val]
+        split["test"] += shuffled[n_train + n_val:]
+    if not split["train"]:
+        raise UserError(f"{len(ordered)} patient(s) cannot be split into train/val/test {list(fractions)}: "
+                        "no training patient left")
+    return {name: sorted(members) for name, members in split.items()}
