@@ -363,6 +363,7 @@ def _run_info(config: RunConfig, model: SegmentationModel, data: PreparedData, d
         "loss_set": config.loss_set,
         "dataset": data.dataset_name,
         "data": data.data_path or "synthetic",
+        "skipped_cases": list(table.skipped),
         "modalities": list(table.modalities),
         "spacing": list(getattr(table, "spacing", (1.0, 1.0))),
         "image_size": int(table.images.shape[-1]),

@@ -26,7 +26,8 @@ from .metrics import BUILTIN
 SPLIT_ORDER = ("train", "val", "test")
 SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
-RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing")
+RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
+              "skipped_cases")
 
 
 @dataclass
@@ -177,6 +178,8 @@ def render_markdown(summary: Summary) -> str:
     header, rows = table_rows(summary)
     run = summary.run
     facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "seed", "device") if k in run)
+    if run.get("skipped_cases"):
+        facts += f"; skipped {len(run['skipped_cases'])} bad case(s): {', '.join(run['skipped_cases'])}"
     return (
         f"# {summary.model}\n\n{facts}\n\n"
         + markdown_table(header, rows)

@@ -15,7 +15,7 @@ from pathogan_bench import metrics as M
 from pathogan_bench.cli import cli
 from pathogan_bench.errors import UserError
 from pathogan_bench.evaluation import evaluate_predictions, evaluate_run
-from pathogan_bench.report import Stat, Summary, format_stat, print_summary, summarise
+from pathogan_bench.report import Stat, Summary, format_stat, print_summary, render_markdown, summarise
 
 
 def make_run(run_dir: Path, model: str = "pathogan", seed: int = 0, shift: int = 1, spacing=(1.0, 1.0)) -> Path:
@@ -129,6 +129,16 @@ def test_summarise_counts_slices_with_any_undefined_distance():
     summary = summarise(slices, patients, {"model": "m", "spacing": [1, 1]}, ["dice", "hd95", "avd", "dice_pp"], "default")
     assert summary.undefined_slices["test"] == 2
     assert summary.splits["test"]["avd"].undefined == 2 and summary.splits["test"]["dice_pp"].mean == 0.6
+
+
+def test_report_counts_skipped_bad_cases():
+    slices = pd.DataFrame({"patient": ["a"], "z": [0], "split": ["test"], "dice": [1.0]})
+    patients = pd.DataFrame({"patient": ["a"], "split": ["test"], "dice_pp": [1.0], "slices": [1]})
+    run = {"model": "m", "spacing": [1, 1], "skipped_cases": ["bad-1", "bad-2"]}
+    markdown = render_markdown(summarise(slices, patients, run, ["dice", "dice_pp"], "default"))
+    assert "skipped 2 bad case(s): bad-1, bad-2" in markdown
+    clean = render_markdown(summarise(slices, patients, {**run, "skipped_cases": []}, ["dice", "dice_pp"], "default"))
+    assert "skipped" not in clean
 
 
 def test_print_summary_shows_every_cell(tmp_path):

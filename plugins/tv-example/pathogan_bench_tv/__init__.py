@@ -28,4 +28,4 @@ def tv():
 
 @hookimpl
 def register_loss_terms():
-    return [Spec("tv", tv)]
+    return [Spec("tv", tv, "Total variation of both label maps (compact, smooth lesion maps)")]
