@@ -17,14 +17,28 @@ Images are float32 in [-1, 1] on ``ctx.device``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 from torch import nn
 
 from .losses import WeightedTerm
+
+Config = TypeVar("Config")
+
+
+def config_from_options(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
+    """A model's config dataclass from the run's ``[model_options]``; unknown names raise TypeError."""
+    known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
+    unknown = sorted(set(options) - known)
+    if unknown:
+        close = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise TypeError(f"unknown {model} option(s) {', '.join(unknown)}; {hint}known: {', '.join(sorted(known))}")
+    return config_class(**options)
 
 Supervision = Literal["weak", "full", "none"]
 

@@ -69,7 +69,8 @@ from torch import nn
 
 from pathogan_bench.errors import UserError
 from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
+from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+                                  linear_decay_schedule, make_adam)
 from pathogan_bench.registry import Spec, get_registry
 from pathogan_bench_plugins.networks import init_weights
 
@@ -107,11 +108,7 @@ class PathoGANConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "PathoGANConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise TypeError(f"unknown PathoGAN option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        config = cls(**options)
+        config = config_from_options(cls, options, "pathogan")
         config.betas = (float(config.betas[0]), float(config.betas[1]))
         if config.pool_size < 0:
             raise UserError(f"pool_size must be >= 0, got {config.pool_size}")

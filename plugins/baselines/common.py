@@ -1,11 +1,9 @@
-"""Small pieces shared by the baselines: options, brain masks, percentiles, losses."""
+"""Small pieces shared by the baselines: brain masks, percentiles, autocast, losses."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import fields
-from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -18,18 +16,6 @@ from pathogan_bench.model import ModelContext
 BACKGROUND = -1.0
 #: a pixel belongs to the brain if some channel is above BACKGROUND + this
 BRAIN_MARGIN = 1e-3
-
-Config = TypeVar("Config")
-
-
-def make_config(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
-    """The model's config dataclass from the run's ``[model]`` options; unknown names raise TypeError."""
-    known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"unknown {model} option(s) {unknown}; known: {sorted(known)}")
-    return config_class(**options)
-
 
 def brain_mask(images: torch.Tensor) -> torch.Tensor:
     """(B,H,W) bool: pixels where any channel is above the background value."""

@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
+from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+                                  linear_decay_schedule, make_adam)
 
-from .common import autocast, brain_mask, evaluating, make_config, percentile
+from .common import autocast, brain_mask, evaluating, percentile
 
 
 @dataclass
@@ -144,7 +145,7 @@ class CycleGAN(SegmentationModel):
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = make_config(CycleGANConfig, options, self.name)
+        self.config = cfg = config_from_options(CycleGANConfig, options, self.name)
         self.ctx = ctx
         n, registry = ctx.in_channels, ctx.registry
         if registry is None:

@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
+from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+                                  linear_decay_schedule, make_adam)
 
-from .common import autocast, evaluating, make_config, soft_dice_loss
+from .common import autocast, evaluating, soft_dice_loss
 
 #: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
 ALL_DIRECTIONS: tuple[str, ...] = ("w+", "w-", "h+", "h-")
@@ -167,7 +168,7 @@ class MDGRUModel(SegmentationModel):
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = make_config(MDGRUConfig, options, self.name)
+        self.config = cfg = config_from_options(MDGRUConfig, options, self.name)
         if cfg.loss not in ("ce", "dice_ce"):
             raise ValueError(f"mdgru loss must be 'ce' or 'dice_ce', got '{cfg.loss}'")
 

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from pathogan_bench.model import ModelContext, SegmentationModel
+from pathogan_bench.model import ModelContext, SegmentationModel, config_from_options
 
-from .common import brain_mask, make_config, percentile
+from .common import brain_mask, percentile
 
 FLAIR_NAMES = ("flair", "t2f")
 UNCALIBRATED = 2.0
@@ -54,7 +54,7 @@ class ThresholdModel(SegmentationModel):
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = make_config(ThresholdConfig, options, self.name)
+        self.config = config_from_options(ThresholdConfig, options, self.name)
         self.ctx = ctx
         self.channel = flair_channel(ctx.modalities)
         #: the fitted intensity threshold t; above the intensity range, so nothing is flagged until calibrated

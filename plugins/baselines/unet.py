@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, linear_decay_schedule, make_adam
+from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+                                  linear_decay_schedule, make_adam)
 
-from .common import autocast, dice_bce_loss, evaluating, make_config
+from .common import autocast, dice_bce_loss, evaluating
 
 NORMS: dict[str, type[nn.Module]] = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d}
 
@@ -94,7 +95,7 @@ class UNetModel(SegmentationModel):
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
-        self.config = cfg = make_config(UNetConfig, options, self.name)
+        self.config = cfg = config_from_options(UNetConfig, options, self.name)
         self.ctx = ctx
         self.net = UNet(ctx.in_channels, 1, max(2, int(round(cfg.base * cfg.width))), cfg.levels, cfg.norm)
         self.to(ctx.device)
