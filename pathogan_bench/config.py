@@ -75,6 +75,8 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     compile: bool = False
+    #: torch.compile mode: "default", "reduce-overhead" (CUDA graphs: fewer kernel launches) or "max-autotune"
+    compile_mode: str = "reduce-overhead"
     deterministic: bool = False
 
 

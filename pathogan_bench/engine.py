@@ -138,19 +138,23 @@ def build_model(config: RunConfig, table: Any, device: torch.device, total_steps
         raise UserError(f"model '{config.model}': bad model_options {config.model_options}: {exc}") from None
     model = model.to(device)
     if config.train.compile:
-        compile_networks(model)
+        compile_networks(model, config.train.compile_mode)
     return model
 
 
-def compile_networks(model: torch.nn.Module) -> None:
-    """torch.compile each network of the model; a network that fails to compile runs eagerly."""
+def compile_networks(model: torch.nn.Module, mode: str = "reduce-overhead") -> None:
+    """torch.compile each network of the model; a network that fails to compile runs eagerly.
+
+    At batch 4 these networks are bound by kernel launches, so the default
+    mode is reduce-overhead (CUDA graphs); on the CPU it behaves as default.
+    """
     import torch._dynamo
 
     torch._dynamo.config.suppress_errors = True  # fall back to eager on compiler errors
     for name, child in model.named_children():
         if any(p.requires_grad for p in child.parameters()):
             try:
-                child.compile()
+                child.compile(mode=mode)
             except Exception as exc:  # compile is optional; eager is always correct
                 log.warning("torch.compile of %s failed (%s); running it eagerly", name, exc)
 

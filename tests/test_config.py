@@ -65,3 +65,16 @@ def test_bad_toml_is_a_one_line_user_error(tmp_path):
         load_toml(path)
     with pytest.raises(UserError, match="missing.toml: config file not found"):
         load_toml(tmp_path / "missing.toml")
+
+
+def test_command_line_options_map_onto_the_config():
+    from pathogan_bench.commands.run import cli_overrides
+
+    values = cli_overrides(model="unet", loss=("tv=0.2",), without=("kl",), option=("width=0.25",), steps=5,
+                           compile_mode="default", modalities="flair, t1c")
+    config = build_config(None, values, resolve_device=cpu)
+    assert config.model == "unet" and config.loss == {"tv": 0.2} and config.without == ["kl"]
+    assert config.model_options["width"] == 0.25 and config.train.steps == 5
+    assert config.train.compile and config.train.compile_mode == "default"
+    assert config.data.modalities == ["flair", "t1c"]
+    assert not build_config(None, cli_overrides(), resolve_device=cpu).train.compile

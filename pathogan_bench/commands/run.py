@@ -55,6 +55,9 @@ def cli_overrides(**opts: Any) -> dict[str, Any]:
         train["amp"] = opts["amp"]
     if opts.get("compile"):
         train["compile"] = True
+    if opts.get("compile_mode"):
+        train["compile"] = True
+        train["compile_mode"] = opts["compile_mode"]
     if data:
         values["data"] = data
     if train:
@@ -82,6 +85,8 @@ def common_run_options(func: Any) -> Any:
         click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (slower)."),
         click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
         click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
+        click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+                     help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs)."),
     ]
     for option in reversed(options):
         func = option(func)
