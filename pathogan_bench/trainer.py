@@ -191,8 +191,9 @@ class Trainer:
             self.model.train()
         if not panels:
             return None
+        modalities = tuple(getattr(getattr(self.model, "ctx", None), "modalities", ()) or ())
         return save_sample_grid(self.run_dir / "figures" / f"samples-step-{self.step:08d}.png", panels,
-                                title=f"step {self.step}")
+                                title=f"step {self.step}", channel_names=modalities)
 
     def _log_row(self, path: Path, means: dict[str, float], counts: dict[str, int], rate: float) -> None:
         if self.rank != 0:
