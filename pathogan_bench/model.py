@@ -131,22 +131,28 @@ def make_adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, flo
 
 
 def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
-    """Apply ``optimizer.step()`` only if ``loss`` is finite, without a host sync.
+    """Apply ``optimizer.step()`` only if ``loss`` and every gradient are finite, without a host sync.
 
     Uses the fused optimizer's ``found_inf`` input (the mechanism of AMP's
     gradient scaler): the kernel skips the update, and the step count, when
-    the flag is set. Under torch.distributed the gradients are averaged over
-    ranks first. Returns the 0-d bool tensor ``applied``.
+    the flag is set; the gradients are checked by the scaler's multi-tensor
+    kernel. Under torch.distributed the gradients are averaged over ranks
+    first, so all ranks agree. Returns the 0-d bool tensor ``applied``.
     """
     from .distributed import average_gradients
 
     finite = average_gradients(optimizer, torch.isfinite(loss.detach()))
-    optimizer.found_inf = (~finite).float()  # type: ignore[attr-defined]
+    found_inf = (~finite).float()
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if grads:
+        found_inf = found_inf.to(grads[0].device)  # a model's parameters live on one device
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, torch.ones_like(found_inf))
+    optimizer.found_inf = found_inf  # type: ignore[attr-defined]
     try:
         optimizer.step()
     finally:
         del optimizer.found_inf  # type: ignore[attr-defined]
-    return finite
+    return found_inf == 0
 
 
 def linear_decay_schedule(optimizer: torch.optim.Optimizer, total_steps: int, decay_start: float = 0.5) -> torch.optim.lr_scheduler.LambdaLR:

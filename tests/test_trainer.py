@@ -135,3 +135,25 @@ def test_weak_batches_carry_no_mask_and_full_batches_do():
     full = MaskedBatches(np.zeros((4, 2, 8, 8), np.float32), np.ones((4, 8, 8), bool), 2, 0, torch.device("cpu"))
     batch = full.batch(0)
     assert set(batch) == {"image", "mask"} and batch["mask"].shape == (2, 1, 8, 8)
+
+
+@pytest.mark.parametrize("bad", ["loss", "gradient"])
+def test_guarded_step_skips_non_finite_losses_and_gradients(bad):
+    layer = torch.nn.Linear(3, 1)
+    opt = make_adam(layer.parameters(), 0.1, (0.5, 0.999))
+    before = [p.detach().clone() for p in layer.parameters()]
+    x = torch.ones(2, 3)
+    out = layer(x).sum()
+    if bad == "loss":
+        loss = out * float("nan")
+    else:  # finite loss, NaN gradient: d/dw sqrt(w - w) at 0
+        loss = out + torch.sqrt(layer.weight.sum() - layer.weight.sum())
+    loss.backward()
+    assert (torch.isfinite(loss).item()) == (bad == "gradient")
+    applied = guarded_step(opt, loss)
+    assert not bool(applied)
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))
+    opt.zero_grad()
+    layer(x).sum().backward()
+    assert bool(guarded_step(opt, layer(x).sum()))
+    assert not torch.equal(before[0], layer.weight)
