@@ -364,7 +364,7 @@ def _run_info(config: RunConfig, model: SegmentationModel, data: PreparedData, d
     return {
         "model": config.model,
         "supervision": model.supervision,
-        "loss_set": config.loss_set,
+        "loss_set": config.loss_set if model.uses_loss_set else "-",
         "dataset": data.dataset_name,
         "data": data.data_path or "synthetic",
         "skipped_cases": list(table.skipped),

@@ -76,6 +76,8 @@ class SegmentationModel(nn.Module):
     """
 
     supervision: ClassVar[Supervision] = "weak"
+    #: whether training optimises the run's loss set (``ctx.loss_terms``); reports show "-" otherwise
+    uses_loss_set: ClassVar[bool] = False
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
 

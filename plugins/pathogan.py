@@ -263,6 +263,7 @@ class PathoGAN(SegmentationModel):
     """PathoGAN: residual generators, a VAE for healthy -> pathological, PatchGAN discriminators."""
 
     supervision = "weak"
+    uses_loss_set = True
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()

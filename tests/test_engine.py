@@ -190,6 +190,7 @@ def test_compare_trains_two_models_on_one_split(workdir, capsys, shared_cache):
     table = pd.read_csv(workdir / "cmp" / "comparison.csv")
     assert set(table["model"]) == {"threshold", "unet"}
     assert set(table["supervision"]) == {"none", "full"}
+    assert set(table["loss_set"]) == {"-"}  # neither model optimises a loss set
     runs = [json.loads(p.read_text()) for p in (workdir / "cmp").rglob("run.json")]
     splits = [json.loads((p.parent / "splits.json").read_text()) for p in (workdir / "cmp").rglob("run.json")]
     assert len(runs) == 2 and splits[0] == splits[1]
