@@ -87,8 +87,7 @@ def prepare_data(config: RunConfig, console: Console | None = None) -> PreparedD
     pre = _preprocess_config(datalib, dcfg, dataset)
     table = datalib.prepare_slices(dataset, pre, cache / "slices")
     split_seed = dcfg.split_seed if dcfg.split_seed >= 0 else config.seed
-    splits = datalib.split_patients(table.patients(), tuple(dcfg.split), seed=split_seed,
-                                     pathological=table.pathological_patients() or None)
+    splits = table.split_patients(tuple(dcfg.split), seed=split_seed)
     return PreparedData(table, splits, dataset_name, str(root))
 
 

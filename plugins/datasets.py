@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pathogan_bench.data.cases import CaseCollection, collect, detect_scheme
-from pathogan_bench.data.synthetic import default_depth, synthetic_root, synthetic_slice_range
+from pathogan_bench.data.synthetic import synthetic_root
 from pathogan_bench.hookspecs import hookimpl
 from pathogan_bench.registry import Spec
 
@@ -32,9 +32,7 @@ def synthetic(root: Path | None, modalities: list[str] | None = None, size: int 
         from pathogan_bench.config import RunConfig
 
         root = synthetic_root(cache_dir or default_cache(RunConfig()), patients=patients, size=size, seed=seed)
-    cases = collect(Path(root), "brats2021", modalities)
-    depth = cases.cases[0].load(cases.modalities[0]).data.shape[-1] if cases.cases else default_depth(size)
-    cases.default_slice_range = synthetic_slice_range(depth)
+    cases = collect(Path(root), "brats2021", modalities)  # its dataset.json gives the slice range
     cases.scheme = "synthetic"
     return cases
 

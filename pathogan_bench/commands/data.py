@@ -68,11 +68,8 @@ def prepare_command(directory: Path, dataset: str, modalities: str | None, cache
     Example:
         pathogan-bench data prepare /data/BraTS2017 --modalities flair,t1c --cache /scratch/cache
     """
-    from ..data import split_patients
-
     collection, table = _load(directory, dataset, modalities, cache, slice_range, min_pixels)
-    splits = split_patients(table.patients(), tuple(float(f) for f in split.split(",")), seed=seed,
-                            pathological=table.pathological_patients() or None)
+    splits = table.split_patients(tuple(float(f) for f in split.split(",")), seed=seed)
     out = Table(title=f"{directory} ({collection.scheme}; {', '.join(table.modalities)}; "
                       f"{table.images.shape[-1]} px)")
     for column in ("split", "patients", "healthy slices", "pathological slices", "unlabelled slices"):

@@ -8,7 +8,6 @@ Three BraTS naming schemes are understood; each dataset plugin builds a
 from __future__ import annotations
 
 import json
-
 import logging
 import re
 from collections.abc import Iterator, Sequence

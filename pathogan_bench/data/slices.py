@@ -74,9 +74,10 @@ class SliceTable:
     def patients(self) -> list[str]:
         return sorted(set(self.patient.tolist()))
 
-    def pathological_patients(self) -> set[str]:
-        """Patients with at least one pathological slice."""
-        return set(self.patient[self.domain == PATHOLOGICAL].tolist())
+    def split_patients(self, fractions: tuple[float, ...], seed: int) -> dict[str, list[str]]:
+        """Train / val / test patients, stratified by whether they have pathological slices."""
+        pathological = set(self.patient[self.domain == PATHOLOGICAL].tolist())
+        return split_patients(self.patients(), fractions, seed=seed, pathological=pathological or None)
 
 
 def normalise_volume(volume: np.ndarray, brain: np.ndarray, std: float = 1 / 3, clip: float = 1.0) -> np.ndarray:

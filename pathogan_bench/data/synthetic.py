@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..io import atomic_path, write_json
 from ..progress import progress_bar
+from .cases import DESCRIPTION_FILE
 
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
 ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # tissue classes
 BG, CSF, GM, WM, NECROSIS, EDEMA, ENHANCING = range(7)
@@ -172,15 +174,13 @@ def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: 
             pid = f"SYN-{i + 1:05d}"
             folder = out_dir / pid
             folder.mkdir(parents=True, exist_ok=True)
-            from ..io import atomic_path
-
             for modality in modalities:
                 with atomic_path(folder / f"{pid}-{FILE_SUFFIX[modality]}.nii.gz") as tmp:
                     nib.save(nib.Nifti1Image(render(tissue, modality, rng), affine), str(tmp))
             with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
                 nib.save(nib.Nifti1Image(labels, affine), str(tmp))
     lo, hi = synthetic_slice_range(depth)
-    (out_dir / "dataset.json").write_text(json.dumps({"slice_range": [lo, hi]}) + "\n")
+    write_json(out_dir / DESCRIPTION_FILE, {"slice_range": [lo, hi]})
     return out_dir
 
 
