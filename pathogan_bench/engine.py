@@ -261,8 +261,9 @@ def write_figures(model: SegmentationModel, config: RunConfig, data: PreparedDat
     images = torch.from_numpy(np.ascontiguousarray(table.images[chosen], dtype=np.float32)).to(device)
     model.eval()
     with torch.no_grad():
-        prob = model.segment(images).float().cpu().numpy()
-        extra = {k: v.float().cpu().numpy() for k, v in model.translate(images).items()}
+        prob, translated = model.segment_and_translate(images)
+        prob = prob.float().cpu().numpy()
+        extra = {k: v.float().cpu().numpy() for k, v in translated.items()}
     paths = []
     for j, i in enumerate(chosen):
         path = run_dir / "figures" / f"segmentation-{table.patient[i]}-z{int(table.z[i]):03d}.png"

@@ -115,6 +115,11 @@ class SegmentationModel(nn.Module):
         return {}
 
     @torch.no_grad()
+    def segment_and_translate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`segment` and :meth:`translate` of the same images; override to share one forward pass."""
+        return self.segment(images), self.translate(images)
+
+    @torch.no_grad()
     def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Optional: named images (B,C,H,W) or maps (B,1,H,W) for a sample grid."""
         return {}

@@ -426,6 +426,12 @@ class PathoGAN(SegmentationModel):
         return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
 
     @torch.no_grad()
+    def segment_and_translate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One pass of G_B: the segmentation l_B (B,H,W) and the translation's images."""
+        out = self.translate(images)
+        return out["label"][:, 0], out
+
+    @torch.no_grad()
     def encode_pathology(self, pathological: torch.Tensor) -> torch.Tensor:
         """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
         with self._autocast():

@@ -288,3 +288,11 @@ def test_image_pool_rejects_a_refused_batch():
     pool(torch.full((2, 1, 2, 2), float("nan")), accept=torch.tensor(False))
     assert torch.equal(pool.images, before) and int(pool.count) == 2
     assert torch.equal(ImagePool(0, (1, 2, 2))(before[:2]), before[:2])
+
+
+def test_segment_and_translate_share_one_pass_of_g_b(model):
+    images = torch.rand(2, model.ctx.in_channels, model.ctx.image_size, model.ctx.image_size) * 2 - 1
+    model.eval()
+    prob, out = model.segment_and_translate(images)
+    assert torch.allclose(prob, model.segment(images), atol=1e-6)
+    assert torch.allclose(out["translated"], model.translate(images)["translated"], atol=1e-6)

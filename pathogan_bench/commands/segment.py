@@ -95,8 +95,8 @@ def segment_command(run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slic
                 batch = torch.from_numpy(np.ascontiguousarray(np.moveaxis(stack[:, :, :, zs], -1, 0))).to(dev)
                 resized = batch if batch.shape[-1] == size and batch.shape[-2] == size else \
                     torch.nn.functional.interpolate(batch, size=(size, size), mode="bilinear", align_corners=False)
-                p = model.segment(resized)[:, None]
-                extra = model.translate(resized).get("translated")
+                p, images = model.segment_and_translate(resized)
+                p, extra = p[:, None], images.get("translated")
                 back = lambda t: t if t.shape[-2:] == batch.shape[-2:] else torch.nn.functional.interpolate(  # noqa: E731
                     t, size=batch.shape[-2:], mode="bilinear", align_corners=False)
                 prob[:, :, zs] = np.moveaxis(back(p)[:, 0].cpu().numpy(), 0, -1)
