@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import PAPER_CHANNELS, PAPER_SIZE
-from pathogan_bench.batches import DomainBatches
+from pathogan_bench.engine.batches import DomainBatches
 from pathogan_bench.data import PreprocessConfig, prepare_slices, synthesize
 from pathogan_bench.data.augment import Augmenter
 from pathogan_bench.registry import create

@@ -1,22 +1,23 @@
 """The ``pathogan-bench`` command line.
 
-Each command lives in its own module under :mod:`pathogan_bench.commands`;
-this module only assembles them and turns exceptions into exit codes:
+Each core command lives in its own module under :mod:`pathogan_bench.commands`;
+plugins add theirs through the ``register_commands`` hook. This module only
+assembles them and maps errors to exit codes, through click's own handling:
 0 success, 2 bad input or usage (one line on stderr), 1 internal failure
-(one line, or the traceback with ``--debug``).
+(one line, or the traceback with ``--debug``), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
 import traceback
+from typing import Any
 
 import click
 
-from .errors import UserError
+from .errors import TrainingInterrupted, UserError
 
-#: command name -> "module:attribute" under pathogan_bench.commands
+#: core command name -> "module:attribute" under pathogan_bench.commands
 COMMANDS = {
     "list": "listing:list_command",
     "run": "run:run_command",
@@ -25,39 +26,70 @@ COMMANDS = {
     "evaluate": "metrics:evaluate_command",
     "compare": "compare:compare_command",
     "segment": "segment:segment_command",
-    "sample": "segment:sample_command",
 }
 
+#: exit code of a command stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
 
-class LazyGroup(click.Group):
-    """Imports a command's module only when the command is used (fast ``--help``)."""
+
+class BadInput(click.ClickException):
+    """A :class:`UserError` as click reports it: ``error: MESSAGE`` on one line, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class InternalFailure(click.ClickException):
+    """Any other exception: one line (the traceback comes first with ``--debug``), exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"internal error: {self.format_message()} (rerun with --debug for the traceback)", err=True)
+
+
+class PathoganGroup(click.Group):
+    """Core commands imported on use (a fast ``--help``), plugin commands from the registry."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._load(name) is not None]
+        return list(COMMANDS) + sorted(n for n in self._plugin_commands() if n not in COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self._load(name)
+        if name in COMMANDS:
+            module_name, attr = COMMANDS[name].split(":")
+            return getattr(importlib.import_module(f"pathogan_bench.commands.{module_name}"), attr)
+        return self._plugin_commands().get(name)
 
     @staticmethod
-    def _load(name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
+    def _plugin_commands() -> dict[str, click.Command]:
+        from .registry import get_registry
+
+        return {c.name: c for c, _, _ in get_registry().commands() if isinstance(c, click.Command) and c.name}
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            module = importlib.import_module(f"pathogan_bench.commands.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"pathogan_bench.commands.{module_name}":
-                return None
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        return getattr(module, attr, None)
+        except UserError as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            raise BadInput(str(exc)) from exc
+        except (TrainingInterrupted, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            raise InternalFailure(f"{type(exc).__name__}: {exc}") from exc
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PathoganGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="pathogan-bench")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(debug: bool) -> None:
     """Weakly supervised pathology segmentation in brain MRI.
 
     \b
@@ -65,35 +97,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
         pathogan-bench run --model pathogan --loss-set full
     See every registered model, loss term, dataset and metric:
         pathogan-bench list
+    Shell completion (bash; zsh and fish likewise):
+        eval "$(_PATHOGAN_BENCH_COMPLETE=bash_source pathogan-bench)"
     """
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
 
 
 def main(argv: list[str] | None = None) -> None:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        cli.main(args=argv, prog_name="pathogan-bench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except UserError as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # internal failure
-        if debug:
-            traceback.print_exc()
-        else:
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
-        sys.exit(1)
-    sys.exit(0)
+    cli.main(args=argv, prog_name="pathogan-bench")

@@ -14,9 +14,21 @@ class UnknownComponentError(UserError, KeyError):
         return str(self.args[0])
 
 
-class DuplicateComponentError(Exception):
-    """Two plugins registered the same name for one kind."""
+class DuplicateComponentError(UserError):
+    """A name two plugins registered for one kind: asking for it fails, the rest of the registry works."""
 
 
 class NonFiniteLossError(Exception):
     """Training produced non-finite losses too many steps in a row."""
+
+
+class TooManySkippedUpdatesError(Exception):
+    """More optimizer updates were skipped (non-finite loss or gradients) than the run allows."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT or SIGTERM after saving a checkpoint; the command exits 130."""
+
+    def __init__(self, signal_name: str, step: int):
+        super().__init__(f"{signal_name or 'interrupt'} at step {step}")
+        self.signal_name, self.step = signal_name, step

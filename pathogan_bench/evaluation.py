@@ -21,28 +21,13 @@ import pandas as pd
 
 from .errors import UserError
 from .io import write_csv
-from .metrics import CASE_NAMES, PAIR_METRICS, PATIENT_METRICS, dice_pp, get_convention, score_batch
+from .metrics import CASE_NAMES, dice_pp, get_convention
+from .metrics.registered import create_metric, score_pairs
+from .registry import get_registry
 from .report import Summary, summarise, write_report
 
 DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp")
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
-
-
-def parse_metric_names(text: str | Sequence[str] | None) -> list[str] | None:
-    """``"dice,hd95"`` or a list -> a list of names (``None`` stays ``None``)."""
-    if text is None:
-        return None
-    names = text.split(",") if isinstance(text, str) else list(text)
-    return [n.strip() for n in names if n.strip()]
-
-
-def _plugin_metric(name: str, empty: str) -> Any:
-    from .registry import create
-
-    try:
-        return create("metric", name, empty=empty)
-    except TypeError:  # a plugin metric without an empty-mask option
-        return create("metric", name)
 
 
 def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[str], z: Sequence[int],
@@ -73,20 +58,13 @@ def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[s
     pred = prob >= np.float64(threshold)
     ref = mask.astype(bool, copy=False)
 
-    builtin = [m for m in metrics if m in PAIR_METRICS]
-    scores = score_batch(pred, ref, builtin, spacing, empty, workers)
+    registry = get_registry()
+    objects = {name: create_metric(registry, name, empty) for name in metrics}
+    values, scores = score_pairs(objects, pred, ref, spacing, empty, workers)
     slices = pd.DataFrame({"patient": patient.astype(str), "z": z.astype(np.int64), "split": split.astype(str)})
     for name in metrics:
-        if name in PAIR_METRICS:
-            slices[name] = scores.values[name]
-        elif name not in PATIENT_METRICS:
-            metric = _plugin_metric(name, empty)
-            if getattr(metric, "level", "pair") == "patient":
-                continue
-            if hasattr(metric, "batch"):
-                slices[name] = np.asarray(metric.batch(pred, ref, spacing), dtype=np.float64)
-            else:
-                slices[name] = [float(metric(pred[i], ref[i], spacing)) for i in range(n)]
+        if name in values:
+            slices[name] = values[name]
     slices["case"] = np.asarray(CASE_NAMES, dtype=object)[scores.case]
     slices["pred_px"] = scores.pred_px
     slices["ref_px"] = scores.ref_px
@@ -98,11 +76,8 @@ def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[s
     per_patient = dice_pp(pred, ref, codes, empty=empty)
     patients = keys.assign(dice_pp=[per_patient[str(k)] for k in range(len(keys))],
                            slices=np.bincount(codes, minlength=len(keys)))
-    for name in metrics:
-        if name in PAIR_METRICS or name in PATIENT_METRICS:
-            continue
-        metric = _plugin_metric(name, empty)
-        if getattr(metric, "level", "pair") == "patient":
+    for name, metric in objects.items():
+        if getattr(metric, "level", "pair") == "patient" and name != "dice_pp":
             patients[name] = [float(metric(pred[codes == k], ref[codes == k], spacing)) for k in range(len(keys))]
     return slices, patients
 
@@ -166,12 +141,28 @@ def run_spacing(info: dict[str, Any], run_dir: Path) -> tuple[float, float] | No
     return values  # type: ignore[return-value]
 
 
+def score_and_report(arrays: dict[str, np.ndarray], info: dict[str, Any], metrics: Sequence[str], empty: str,
+                     run_dir: Path, out_dir: Path | None = None, workers: int | None = None) -> Summary:
+    """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory)."""
+    out_dir = Path(out_dir or run_dir)
+    spacing = run_spacing(info, run_dir)
+    slices, patients = evaluate_predictions(
+        arrays["prob"], arrays["mask"], arrays["patient"], arrays["z"], arrays["split"],
+        float(arrays["threshold"]), list(metrics), spacing, empty, workers)
+    write_csv(out_dir / "metrics_slices.csv", slices)
+    write_csv(out_dir / "metrics_patients.csv", patients)
+    summary = summarise(slices, patients, info, list(metrics), empty)
+    write_report(summary, out_dir)
+    return summary
+
+
 def evaluate_run(run_dir: str | Path, metrics: Sequence[str] | None = None, empty: str | None = None,
-                 workers: int | None = None) -> Summary:
-    """Re-score a finished run directory and (re)write its tables and report.
+                 workers: int | None = None, out_dir: str | Path | None = None) -> Summary:
+    """Re-score a finished run directory from disk and (re)write its tables and report.
 
     ``metrics`` and ``empty`` default to the run's ``[eval]`` config, then
-    to Dice, HD95, AVD, Dice PP and the ``default`` convention.
+    to Dice, HD95, AVD, Dice PP and the ``default`` convention. ``out_dir``
+    keeps the run's own report and writes the new one elsewhere.
     """
     run_dir = Path(run_dir)
     info = load_run_info(run_dir)
@@ -179,12 +170,4 @@ def evaluate_run(run_dir: str | Path, metrics: Sequence[str] | None = None, empt
     configured = _configured(run_dir)
     metrics = list(metrics or configured.get("metrics") or DEFAULT_RUN_METRICS)
     empty = empty or configured.get("empty") or "default"
-    spacing = run_spacing(info, run_dir)
-    slices, patients = evaluate_predictions(
-        arrays["prob"], arrays["mask"], arrays["patient"], arrays["z"], arrays["split"],
-        float(arrays["threshold"]), metrics, spacing, empty, workers)
-    write_csv(run_dir / "metrics_slices.csv", slices)
-    write_csv(run_dir / "metrics_patients.csv", patients)
-    summary = summarise(slices, patients, info, metrics, empty)
-    write_report(summary, run_dir)
-    return summary
+    return score_and_report(arrays, info, metrics, empty, run_dir, Path(out_dir) if out_dir else None, workers)

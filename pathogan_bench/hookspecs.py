@@ -1,30 +1,37 @@
-"""The hooks through which every component of pathogan-bench is registered.
+"""Hook specifications: every way a plugin extends pathogan-bench.
 
-A plugin is any module or object with functions marked ``@hookimpl`` whose
-names match the specifications below. Plugins are found through the
-``pathogan_bench`` entry-point group: the built-in ones in ``plugins/`` are
-declared in this project's ``pyproject.toml`` exactly as a third-party package
-declares its own::
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose
+names match the specifications below; plugin authors import everything they
+need from :mod:`pathogan_bench.plugin`. Plugins are found through the
+``pathogan_bench`` entry-point group. The built-in ones in ``plugins/`` are
+declared in this project's ``pyproject.toml`` exactly as a third-party
+package declares its own::
 
     [project.entry-points.pathogan_bench]
     my_terms = "my_package.plugin"
 
-Each ``register_*`` hook is called once, when the registry is first built
-(the first time a command needs a component). It receives nothing and returns
-a list of :class:`pathogan_bench.registry.Spec`, one per component, or
-``None``. A spec couples a registry name with a factory (a class or function
-called with keyword arguments to create the component) and a one-line
-description (default: the first line of the factory's docstring). Names are
-unique per kind: two plugins registering the same name is an error naming
-both.
-
-What a factory is called with, and what the component it returns must do, is
-written under each hook.
+Every hook is called once per process, when the registry is first built
+(the first time a command needs a component), with no arguments. A
+``register_*`` hook returns a list of :class:`~pathogan_bench.registry.Spec`
+(or ``None``): a registry name, a factory (a class or function called with
+keyword arguments to create the component) and a one-line description
+(default: the first line of the factory's docstring). Names are unique per
+kind. A plugin that fails to import, whose hook raises, or that registers a
+name another plugin already has, is recorded as broken: ``pathogan-bench
+list`` shows it and why, the other plugins keep working, and only a command
+that asks for one of its components fails.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .registry import Spec
 
 PROJECT = "pathogan_bench"
 
@@ -32,53 +39,79 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+# -------------------------------------------------------------------------
+# Models
+# -------------------------------------------------------------------------
+
+
 @hookspec
-def register_models():
+def register_models() -> list[Spec] | None:
     """Register segmentation models (PathoGAN and the baselines).
 
-    Factory: ``factory(ctx: pathogan_bench.model.ModelContext, **options)``
-    where ``options`` come from the run config's ``[model]`` table.
-    Returns an object following :class:`pathogan_bench.model.SegmentationModel`:
-    a ``supervision`` attribute ("weak", "full" or "none") that decides which
-    batches the engine gives it, ``train_step``, ``segment`` and state methods.
+    Called when the registry is built; ``run``, ``compare``, ``segment`` and
+    ``list`` look models up by name.
+
+    Factory: ``factory(ctx: ModelContext, **options) -> SegmentationModel``
+    where ``options`` is the run config's ``[model_options]`` table
+    (``--model-option KEY=VALUE``). The factory is normally the model class;
+    its class attributes state, once, the model's ``supervision`` ("weak":
+    healthy and pathological images; "healthy": healthy images only; "full":
+    images with pixel labels; "none": no training), whether it is
+    ``trainable`` and whether it ``uses_loss_set``. The engine builds the
+    batches from the supervision kind, so a weakly supervised model never
+    receives a mask.
     """
 
 
 @hookspec
-def register_generators():
+def register_generators() -> list[Spec] | None:
     """Register image-to-image generator networks.
 
+    Called when the registry is built; models create them by name (e.g.
+    PathoGAN's ``generator_b`` option) so that a user can swap in another
+    network.
+
     Factory: ``factory(in_channels: int, out_channels: int, image_size: int,
-    width: float = 1.0, **options) -> torch.nn.Module``. Models look these up
-    by name so that a user can swap in another network.
+    width: float = 1.0, **options) -> torch.nn.Module``.
     """
 
 
 @hookspec
-def register_discriminators():
+def register_discriminators() -> list[Spec] | None:
     """Register discriminator networks.
+
+    Called when the registry is built; models create them by name.
 
     Factory: ``factory(in_channels: int, width: float = 1.0, **options) ->
     torch.nn.Module`` returning a map of realness scores.
     """
 
 
+# -------------------------------------------------------------------------
+# Objectives
+# -------------------------------------------------------------------------
+
+
 @hookspec
-def register_loss_terms():
+def register_loss_terms() -> list[Spec] | None:
     """Register loss terms.
 
-    Factory: ``factory(**options)`` returning a callable
-    ``term(step) -> torch.Tensor`` that reads the named tensors of one
-    training step's forward pass (for PathoGAN a
-    :class:`pathogan_bench_plugins.pathogan.PathoGANStep`) and returns an
-    unweighted scalar. The model multiplies it by the weight from the loss set
-    and logs each term separately.
+    Called when the registry is built; a model that ``uses_loss_set``
+    receives the run's resolved terms in ``ModelContext.loss_terms``.
+
+    Factory: ``factory(**options) -> LossTerm``, a callable
+    ``term(step: TranslationStep) -> torch.Tensor`` that reads the named
+    tensors of one training step's forward pass and returns an unweighted
+    0-d tensor. The model multiplies it by the weight from the loss set and
+    logs each term separately.
     """
 
 
 @hookspec
-def register_loss_sets():
+def register_loss_sets() -> list[Spec] | None:
     """Register named objectives: ordered lists of (loss-term name, weight).
+
+    Called when the registry is built; ``--loss-set NAME`` picks one.
 
     Factory: ``factory() -> list[tuple[str, float]]``. Users override weights
     with ``--loss NAME=WEIGHT``, drop terms with ``--without NAME`` and add
@@ -86,23 +119,54 @@ def register_loss_sets():
     """
 
 
+# -------------------------------------------------------------------------
+# Data and scores
+# -------------------------------------------------------------------------
+
+
 @hookspec
-def register_datasets():
+def register_datasets() -> list[Spec] | None:
     """Register dataset readers.
 
+    Called when the registry is built; ``--dataset NAME`` picks one ("auto"
+    detects a folder's naming scheme).
+
     Factory: ``factory(root: pathlib.Path | None, modalities: list[str] |
-    None = None, **options)`` returning a
-    :class:`pathogan_bench.data.cases.CaseCollection` of patient cases, each
-    able to load its modality volumes (and its label volume, if any).
+    None = None, **options) -> CaseCollection`` of patient cases, each able
+    to load its modality volumes (and its label volume, if any).
     """
 
 
 @hookspec
-def register_metrics():
+def register_metrics() -> list[Spec] | None:
     """Register segmentation metrics.
 
-    Factory: ``factory(**options)`` returning a
-    :class:`pathogan_bench.metrics.Metric`: called with boolean prediction
-    and reference arrays (one slice, one volume or a batch of slices) and a
-    voxel spacing, returning a float per item.
+    Called when the registry is built; the run config's ``[eval] metrics``
+    and ``--metrics`` name them, and every name is checked before training.
+
+    Factory: ``factory(empty: str = "default") -> MetricLike`` (a factory
+    without an ``empty`` option is called without it). A metric has a
+    ``level``: "pair" (scored per slice or volume: ``metric(pred, ref,
+    spacing) -> float`` for one pair, and optionally ``metric.batch(pred,
+    ref, spacing) -> numpy array`` for a stack of slices, used when present)
+    or "patient" (``metric(pred, ref, spacing)`` on all of one patient's
+    slices stacked). ``pred`` and ``ref`` are boolean arrays; ``spacing`` is
+    the pixel size in mm or None.
+    """
+
+
+# -------------------------------------------------------------------------
+# Commands
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands() -> list[click.Command] | None:
+    """Add commands to the ``pathogan-bench`` command line.
+
+    Called when the command line lists or looks up its commands. Returns
+    click commands (or groups); a command's name must not be one the core
+    already has. Model-specific commands (PathoGAN's ``sample``) come from
+    the plugin that owns the model. A command raises
+    :class:`~pathogan_bench.errors.UserError` for bad input.
     """

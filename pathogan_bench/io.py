@@ -3,7 +3,8 @@
 Every file the toolkit writes goes through :func:`atomic_path`: the content
 is written to a temporary file in the same folder and renamed over the target
 only once it is complete, so an error or an interrupt leaves either the old
-file or none.
+file or none. Files and folders get the usual permissions of the user's umask
+(a temporary file alone would be private).
 """
 
 from __future__ import annotations
@@ -32,21 +33,27 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_umask(tmp_path)
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
 
 
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike[str], directory: bool = False) -> None:
+    """Give a file (0666) or folder (0777) made by ``tempfile`` the permissions the umask allows."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 def write_text(target: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return Path(target)
-
-
-def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
     return Path(target)
 
 
@@ -68,6 +75,18 @@ def save_figure(target: str | os.PathLike[str], fig: Any, dpi: int = 120) -> Pat
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     plt.close(fig)
+    return Path(target)
+
+
+def save_nifti(target: str | os.PathLike[str], data: Any, affine: Any, zooms: Any = None) -> Path:
+    """Write a NIfTI volume with the given affine (and voxel size, if given) atomically."""
+    import nibabel as nib
+
+    image = nib.Nifti1Image(data, affine)
+    if zooms is not None:
+        image.header.set_zooms(tuple(zooms)[: data.ndim])
+    with atomic_path(target) as tmp:
+        nib.save(image, str(tmp))
     return Path(target)
 
 

@@ -1,8 +1,9 @@
 """What the engine expects of a model plugin, and helpers every model uses.
 
 A model plugin's factory is called as ``factory(ctx, **options)`` with a
-:class:`ModelContext` and the ``[model]`` table of the run config, and returns
-a :class:`SegmentationModel`. The engine owns the loop (batching, augmentation,
+:class:`ModelContext` and the ``[model_options]`` table of the run config, and
+returns a :class:`SegmentationModel`. The factory (usually the model class)
+states the model's ``supervision`` once, as a class attribute. The engine owns the loop (batching, augmentation,
 progress, logging, checkpoints, resume, evaluation); the model owns one
 optimisation step and inference.
 
@@ -10,6 +11,7 @@ Batches depend on the model's ``supervision``; the engine builds them from
 the data, so a weakly supervised model cannot receive a mask:
 
 - ``"weak"`` and ``"none"``: ``{"x_a": healthy (B,C,H,W), "x_b": pathological (B,C,H,W)}``
+- ``"healthy"``: ``{"x_a": healthy (B,C,H,W)}``, never a pathological image
 - ``"full"``: ``{"image": (B,C,H,W), "mask": (B,1,H,W) float in {0, 1}}``
 
 Images are float32 in [-1, 1] on ``ctx.device``.
@@ -25,22 +27,53 @@ from typing import Any, ClassVar, Literal, TypeVar
 import torch
 from torch import nn
 
+from .errors import UserError
 from .losses import WeightedTerm
 
 Config = TypeVar("Config")
+Supervision = Literal["weak", "full", "healthy", "none"]
+SUPERVISION_KINDS: tuple[str, ...] = ("weak", "full", "healthy", "none")
 
 
 def config_from_options(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
-    """A model's config dataclass from the run's ``[model_options]``; unknown names raise TypeError."""
+    """A model's config dataclass from the run's ``[model_options]``; unknown names raise TypeError.
+
+    A config class may define ``check(self) -> None`` raising ValueError for
+    values out of range; the message is reported as the option's error.
+    """
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
     unknown = sorted(set(options) - known)
     if unknown:
         close = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise TypeError(f"unknown {model} option(s) {', '.join(unknown)}; {hint}known: {', '.join(sorted(known))}")
-    return config_class(**options)
+    config = config_class(**options)
+    check = getattr(config, "check", None)
+    if callable(check):
+        try:
+            check()
+        except ValueError as exc:
+            raise UserError(f"model '{model}' option {exc}") from None
+    return config
 
-Supervision = Literal["weak", "full", "none"]
+
+def supervision_of(entry: Any) -> Supervision:
+    """The supervision kind a registered model states on its factory (a :class:`SegmentationModel` class)."""
+    kind = getattr(entry.spec.factory, "supervision", None)
+    if kind not in SUPERVISION_KINDS:
+        raise UserError(f"model '{entry.name}' from plugin '{entry.plugin}' states no valid supervision kind "
+                        f"(got {kind!r}; expected one of {', '.join(SUPERVISION_KINDS)})")
+    return kind  # type: ignore[return-value]
+
+
+def check_model_options(entry: Any, options: dict[str, Any]) -> None:
+    """Check a model's options without building it (a factory may offer ``check_options(options)``)."""
+    check = getattr(entry.spec.factory, "check_options", None)
+    if callable(check):
+        try:
+            check(options)
+        except TypeError as exc:
+            raise UserError(f"model '{entry.name}': bad model_options {options}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -64,6 +97,18 @@ class ModelContext:
     #: the registry, to create generators and discriminators by name
     registry: Any = None
 
+    def components(self) -> Any:
+        """The registry components are created from (the process-wide one unless the run gave its own)."""
+        if self.registry is None:
+            from .registry import get_registry
+
+            return get_registry()
+        return self.registry
+
+    def create(self, kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Create a registered component (a generator, a discriminator, ...) by name."""
+        return self.components().create(kind, name, *args, **kwargs)
+
 
 class SegmentationModel(nn.Module):
     """Base class of model plugins.
@@ -75,9 +120,16 @@ class SegmentationModel(nn.Module):
     them. Checkpoints hold tensors and plain data only.
     """
 
+    #: the registry name, for messages
+    name: ClassVar[str] = ""
+    #: which batches the engine gives the model (see the module docstring)
     supervision: ClassVar[Supervision] = "weak"
+    #: False for models fitted by :meth:`calibrate` alone (no training steps)
+    trainable: ClassVar[bool] = True
     #: whether training optimises the run's loss set (``ctx.loss_terms``); reports show "-" otherwise
     uses_loss_set: ClassVar[bool] = False
+    #: the model's options dataclass, if it has one (enables checks before any data is read)
+    config_class: ClassVar[type | None] = None
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
 
@@ -124,6 +176,12 @@ class SegmentationModel(nn.Module):
         """Optional: named images (B,C,H,W) or maps (B,1,H,W) for a sample grid."""
         return {}
 
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise TypeError or :class:`UserError` for options the model would reject (called before any data is read)."""
+        if cls.config_class is not None:
+            config_from_options(cls.config_class, options, cls.name or cls.__name__)
+
     def extra_state(self) -> dict[str, Any]:
         """Plain data (numbers, strings) to keep in checkpoints, e.g. a fitted threshold."""
         return {"threshold": float(self.threshold)}
@@ -159,7 +217,26 @@ def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.
         optimizer.step()
     finally:
         del optimizer.found_inf  # type: ignore[attr-defined]
+    counter = getattr(optimizer, SKIPPED_ATTR, None)
+    if counter is None:
+        counter = torch.zeros((), dtype=torch.long, device=found_inf.device)
+        setattr(optimizer, SKIPPED_ATTR, counter)
+    counter += (found_inf != 0).long()
     return found_inf == 0
+
+
+#: attribute of an optimizer counting the updates :func:`guarded_step` skipped (a 0-d device tensor)
+SKIPPED_ATTR = "skipped_updates"
+
+
+def skipped_updates(model: "SegmentationModel") -> dict[str, torch.Tensor]:
+    """Copies of the skipped-update counters of the model's optimizers (those stepped by :func:`guarded_step`)."""
+    out = {}
+    for name, optimizer in model.optimizers().items():
+        counter = getattr(optimizer, SKIPPED_ATTR, None)
+        if counter is not None:
+            out[name] = counter.clone()
+    return out
 
 
 def linear_decay_schedule(optimizer: torch.optim.Optimizer, total_steps: int, decay_start: float = 0.5) -> torch.optim.lr_scheduler.LambdaLR:

@@ -4,9 +4,11 @@
     >>> metric = create("metric", "dice")
 
 Every kind has its own namespace. Plugins are discovered through the
-``pathogan_bench`` entry-point group (see :mod:`pathogan_bench.hookspecs`);
-a plugin that fails to import, or whose hook raises, is recorded as broken and
-the others still load.
+``pathogan_bench`` entry-point group (see :mod:`pathogan_bench.hookspecs`).
+A plugin that fails to import (``sys.exit`` included), whose hooks do not
+match the specifications, whose hook raises, or that registers a name another
+plugin already registered, is recorded as broken: the others still load, and
+only asking for one of its components (or a name two plugins claim) fails.
 """
 
 from __future__ import annotations
@@ -83,31 +85,58 @@ class Registry:
         self.pm = pm
         self.broken: list[BrokenPlugin] = list(broken)
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        #: (kind, name) claimed by two plugins -> the error asking for it raises
+        self._conflicts: dict[tuple[str, str], str] = {}
+        self._commands: list[tuple[Any, str, str]] | None = None
         self._collect()
+
+    def _impls(self, hook_name: str) -> Iterable[tuple[Any, str, str]]:
+        """(hook function, plugin name, source) of every plugin implementing ``hook_name``."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            yield impl.function, plugin_name, _SOURCES.get(id(impl.plugin)) or getattr(impl.plugin, "__name__", plugin_name)
+
+    def _call(self, function: Any, hook_name: str, plugin: str, source: str) -> list[Any]:
+        try:
+            result = function() or []
+            return list(result)
+        except Exception as exc:  # a broken hook must not hide the other plugins
+            self.broken.append(BrokenPlugin(plugin, source, f"{hook_name}: {type(exc).__name__}: {exc}"))
+            return []
 
     def _collect(self) -> None:
         for kind, hook_name in KINDS.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
-                plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-                source = _SOURCES.get(id(impl.plugin)) or getattr(impl.plugin, "__name__", plugin_name)
-                try:
-                    specs = impl.function() or []
-                except Exception as exc:  # a broken hook must not hide the other plugins
-                    self.broken.append(BrokenPlugin(plugin_name, source, f"{hook_name}: {type(exc).__name__}: {exc}"))
-                    continue
-                for spec in specs:
+            for function, plugin_name, source in self._impls(hook_name):
+                for spec in self._call(function, hook_name, plugin_name, source):
+                    if not isinstance(spec, Spec):
+                        self.broken.append(BrokenPlugin(plugin_name, source,
+                                                        f"{hook_name}: returned {type(spec).__name__}, not a Spec"))
+                        continue
                     self._add(Entry(kind, spec, plugin_name, source))
 
     def _add(self, entry: Entry) -> None:
         table = self._entries[entry.kind]
+        key = (entry.kind, entry.name)
+        if key in self._conflicts:
+            return
         if entry.name in table:
-            other = table[entry.name]
-            raise DuplicateComponentError(
-                f"{entry.kind} '{entry.name}' is registered twice: by plugin "
-                f"'{other.plugin}' ({other.source}) and by plugin '{entry.plugin}' ({entry.source})"
-            )
+            other = table.pop(entry.name)
+            message = (f"{entry.kind} '{entry.name}' is registered twice: by plugin "
+                       f"'{other.plugin}' ({other.source}) and by plugin '{entry.plugin}' ({entry.source}); "
+                       "uninstall one of them")
+            self._conflicts[key] = message
+            self.broken.append(BrokenPlugin(entry.plugin, entry.source, message))
+            return
         table[entry.name] = entry
+
+    def commands(self) -> list[tuple[Any, str, str]]:
+        """(click command, plugin, source) of every command plugins add, built once."""
+        if self._commands is None:
+            self._commands = []
+            for function, plugin_name, source in self._impls("register_commands"):
+                for command in self._call(function, "register_commands", plugin_name, source):
+                    self._commands.append((command, plugin_name, source))
+        return self._commands
 
     @classmethod
     def from_plugins(cls, *plugins: Any) -> "Registry":
@@ -127,6 +156,8 @@ class Registry:
 
     def get(self, kind: str, name: str) -> Entry:
         table = self._table(kind)
+        if (kind, name) in self._conflicts:
+            raise DuplicateComponentError(self._conflicts[(kind, name)])
         if name not in table:
             raise UnknownComponentError(_unknown_message(kind, name, list(table), self.broken))
         return table[name]
@@ -170,10 +201,16 @@ def make_plugin_manager(extra_plugins: Iterable[Any] = ()) -> tuple[pluggy.Plugi
         source = f"{ep.dist.name}=={ep.dist.version}" if ep.dist else ep.value
         try:
             plugin = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the command
             broken.append(BrokenPlugin(ep.name, source, f"import {ep.value}: {type(exc).__name__}: {exc}"))
             continue
-        pm.register(plugin, name=ep.name)
+        try:
+            pm.register(plugin, name=ep.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:  # hooks that do not match the specifications
+            if pm.get_plugin(ep.name) is not None:
+                pm.unregister(name=ep.name)  # drop the hooks registered before the bad one
+            broken.append(BrokenPlugin(ep.name, source, f"{type(exc).__name__}: {exc}"))
+            continue
         _SOURCES[id(plugin)] = source
     for plugin in extra_plugins:
         pm.register(plugin)
@@ -194,12 +231,6 @@ def get_registry() -> Registry:
         pm, broken = make_plugin_manager()
         _REGISTRY = Registry(pm, broken)
     return _REGISTRY
-
-
-def set_registry(registry: Registry | None) -> None:
-    """Replace the process-wide registry (tests; ``None`` rebuilds it on next use)."""
-    global _REGISTRY
-    _REGISTRY = registry
 
 
 def create(kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pathogan_bench.data.cases import CaseCollection, collect, detect_scheme
-from pathogan_bench.data.synthetic import synthetic_root
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.registry import Spec
+from pathogan_bench.data import default_cache_dir, synthetic_root
+from pathogan_bench.plugin import CaseCollection, Spec, collect, detect_scheme, hookimpl
 
 
 def _reader(scheme: str):
@@ -28,10 +26,7 @@ def synthetic(root: Path | None, modalities: list[str] | None = None, size: int 
               seed: int = 0, cache_dir: Path | None = None, **options) -> CaseCollection:
     """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)."""
     if root is None:
-        from pathogan_bench.engine import cache_dir as default_cache
-        from pathogan_bench.config import RunConfig
-
-        root = synthetic_root(cache_dir or default_cache(RunConfig()), patients=patients, size=size, seed=seed)
+        root = synthetic_root(default_cache_dir(cache_dir or ""), patients=patients, size=size, seed=seed)
     cases = collect(Path(root), "brats2021", modalities)  # its dataset.json gives the slice range
     cases.scheme = "synthetic"
     return cases

@@ -29,10 +29,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.registry import Spec
+from pathogan_bench.plugin import Spec, TranslationStep, hookimpl
+from pathogan_bench_plugins.gan import lsgan_generator
 
-Term = Callable[[Any], torch.Tensor]
+Term = Callable[[TranslationStep], torch.Tensor]
 
 #: epsilon of omega_1, omega_2 (eq. 11-12), in pixels: an empty region weighs like one pixel
 OMEGA_EPS = 1.0
@@ -42,18 +42,13 @@ RELEVANCY_EPS = 1e-6
 
 # -- eq. 7: least-squares GAN, generator side --------------------------------------------------------------------------
 
-def lsgan_generator(scores: torch.Tensor) -> torch.Tensor:
-    """E[(1 - D(G(x)))^2]: the generator's part of eq. 7, averaged over patches and batch."""
-    return ((1 - scores) ** 2).mean()
-
-
 def gan() -> Term:
     """Least-squares GAN, generator side, both directions (eq. 7): (1 - D_B(y_B))^2 + (1 - D_A(y_A))^2.
 
     The discriminators' side, (D(x) - 1)^2 + D(pooled y)^2, is optimised by
     the model, which runs it whenever ``gan`` is in the loss set.
     """
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         if step.d_fake_a is None or step.d_fake_b is None:
             raise ValueError("the gan term needs discriminator scores d_fake_a and d_fake_b in the step")
         return lsgan_generator(step.d_fake_b) + lsgan_generator(step.d_fake_a)
@@ -64,7 +59,7 @@ def gan() -> Term:
 
 def cycle() -> Term:
     """Cycle consistency, both directions (eq. 8): mean |x~_A - x_A| + mean |x~_B - x_B|."""
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         return (step.rec_a - step.x_a).abs().mean() + (step.rec_b - step.x_b).abs().mean()
     return term
 
@@ -82,7 +77,7 @@ def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Ten
 
 def kl() -> Term:
     """KL divergence of gamma_A = Gamma_A(x_A) and delta_B = Delta_B(l_B * x_B) to N(0, I) (eq. 9)."""
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         return (kl_to_standard_normal(step.mu_gamma, step.logvar_gamma)
                 + kl_to_standard_normal(step.mu_delta, step.logvar_delta))
     return term
@@ -137,7 +132,7 @@ def vae(omega_eps: float = OMEGA_EPS) -> Term:
                 + region_squared_error(1 - label, inpainting, x, omega_eps)
                 + region_squared_error(cycle_label, cycle_inpainting, other_x, omega_eps))
 
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         a = direction(step.cyc_l_a_logit, step.l_b, step.l_a, step.p_a, step.x_a, step.cyc_l_a, step.cyc_p_a, step.x_b)
         b = direction(step.cyc_l_b_logit, step.l_a, step.l_b, step.p_b, step.x_b, step.cyc_l_b, step.cyc_p_b, step.x_a)
         return a + b
@@ -148,7 +143,7 @@ def vae(omega_eps: float = OMEGA_EPS) -> Term:
 
 def identity() -> Term:
     """Identity (eq. 14): a generator fed the domain it maps to changes nothing: mean |l_{A,x_B}| + mean |l_{B,x_A}|."""
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         return step.idt_l_a.abs().mean() + step.idt_l_b.abs().mean()
     return term
 
@@ -173,7 +168,7 @@ def relevancy_one(label: torch.Tensor, logit: torch.Tensor, x: torch.Tensor, inp
 
 def relevancy() -> Term:
     """Relevancy (eq. 15), both directions: small label maps, placed where image and inpainting differ most."""
-    def term(step: Any) -> torch.Tensor:
+    def term(step: TranslationStep) -> torch.Tensor:
         return (relevancy_one(step.l_a, step.l_a_logit, step.x_a, step.p_a)
                 + relevancy_one(step.l_b, step.l_b_logit, step.x_b, step.p_b))
     return term

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 
 from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.metrics import BUILTIN, Metric, get_metric
+from pathogan_bench.metrics import BUILTIN, get_metric
+from pathogan_bench.plugin import Metric
 from pathogan_bench.registry import Spec
 
 

@@ -34,8 +34,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.registry import Spec
+from pathogan_bench.plugin import Spec, hookimpl
+from pathogan_bench_plugins.gan import init_weights
 
 #: downsampling factor of the encoders (four ``df`` layers)
 DOWNSAMPLING = 16
@@ -85,32 +85,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
-
-
-INITIALISATIONS = ("normal", "xavier", "kaiming", "orthogonal")
-
-
-def init_weights(module: nn.Module, kind: str = "normal", gain: float = 0.02) -> None:
-    """Initialise convolution and linear weights as the CycleGAN reference does; biases to 0.
-
-    ``normal``: N(0, gain); ``xavier``: Xavier normal with ``gain``;
-    ``kaiming``: Kaiming normal (fan in); ``orthogonal``: orthogonal with ``gain``.
-    """
-    if kind not in INITIALISATIONS:
-        raise ValueError(f"unknown initialisation '{kind}'; known: {', '.join(INITIALISATIONS)}")
-    for m in module.modules():
-        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            continue
-        if kind == "normal":
-            nn.init.normal_(m.weight, 0.0, gain)
-        elif kind == "xavier":
-            nn.init.xavier_normal_(m.weight, gain=gain)
-        elif kind == "kaiming":
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-        else:
-            nn.init.orthogonal_(m.weight, gain=gain)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
 
 
 def _bottleneck_size(image_size: int) -> int:

@@ -15,7 +15,8 @@ map l_B at eps = 0. Networks are created by registry name
 
 One training step (the CycleGAN reference order):
 
-1. forward pass, collected in a :class:`PathoGANStep`: G_A on x_A (delta_B ~
+1. forward pass, collected in a :class:`pathogan_bench.losses.TranslationStep`
+   (the fields loss terms read): G_A on x_A (delta_B ~
    N(0, I)) -> y_B; G_B on x_B -> y_A; G_B on y_B -> x~_A; G_A on y_A with
    delta_B = Delta_B(l_B * x_B) -> x~_B; the identity passes G_A(x_B, 0) and
    G_B(x_A); the discriminators' scores of y_A and y_B;
@@ -61,18 +62,16 @@ Choices where the paper is open:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, NamedTuple
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NamedTuple
 
 import torch
-from torch import nn
 
-from pathogan_bench.errors import UserError
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
-                                  linear_decay_schedule, make_adam)
-from pathogan_bench.registry import Spec, get_registry
-from pathogan_bench_plugins.networks import init_weights
+from pathogan_bench.plugin import (ModelContext, SegmentationModel, Spec, TranslationStep, config_from_options,
+                                   guarded_step, hookimpl, linear_decay_schedule, make_adam)
+from pathogan_bench_plugins.common import autocast, to_layout
+from pathogan_bench_plugins.gan import ImagePool, init_weights, lsgan_discriminator
 
 #: what G_A's network must provide (see pathogan_bench_plugins.networks.VAEGenerator)
 VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
@@ -106,74 +105,28 @@ class PathoGANConfig:
     #: standard deviation of eps added to r0 in training (eq. 6)
     label_noise: float = 1.0
 
+    def check(self) -> None:
+        """Raise ValueError naming the first option out of range."""
+        positive = {"width": self.width, "lr": self.lr, "z": self.z}
+        for name, value in positive.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} = {value!r}: expected a finite number > 0")
+        if not isinstance(self.z, int):
+            raise ValueError(f"z = {self.z!r}: expected an integer >= 1")
+        if self.pool_size < 0:
+            raise ValueError(f"pool_size = {self.pool_size}: expected >= 0")
+        if not 0 <= self.decay_start <= 1:
+            raise ValueError(f"decay_start = {self.decay_start}: expected a fraction in [0, 1]")
+        if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
+        if not math.isfinite(self.label_noise) or self.label_noise < 0:
+            raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
+
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "PathoGANConfig":
         config = config_from_options(cls, options, "pathogan")
         config.betas = (float(config.betas[0]), float(config.betas[1]))
-        if config.pool_size < 0:
-            raise UserError(f"pool_size must be >= 0, got {config.pool_size}")
         return config
-
-
-@dataclass
-class PathoGANStep:
-    """Every named tensor of one training step's forward pass; loss terms read these.
-
-    Images are (B,C,H,W), label maps and their logits (B,1,H,W), encodings
-    (B,z). ``*_logit`` is the label map's pre-sigmoid value r0 + eps.
-
-    A -> B -> A, from a real healthy x_a:
-        ``l_a, p_a, y_b``: G_A(x_a, delta_prior), delta_prior ~ N(0, I);
-        ``cyc_l_b, cyc_p_b, rec_a``: G_B(y_b) (l~_B, p~_B, x~_A).
-    B -> A -> B, from a real pathological x_b:
-        ``l_b, p_b, y_a``: G_B(x_b);
-        ``cyc_l_a, cyc_p_a, rec_b``: G_A(y_a, delta_b) (l~_A, p~_A, x~_B).
-    Identity passes (eq. 14):
-        ``idt_l_a``: label map of G_A(x_b, 0); ``idt_l_b``: of G_B(x_a).
-    Encodings:
-        ``mu_gamma, logvar_gamma, gamma_a``: Gamma_A(x_a), and the drawn gamma_A;
-        ``mu_delta, logvar_delta, delta_b``: Delta_B(l_b * x_b), and the drawn delta_B.
-    Discriminator scores (None when the loss set has no ``gan`` term):
-        ``d_fake_a`` = D_A(y_a), ``d_fake_b`` = D_B(y_b).
-    ``extras``: free room for experiments that add tensors.
-    """
-
-    x_a: torch.Tensor
-    x_b: torch.Tensor
-    l_a: torch.Tensor
-    l_a_logit: torch.Tensor
-    p_a: torch.Tensor
-    y_b: torch.Tensor
-    cyc_l_b: torch.Tensor
-    cyc_l_b_logit: torch.Tensor
-    cyc_p_b: torch.Tensor
-    rec_a: torch.Tensor
-    l_b: torch.Tensor
-    l_b_logit: torch.Tensor
-    p_b: torch.Tensor
-    y_a: torch.Tensor
-    cyc_l_a: torch.Tensor
-    cyc_l_a_logit: torch.Tensor
-    cyc_p_a: torch.Tensor
-    rec_b: torch.Tensor
-    idt_l_a: torch.Tensor
-    idt_l_b: torch.Tensor
-    mu_gamma: torch.Tensor
-    logvar_gamma: torch.Tensor
-    gamma_a: torch.Tensor
-    mu_delta: torch.Tensor
-    logvar_delta: torch.Tensor
-    delta_b: torch.Tensor
-    delta_prior: torch.Tensor
-    d_fake_a: torch.Tensor | None = None
-    d_fake_b: torch.Tensor | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def float(self) -> "PathoGANStep":
-        """The same step with every floating tensor in float32 (differentiable casts)."""
-        changes = {f.name: getattr(self, f.name).float() for f in fields(self)
-                   if isinstance(getattr(self, f.name), torch.Tensor) and getattr(self, f.name).is_floating_point()}
-        return replace(self, **changes)
 
 
 class Translation(NamedTuple):
@@ -202,56 +155,6 @@ def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
 
 
-class ImagePool(nn.Module):
-    """The CycleGAN history of generated images, on the device and in buffers.
-
-    While the pool is filling, new images are stored and returned as they
-    are; once full, each new image is, with probability 1/2, returned as is,
-    else swapped for a random stored image (which it replaces). Works on the
-    device without host synchronisation.
-    """
-
-    def __init__(self, size: int, shape: tuple[int, ...]):
-        super().__init__()
-        self.size = size
-        self.register_buffer("images", torch.zeros((max(size, 1), *shape)))
-        self.register_buffer("count", torch.zeros((), dtype=torch.long))
-
-    def forward(self, fake: torch.Tensor, accept: torch.Tensor | None = None) -> torch.Tensor:
-        """Images for the discriminator; ``accept`` (0-d bool) False leaves the pool unchanged."""
-        fake = fake.detach()
-        if self.size == 0:
-            return fake
-        batch, device = fake.shape[0], fake.device
-        order = self.count + torch.arange(batch, device=device)
-        filling = order < self.size
-        if batch <= self.size:  # distinct slots once full, so no two writes collide
-            drawn = torch.randperm(self.size, device=device)[:batch]
-        else:
-            drawn = torch.randint(0, self.size, (batch,), device=device)
-        # while filling, swap only with already stored images
-        stored_before = self.count.clamp(min=1)
-        drawn = (drawn * stored_before) // self.size
-        slot = torch.where(filling, order, drawn)
-        swap = ~filling & (torch.rand(batch, device=device) < 0.5)
-        stored = self.images[slot].to(fake.dtype)
-        out = torch.where(swap.view(-1, 1, 1, 1), stored, fake)
-        write = filling | swap
-        if accept is not None:
-            write = write & accept
-        self.images[slot] = torch.where(write.view(-1, 1, 1, 1), fake, stored).to(self.images.dtype)
-        added = batch if accept is None else batch * accept.long()
-        self.count.copy_(torch.clamp(self.count + added, max=self.size))
-        return out
-
-
-def lsgan_d(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Least-squares discriminator loss (eq. 7, discriminator side): (D(real) - 1)^2 + D(fake)^2, means."""
-    scores = disc(torch.cat([real, fake.detach()]))
-    real_scores, fake_scores = scores.split([real.shape[0], fake.shape[0]])
-    return ((real_scores - 1) ** 2).mean() + (fake_scores ** 2).mean()
-
-
 def _check_vae_interface(name: str, network: Any) -> None:
     missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
     if missing:
@@ -262,25 +165,25 @@ def _check_vae_interface(name: str, network: Any) -> None:
 class PathoGAN(SegmentationModel):
     """PathoGAN: residual generators, a VAE for healthy -> pathological, PatchGAN discriminators."""
 
+    name: ClassVar[str] = "pathogan"
     supervision = "weak"
     uses_loss_set = True
+    config_class = PathoGANConfig
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
         self.config = cfg = PathoGANConfig.from_options(options)
         self.ctx = ctx
-        registry = ctx.registry if ctx.registry is not None else get_registry()
         n, size = ctx.in_channels, ctx.image_size
-        factory = registry.get("generator", cfg.generator_a).spec.factory
-        if isinstance(factory, type):
+        factory = ctx.components().get("generator", cfg.generator_a).spec.factory
+        if isinstance(factory, type):  # fail before building a network that cannot serve as Z_A
             _check_vae_interface(cfg.generator_a, factory)
-        self.gen_a = registry.create("generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z,
-                                     **cfg.generator_a_options)
+        self.gen_a = ctx.create("generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z,
+                                **cfg.generator_a_options)
         _check_vae_interface(cfg.generator_a, self.gen_a)
-        self.gen_b = registry.create("generator", cfg.generator_b, n, n + 1, size, width=cfg.width,
-                                     **cfg.generator_b_options)
-        self.disc_a = registry.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
-        self.disc_b = registry.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        self.gen_b = ctx.create("generator", cfg.generator_b, n, n + 1, size, width=cfg.width, **cfg.generator_b_options)
+        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
         if cfg.init != "network":
             for net in (self.gen_a, self.gen_b, self.disc_a, self.disc_b):
                 init_weights(net, cfg.init, cfg.init_gain)
@@ -318,7 +221,7 @@ class PathoGAN(SegmentationModel):
         r = self.gen_b(x)
         return residual_translation(r, x, self._label_noise(r, stochastic))
 
-    def forward_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> PathoGANStep:
+    def forward_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> TranslationStep:
         """The training forward pass (eps and encodings drawn) of one batch."""
         b, z = x_a.shape[0], self.config.z
         delta_prior = torch.randn(b, z, device=x_a.device)
@@ -335,7 +238,7 @@ class PathoGAN(SegmentationModel):
         cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, stochastic=True)
         d_fake_a = self.disc_a(forward_b.translated) if self.adversarial else None
         d_fake_b = self.disc_b(forward_a.translated) if self.adversarial else None
-        return PathoGANStep(
+        return TranslationStep(
             x_a=x_a, x_b=x_b,
             l_a=forward_a.label, l_a_logit=forward_a.logit, p_a=forward_a.inpainting, y_b=forward_a.translated,
             cyc_l_b=cycle_b.label, cyc_l_b_logit=cycle_b.logit, cyc_p_b=cycle_b.inpainting, rec_a=cycle_b.translated,
@@ -348,14 +251,7 @@ class PathoGAN(SegmentationModel):
         )
 
     # -- training ------------------------------------------------------------------------------------------------------
-    def _autocast(self) -> torch.autocast:
-        enabled = self.ctx.amp and self.ctx.device.type == "cuda"
-        return torch.autocast("cuda" if enabled else "cpu", dtype=torch.bfloat16, enabled=enabled)
-
-    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
-        return images.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else images
-
-    def generator_loss(self, step: PathoGANStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generator_loss(self, step: TranslationStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The weighted sum of the loss set's terms on ``step``, and each unweighted term for the log."""
         logs: dict[str, torch.Tensor] = {}
         total = step.x_a.new_zeros((), dtype=torch.float32)
@@ -365,7 +261,7 @@ class PathoGAN(SegmentationModel):
             total = total + term.weight * value
         return total, logs
 
-    def discriminator_loss(self, step: PathoGANStep, accept: torch.Tensor | None = None) -> torch.Tensor:
+    def discriminator_loss(self, step: TranslationStep, accept: torch.Tensor | None = None) -> torch.Tensor:
         """Least-squares loss of both discriminators (halved, as in CycleGAN) on real images and pooled translations.
 
         The pools store this step's translations only where ``accept`` (0-d
@@ -374,14 +270,14 @@ class PathoGAN(SegmentationModel):
         accept = torch.ones((), dtype=torch.bool, device=step.y_a.device) if accept is None else accept
         fake_a = self.pool_a(step.y_a, accept=accept & torch.isfinite(step.y_a).all())
         fake_b = self.pool_b(step.y_b, accept=accept & torch.isfinite(step.y_b).all())
-        return 0.5 * (lsgan_d(self.disc_a, step.x_a, fake_a) + lsgan_d(self.disc_b, step.x_b, fake_b))
+        return 0.5 * (lsgan_discriminator(self.disc_a, step.x_a, fake_a) + lsgan_discriminator(self.disc_b, step.x_b, fake_b))
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        x_a, x_b = self._prepare(batch["x_a"]), self._prepare(batch["x_b"])
+        x_a, x_b = to_layout(batch["x_a"], self.ctx), to_layout(batch["x_b"], self.ctx)
         self.disc_a.requires_grad_(False)
         self.disc_b.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with autocast(self.ctx):
             forward = self.forward_step(x_a, x_b)
         forward = forward.float()
         total, logs = self.generator_loss(forward)
@@ -395,7 +291,7 @@ class PathoGAN(SegmentationModel):
             self.disc_a.requires_grad_(True)
             self.disc_b.requires_grad_(True)
             self.opt_d.zero_grad(set_to_none=True)
-            with self._autocast():
+            with autocast(self.ctx):
                 # a step whose generator update was refused leaves the pools as they are too
                 loss_d = self.discriminator_loss(forward, accept=finite).float()
             loss_d.backward()
@@ -414,15 +310,15 @@ class PathoGAN(SegmentationModel):
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """l_B = sigmoid(r0) of G_B: pathology probabilities (B,H,W)."""
-        with self._autocast():
-            r = self.gen_b(self._prepare(images))
+        with autocast(self.ctx):
+            r = self.gen_b(to_layout(images, self.ctx))
         return torch.sigmoid(r[:, 0].float())
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pathological -> healthy: ``label`` l_B, ``inpainting`` p_B and ``translated`` y_A."""
-        with self._autocast():
-            out = self.generate_b(self._prepare(images), stochastic=False)
+        with autocast(self.ctx):
+            out = self.generate_b(to_layout(images, self.ctx), stochastic=False)
         return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
 
     @torch.no_grad()
@@ -434,8 +330,8 @@ class PathoGAN(SegmentationModel):
     @torch.no_grad()
     def encode_pathology(self, pathological: torch.Tensor) -> torch.Tensor:
         """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
-        with self._autocast():
-            x = self._prepare(pathological)
+        with autocast(self.ctx):
+            x = to_layout(pathological, self.ctx)
             label = self.generate_b(x, stochastic=False).label
             mean, _ = self.gen_a.encode_pathology(label * x)
         return mean.float()
@@ -453,8 +349,8 @@ class PathoGAN(SegmentationModel):
         if delta is None:
             device = generator.device if generator is not None else healthy.device
             delta = torch.randn(healthy.shape[0], self.config.z, generator=generator, device=device)
-        with self._autocast():
-            out, _, _, _ = self.generate_a(self._prepare(healthy), delta.to(healthy.device), stochastic=False)
+        with autocast(self.ctx):
+            out, _, _, _ = self.generate_a(to_layout(healthy, self.ctx), delta.to(healthy.device), stochastic=False)
         return {"translated": out.translated.float(), "label": out.label.float(), "inpainting": out.inpainting.float()}
 
     @torch.no_grad()
@@ -471,5 +367,11 @@ class PathoGAN(SegmentationModel):
 @hookimpl
 def register_models():
     return [Spec("pathogan", PathoGAN,
-                 "PathoGAN: residual generators and a VAE translate healthy <-> pathological; segments with l_B",
-                 tags={"supervision": "weak"})]
+                 "PathoGAN: residual generators and a VAE translate healthy <-> pathological; segments with l_B")]
+
+
+@hookimpl
+def register_commands():
+    from pathogan_bench_plugins.pathogan_commands import sample_command
+
+    return [sample_command]

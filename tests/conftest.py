@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from pathogan_bench.cli import cli
+
+#: where the shared BraTS scans are; PATHOGAN_BENCH_TEST_DATA points elsewhere
+SHARED_DATA = Path(os.environ.get("PATHOGAN_BENCH_TEST_DATA") or
+                   Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not available at {SHARED_DATA}")
+        pytest.skip(f"real data not available at {SHARED_DATA} (set PATHOGAN_BENCH_TEST_DATA)")
     return SHARED_DATA
 
 
@@ -18,3 +25,23 @@ def shared_data() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep generated data and caches out of the user's home during tests."""
     monkeypatch.setenv("PATHOGAN_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+    def __iter__(self):  # code, out, err = invoke_cli(...)
+        return iter((self.code, self.out, self.err))
+
+
+def invoke_cli(*args: str | os.PathLike[str]) -> CliResult:
+    """Run ``pathogan-bench ARGS...`` in this process, as a user's shell would; the one way tests drive the CLI."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], prog_name="pathogan-bench", catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)

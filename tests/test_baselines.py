@@ -9,10 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pathogan_bench.model import ModelContext, SegmentationModel
+from pathogan_bench.model import ModelContext, SegmentationModel, supervision_of
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.baselines.common import brain_mask
-from pathogan_bench_plugins.baselines.cyclegan import CycleGAN, ImagePool
+from pathogan_bench_plugins.common import brain_mask
+from pathogan_bench_plugins.baselines.cyclegan import CycleGAN
+from pathogan_bench_plugins.gan import ImagePool
 from pathogan_bench_plugins.baselines.mdgru import ALL_DIRECTIONS, MDGRU, from_scan_order, to_scan_order
 from pathogan_bench_plugins.baselines.threshold import ThresholdModel, flair_channel
 
@@ -68,8 +69,7 @@ def test_every_baseline_is_registered_with_its_supervision():
     registry = get_registry()
     for name, kind in SUPERVISION.items():
         entry = registry.get("model", name)
-        assert entry.spec.tags["supervision"] == kind
-        assert entry.spec.factory.supervision == kind
+        assert supervision_of(entry) == kind
         assert entry.spec.summary
     assert ThresholdModel.trainable is False
     assert all(getattr(registry.get("model", n).spec.factory, "trainable", True) for n in ("cyclegan", "mdgru", "unet"))
@@ -193,36 +193,29 @@ def test_cyclegan_identity_weight_follows_the_reference():
     assert float(losses["G/total"]) == pytest.approx(float(expected), rel=1e-5)
 
 
-def test_image_pool_fills_then_swaps_and_never_stores_non_finite_images():
+def test_image_pool_fills_then_swaps_and_never_stores_refused_batches():
     torch.manual_seed(0)
     pool = ImagePool(4, (1, 2, 2))
     first = torch.arange(3.0)[:, None, None, None].expand(3, 1, 2, 2).clone()
-    assert torch.equal(pool(first), first)  # filling: passed on
-    assert int(pool.stored) == 0  # not stored before the commit
-    pool.commit(torch.tensor(True))
-    assert int(pool.stored) == 3 and torch.equal(pool.images[:3], first)
-    pool(torch.full((2, 1, 2, 2), 7.0))
-    pool.commit(torch.tensor(False))  # a skipped step stores nothing
-    assert int(pool.stored) == 3 and torch.equal(pool.images[:3], first)
-    pool(torch.full((2, 1, 2, 2), float("nan")))
-    pool.commit(torch.tensor(True))
-    assert int(pool.stored) == 3 and torch.isfinite(pool.images[:4]).all()
+    assert torch.equal(pool(first, accept=torch.tensor(True)), first)  # filling: passed on and stored
+    assert int(pool.count) == 3 and torch.equal(pool.images[:3], first)
+    pool(torch.full((2, 1, 2, 2), 7.0), accept=torch.tensor(False))  # a refused step stores nothing
+    assert int(pool.count) == 3 and torch.equal(pool.images[:3], first)
     swapped = False
     for _ in range(20):
-        out = pool(torch.full((2, 1, 2, 2), 9.0))
-        pool.commit(True)
+        out = pool(torch.full((2, 1, 2, 2), 9.0), accept=torch.tensor(True))
         assert torch.isfinite(out).all()
         swapped |= bool((out != 9.0).any())
-    assert int(pool.stored) == 4 and swapped
+    assert int(pool.count) == 4 and swapped
     assert (pool.images[:4] == 9.0).any()
-    assert set(pool.state_dict()) == {"images", "stored"}
+    assert set(pool.state_dict()) == {"images", "count"}
 
 
 def test_cyclegan_state_dict_holds_pool_and_threshold():
     model = make_model("cyclegan")
     model.calibrate(brain_images(2))
     state = model.state_dict()
-    assert {"difference_threshold", "pool_a.images", "pool_b.stored"} <= set(state)
+    assert {"difference_threshold", "pool_a.images", "pool_b.count"} <= set(state)
     other = make_model("cyclegan")
     other.load_state_dict(state)
     assert float(other.difference_threshold) == float(model.difference_threshold)

@@ -11,23 +11,18 @@ import pytest
 from pathogan_bench import cli as cli_module
 from pathogan_bench.registry import KINDS
 
+from conftest import invoke_cli
+
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pathogan_bench", *args], capture_output=True, text=True,
                           timeout=300, **kwargs)
 
 
-def call(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        cli_module.main(list(args))
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
-
-
 def test_every_command_has_help_with_an_example(monkeypatch, capsys):
-    code, out, _ = call(monkeypatch, capsys, "--help")
+    code, out, _ = invoke_cli("--help")
     assert code == 0
-    names = cli_module.LazyGroup().list_commands(None)
+    names = cli_module.cli.list_commands(None)
     assert {"list", "run"} <= set(names)
     for name in names:
         command = cli_module.cli.get_command(None, name)
@@ -36,7 +31,7 @@ def test_every_command_has_help_with_an_example(monkeypatch, capsys):
 
 
 def test_list_json_groups_every_kind(monkeypatch, capsys):
-    code, out, _ = call(monkeypatch, capsys, "list", "--json")
+    code, out, _ = invoke_cli("list", "--json")
     assert code == 0
     payload = json.loads(out)
     assert set(payload["components"]) == set(KINDS)
@@ -46,33 +41,33 @@ def test_list_json_groups_every_kind(monkeypatch, capsys):
 
 
 def test_list_one_kind(monkeypatch, capsys):
-    code, out, _ = call(monkeypatch, capsys, "list", "loss-set", "--json")
+    code, out, _ = invoke_cli("list", "loss-set", "--json")
     assert code == 0 and list(json.loads(out)["components"]) == ["loss-set"]
 
 
 def test_unknown_model_is_exit_2_one_line(monkeypatch, capsys):
-    code, _, err = call(monkeypatch, capsys, "run", "--model", "pathogn", "--steps", "1")
+    code, _, err = invoke_cli("run", "--model", "pathogn", "--steps", "1")
     assert code == 2
     assert err.strip().count("\n") == 0 and "unknown model 'pathogn'" in err and "'pathogan'" in err
 
 
 def test_bad_loss_override_is_exit_2(monkeypatch, capsys):
-    code, _, err = call(monkeypatch, capsys, "run", "--loss", "relevancy")
+    code, _, err = invoke_cli("run", "--loss", "relevancy")
     assert code == 2 and "expected NAME=WEIGHT" in err
 
 
 def test_missing_config_file_is_exit_2(monkeypatch, capsys, tmp_path):
-    code, _, err = call(monkeypatch, capsys, "run", "--config", str(tmp_path / "nope.toml"))
+    code, _, err = invoke_cli("run", "--config", str(tmp_path / "nope.toml"))
     assert code == 2 and "nope.toml" in err
 
 
 def test_usage_error_is_exit_2(monkeypatch, capsys):
-    code, _, err = call(monkeypatch, capsys, "run", "--no-such-option")
+    code, _, err = invoke_cli("run", "--no-such-option")
     assert code == 2
 
 
 def test_resume_of_a_folder_that_is_not_a_run(monkeypatch, capsys, tmp_path):
-    code, _, err = call(monkeypatch, capsys, "run", "--resume", str(tmp_path))
+    code, _, err = invoke_cli("run", "--resume", str(tmp_path))
     assert code == 2 and "not a run directory" in err
 
 
@@ -83,9 +78,9 @@ def test_internal_failure_is_exit_1_and_debug_shows_traceback(monkeypatch, capsy
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(engine, "run", boom)
-    code, _, err = call(monkeypatch, capsys, "run", "--steps", "1")
+    code, _, err = invoke_cli("run", "--steps", "1")
     assert code == 1 and "internal error: RuntimeError: kaboom" in err and "Traceback" not in err
-    code, _, err = call(monkeypatch, capsys, "--debug", "run", "--steps", "1")
+    code, _, err = invoke_cli("--debug", "run", "--steps", "1")
     assert code == 1 and "Traceback" in err
 
 

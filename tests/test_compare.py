@@ -8,13 +8,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from pathogan_bench import metrics as M
-from pathogan_bench.cli import cli
-from pathogan_bench.commands.compare import compare_runs
+from pathogan_bench.comparison import compare_runs
 from pathogan_bench.errors import UserError
 from test_report import make_run
+
+from conftest import invoke_cli
 
 
 def test_compare_runs_side_by_side(tmp_path):
@@ -36,12 +36,12 @@ def test_compare_runs_side_by_side(tmp_path):
 def test_compare_command(tmp_path):
     a = make_run(tmp_path / "a", model="pathogan")
     b = make_run(tmp_path / "b", model="pathogan", seed=1)
-    result = CliRunner().invoke(cli, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")])
-    assert result.exit_code == 0, result.output
+    result = invoke_cli("compare", str(a), str(b), "--out", str(tmp_path / "cmp"))
+    assert result.code == 0, result.output
     assert "pathogan (Te)" in result.output
     assert (tmp_path / "cmp" / "comparison.md").is_file()
-    bad = CliRunner().invoke(cli, ["compare", str(tmp_path), "--out", str(tmp_path / "cmp2")])
-    assert isinstance(bad.exception, UserError) and "run.json" in str(bad.exception)
+    bad = invoke_cli("compare", str(tmp_path), "--out", str(tmp_path / "cmp2"))
+    assert bad.code == 2 and "run.json" in bad.err and bad.err.count("\n") == 1
 
 
 def test_compare_needs_a_run():
@@ -71,8 +71,8 @@ def test_metrics_command_on_files_with_header_spacing(tmp_path):
     p = write_nifti(tmp_path / "pred.nii.gz", pred)
     g = write_nifti(tmp_path / "gt.nii.gz", ref)
     out = tmp_path / "scores.csv"
-    result = CliRunner().invoke(cli, ["metrics", str(p), str(g), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    result = invoke_cli("metrics", str(p), str(g), "--out", str(out))
+    assert result.code == 0, result.output
     scores = pd.read_csv(out)
     volume = scores[scores["scope"] == "volume"].iloc[0]
     assert volume["dice"] == pytest.approx(M.dice(pred > 0, ref > 0))
@@ -91,9 +91,9 @@ def test_metrics_command_on_folders_with_options(tmp_path):
         write_nifti(tmp_path / "pred" / name, pred)
         write_nifti(tmp_path / "gt" / name, ref)
     out = tmp_path / "scores.csv"
-    result = CliRunner().invoke(cli, ["metrics", str(tmp_path / "pred"), str(tmp_path / "gt"), "--spacing", "1,1,1",
-                                      "--labels", "4", "--empty", "brats", "--metrics", "dice,hd95", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    result = invoke_cli("metrics", str(tmp_path / "pred"), str(tmp_path / "gt"), "--spacing", "1,1,1",
+                                      "--labels", "4", "--empty", "brats", "--metrics", "dice,hd95", "--out", str(out))
+    assert result.code == 0, result.output
     scores = pd.read_csv(out)
     assert sorted(set(scores["file"])) == ["case1.nii.gz", "case2.nii.gz"]
     assert list(scores.columns[3:5]) == ["dice", "hd95"]
@@ -106,19 +106,19 @@ def test_metrics_command_errors_name_the_file(tmp_path):
     (tmp_path / "pred").mkdir()
     (tmp_path / "gt").mkdir()
     write_nifti(tmp_path / "pred" / "lonely.nii.gz", pred)
-    result = CliRunner().invoke(cli, ["metrics", str(tmp_path / "pred"), str(tmp_path / "gt")])
-    assert isinstance(result.exception, UserError) and "lonely.nii.gz" in str(result.exception)
+    result = invoke_cli("metrics", str(tmp_path / "pred"), str(tmp_path / "gt"))
+    assert result.code == 2 and "lonely.nii.gz" in result.err
     small = write_nifti(tmp_path / "small.nii.gz", ref[:10])
-    result = CliRunner().invoke(cli, ["metrics", str(small), str(write_nifti(tmp_path / "g.nii.gz", ref))])
-    assert isinstance(result.exception, UserError) and "small.nii.gz" in str(result.exception)
+    result = invoke_cli("metrics", str(small), str(write_nifti(tmp_path / "g.nii.gz", ref)))
+    assert result.code == 2 and "small.nii.gz" in result.err
     prob = tmp_path / "prob.nii.gz"
     nib.save(nib.Nifti1Image(np.full((4, 4, 2), 0.5, np.float32), np.eye(4)), str(prob))
-    result = CliRunner().invoke(cli, ["metrics", str(prob), str(prob)])
-    assert isinstance(result.exception, UserError) and "prob.nii.gz: not a label map" in str(result.exception)
+    result = invoke_cli("metrics", str(prob), str(prob))
+    assert result.code == 2 and "prob.nii.gz: not a label map" in result.err
 
 
 def test_metrics_command_on_real_labels(shared_data):
     seg = shared_data / "brats2013-deepmedic" / "brats_2013_pat0001_1" / "OTMultiClass.nii.gz"
-    result = CliRunner().invoke(cli, ["metrics", str(seg), str(seg), "--metrics", "dice,hd95"])
-    assert result.exit_code == 0, result.output
+    result = invoke_cli("metrics", str(seg), str(seg), "--metrics", "dice,hd95")
+    assert result.code == 0, result.output
     assert "100.00" in result.output

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from pathogan_bench.cli import main
 from pathogan_bench.data import (AugmentConfig, Augmenter, PreprocessConfig, prepare_slices, select_training,
                                  split_patients, synthesize)
 from pathogan_bench.data.slices import normalise_volume
 from pathogan_bench.errors import UserError
 from pathogan_bench.registry import create
+
+from conftest import invoke_cli
 
 SHAPE = (32, 32, 12)
 
@@ -209,22 +210,16 @@ def test_slice_counts_on_real_data(shared_data):
 
 
 # -- bad input -----------------------------------------------------------------
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    return exit_info.value.code, capsys.readouterr().err
-
-
 def test_missing_modality(tmp_path, capsys):
     brats2021_case(tmp_path, "BraTS-GLI-00001-000", mods=("t1n", "t2f"))
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path), "--modalities", "flair,t1c")
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path), "--modalities", "flair,t1c")
     assert code == 2 and "modality t1c missing" in err and "BraTS-GLI-00001-000" in err and err.count("\n") == 1
 
 
 def test_mismatched_shapes(tmp_path, capsys):
     case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     write(case / "BraTS-GLI-00001-000-t1c.nii.gz", np.zeros((16, 16, 12), np.float32))
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and "t1c.nii.gz" in err and "differs" in err
 
 
@@ -232,28 +227,28 @@ def test_truncated_and_non_nifti_files(tmp_path, capsys):
     case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     target = case / "BraTS-GLI-00001-000-t2f.nii.gz"
     target.write_bytes(target.read_bytes()[:200])
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and "t2f.nii.gz" in err and "not a readable NIfTI" in err
     with gzip.open(target, "wb") as fh:
         fh.write(b"hello, not an image")
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and "not a readable NIfTI" in err
 
 
 def test_4d_image_and_nans(tmp_path, capsys):
     case = brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     write(case / "BraTS-GLI-00001-000-t1n.nii.gz", np.zeros(SHAPE + (2,), np.float32))
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and "t1n.nii.gz" in err and "expected a 3D volume" in err
     bad = volume()
     bad[3, 3, 3] = np.nan
     write(case / "BraTS-GLI-00001-000-t1n.nii.gz", bad)
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and "NaN" in err
 
 
 def test_empty_folder(tmp_path, capsys):
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path))
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path))
     assert code == 2 and str(tmp_path) in err and "no BraTS-style NIfTI cases" in err
 
 
@@ -263,7 +258,7 @@ def test_label_values_outside_the_scheme_and_skipping(tmp_path, capsys):
     seg = label()
     seg[0, 0, 0] = 7
     write(case / "BraTS-GLI-00002-000-seg.nii.gz", seg)
-    code, err = run_cli(capsys, "data", "prepare", str(tmp_path), "--slices", "0-11")
+    code, _, err = invoke_cli("data", "prepare", str(tmp_path), "--slices", "0-11")
     assert code == 2 and "seg.nii.gz" in err and "outside the scheme" in err
     table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, skip_bad_cases=True),
                            None, False)
@@ -273,10 +268,10 @@ def test_label_values_outside_the_scheme_and_skipping(tmp_path, capsys):
 
 
 def test_show_and_synth_commands(tmp_path, capsys):
-    code, _ = run_cli(capsys, "data", "synth", "--out", str(tmp_path / "syn"), "--patients", "3", "--size", "32")
+    code, _, _ = invoke_cli("data", "synth", "--out", str(tmp_path / "syn"), "--patients", "3", "--size", "32")
     assert code == 0 and len([p for p in (tmp_path / "syn").iterdir() if p.is_dir()]) == 3
-    code, _ = run_cli(capsys, "data", "show", str(tmp_path / "syn"), "--out", str(tmp_path / "grid.png"),
+    code, _, _ = invoke_cli("data", "show", str(tmp_path / "syn"), "--out", str(tmp_path / "grid.png"),
                       "--cache", str(tmp_path / "cache"))
     assert code == 0 and (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, _ = run_cli(capsys, "data", "synth", "--out", str(tmp_path / "x"), "--size", "50")
+    code, _, _ = invoke_cli("data", "synth", "--out", str(tmp_path / "x"), "--size", "50")
     assert code == 2

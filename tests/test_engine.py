@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from pathogan_bench import cli as cli_module
+from conftest import invoke_cli
+
 
 TINY = """
 [data]
@@ -28,14 +29,7 @@ sample_every = 4
 [eval]
 figure_slices = 2
 """
-TINY_MODEL = ("--option", "width=0.0625")
-
-
-def call(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        cli_module.main(list(args))
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+TINY_MODEL = ("--model-option", "width=0.0625")
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +44,9 @@ def trained_run(workdir) -> Path:
     """One tiny PathoGAN run shared by the tests that only read it."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PATHOGAN_BENCH_CACHE", str(workdir / "cache"))
-        with pytest.raises(SystemExit) as exit_info:
-            cli_module.main(["run", "--config", str(workdir / "tiny.toml"), "--steps", "6", *TINY_MODEL,
-                             "--out", str(workdir / "runs"), "--name", "trained", "--seed", "1"])
-    assert exit_info.value.code == 0
+        result = invoke_cli("run", "--config", workdir / "tiny.toml", "--steps", "6", *TINY_MODEL,
+                            "--out", workdir / "runs", "--name", "trained", "--seed", "1")
+    assert result.code == 0, result.output
     return workdir / "runs" / "trained"
 
 
@@ -103,7 +96,7 @@ def _numbers(tree):
 
 
 def test_config_file_reproduces_the_run(trained_run, workdir, capsys, shared_cache):
-    code, _, err = call(capsys, "run", "--config", str(trained_run / "config.toml"), "--out", str(workdir / "runs"),
+    code, _, err = invoke_cli("run", "--config", str(trained_run / "config.toml"), "--out", str(workdir / "runs"),
                         "--name", "again")
     assert code == 0, err
     again = workdir / "runs" / "again"
@@ -118,14 +111,14 @@ def test_config_file_reproduces_the_run(trained_run, workdir, capsys, shared_cac
 def test_interrupted_and_resumed_run_equals_uninterrupted(workdir, capsys, shared_cache):
     common = ["--config", str(workdir / "tiny.toml"), "--steps", "6", *TINY_MODEL, "--deterministic",
               "--out", str(workdir / "runs")]
-    code, _, err = call(capsys, "run", *common, "--name", "whole")
+    code, _, err = invoke_cli("run", *common, "--name", "whole")
     assert code == 0, err
-    code, _, err = call(capsys, "run", *common, "--name", "parts", "--stop-at", "3")
+    code, _, err = invoke_cli("run", *common, "--name", "parts", "--stop-at", "3")
     assert code == 0, err
     parts = workdir / "runs" / "parts"
     assert json.loads((parts / "run.json").read_text())["status"] == "stopped"
     assert not (parts / "report.md").exists()
-    code, out, err = call(capsys, "run", "--resume", str(parts))
+    code, out, err = invoke_cli("run", "--resume", str(parts))
     assert code == 0, err
     whole = final_weights(workdir / "runs" / "whole")
     resumed = final_weights(parts)
@@ -137,31 +130,31 @@ def test_segment_writes_probability_label_and_inpaintings_with_the_input_affine(
                                                                                   shared_cache):
     data_root = Path(json.loads((trained_run / "run.json").read_text())["data"])
     case = sorted(p for p in data_root.iterdir() if p.is_dir())[-1]
-    code, _, err = call(capsys, "segment", str(trained_run), str(case), "--out", str(workdir / "seg"))
+    code, _, err = invoke_cli("segment", str(trained_run), str(case), "--out", str(workdir / "seg"))
     assert code == 0, err
     pid = case.name
     source = nib.load(str(next(case.glob("*-t2f.nii.gz"))))
-    prob = nib.load(str(workdir / "seg" / pid / f"{pid}-prob.nii.gz"))
-    label = nib.load(str(workdir / "seg" / pid / f"{pid}-label.nii.gz"))
+    prob = nib.load(str(workdir / "seg" / f"{pid}-prob.nii.gz"))
+    label = nib.load(str(workdir / "seg" / f"{pid}-label.nii.gz"))
     assert prob.shape == source.shape and np.allclose(prob.affine, source.affine)
     values = prob.get_fdata()
     assert values.min() >= 0 and values.max() <= 1
     assert set(np.unique(label.get_fdata())) <= {0.0, 1.0}
     for modality in ("flair", "t1", "t1c", "t2"):
-        assert (workdir / "seg" / pid / f"{pid}-healthy-{modality}.nii.gz").is_file()
+        assert (workdir / "seg" / f"{pid}-healthy-{modality}.nii.gz").is_file()
 
 
 def test_segment_refuses_a_case_without_the_trained_modalities(trained_run, tmp_path, capsys):
     case = tmp_path / "BraTS-GLI-00009-000"
     case.mkdir()
     nib.save(nib.Nifti1Image(np.zeros((8, 8, 4), np.float32), np.eye(4)), str(case / "BraTS-GLI-00009-000-t2f.nii.gz"))
-    code, _, err = call(capsys, "segment", str(trained_run), str(case), "--out", str(tmp_path / "seg"))
+    code, _, err = invoke_cli("segment", str(trained_run), str(case), "--out", str(tmp_path / "seg"))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "seg").exists() or not list((tmp_path / "seg").rglob("*.nii.gz"))
 
 
 def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys, shared_cache):
-    code, _, err = call(capsys, "sample", str(trained_run), "--n", "3", "--out", str(workdir / "samples"))
+    code, _, err = invoke_cli("sample", str(trained_run), "--n", "3", "--out", str(workdir / "samples"))
     assert code == 0, err
     assert (workdir / "samples" / "samples.png").read_bytes()[:4] == b"\x89PNG"
     drawn = nib.load(str(workdir / "samples" / "samples-flair.nii.gz")).get_fdata()
@@ -170,21 +163,21 @@ def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys,
 
 def test_third_party_loss_term_through_the_cli(workdir, capsys, shared_cache):
     pytest.importorskip("pathogan_bench_tv", reason="the example plugin package is not installed")
-    code, out, _ = call(capsys, "list", "loss-term", "--json")
+    code, out, _ = invoke_cli("list", "loss-term", "--json")
     assert code == 0
     listed = {entry["name"]: entry for entry in json.loads(out)["components"]["loss-term"]}
     assert listed["tv"]["source"].startswith("pathogan-bench-tv") and listed["gan"]["source"].startswith("pathogan-bench")
-    code, _, err = call(capsys, "run", "--config", str(workdir / "tiny.toml"), "--steps", "2", *TINY_MODEL,
+    code, _, err = invoke_cli("run", "--config", str(workdir / "tiny.toml"), "--steps", "2", *TINY_MODEL,
                         "--loss", "tv=0.2", "--without", "relevancy", "--out", str(workdir / "runs"), "--name", "tv")
     assert code == 0, err
     losses = pd.read_csv(workdir / "runs" / "tv" / "losses.csv")
     assert "G/tv" in losses and "G/relevancy" not in losses and np.isfinite(losses["G/tv"]).all()
-    code, _, err = call(capsys, "run", "--loss", "tvv=0.2", "--out", str(workdir / "runs"))
+    code, _, err = invoke_cli("run", "--loss", "tvv=0.2", "--out", str(workdir / "runs"))
     assert code == 2 and "tv" in err
 
 
 def test_compare_trains_two_models_on_one_split(workdir, capsys, shared_cache):
-    code, out, err = call(capsys, "compare", "--models", "threshold,unet", "--config", str(workdir / "tiny.toml"),
+    code, out, err = invoke_cli("compare", "--models", "threshold,unet", "--config", str(workdir / "tiny.toml"),
                           "--steps", "2", "--out", str(workdir / "cmp"))
     assert code == 0, err
     table = pd.read_csv(workdir / "cmp" / "comparison.csv")
@@ -201,7 +194,7 @@ def test_run_on_real_scans_trains_on_two_patients_and_scores_the_other_two(share
     config = tmp_path / "real.toml"
     config.write_text("[data]\nimage_size = 48\nslice_range = [30, 130]\nsplit = [0.5, 0.0, 0.5]\n"
                       "n_healthy = 50\nn_pathological = 50\n[eval]\nfigure_slices = 1\n")
-    code, _, err = call(capsys, "run", "--config", str(config), "--data", str(shared_data / "brats2013-deepmedic"),
+    code, _, err = invoke_cli("run", "--config", str(config), "--data", str(shared_data / "brats2013-deepmedic"),
                         "--modalities", "flair,t1c", "--steps", "2", *TINY_MODEL, "--out", str(tmp_path), "--name", "r")
     assert code == 0, err
     run = tmp_path / "r"

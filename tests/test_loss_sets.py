@@ -6,7 +6,8 @@ import pytest
 
 from pathogan_bench.errors import UnknownComponentError, UserError
 from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.losses import loss_set_pairs, parse_loss_override, resolve_loss_set
+from pathogan_bench.config import parse_loss_override
+from pathogan_bench.losses import loss_set_pairs, resolve_loss_set
 from pathogan_bench.registry import Registry, Spec
 
 

@@ -11,7 +11,7 @@ import torch
 from pathogan_bench.losses import resolve_loss_set
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins import losses
-from pathogan_bench_plugins.pathogan import PathoGANStep
+from pathogan_bench.losses import TranslationStep as PathoGANStep
 
 B, C, H, W, Z = 2, 2, 2, 3, 4
 

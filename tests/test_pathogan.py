@@ -10,7 +10,9 @@ import torch
 from pathogan_bench.losses import WeightedTerm, resolve_loss_set
 from pathogan_bench.model import ModelContext
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.pathogan import ImagePool, PathoGAN, PathoGANConfig, PathoGANStep, residual_translation
+from pathogan_bench.losses import TranslationStep as PathoGANStep
+from pathogan_bench_plugins.gan import ImagePool
+from pathogan_bench_plugins.pathogan import PathoGAN, PathoGANConfig, residual_translation
 
 SIZE, CHANNELS, BATCH, Z = 32, 2, 2, 8
 OPTIONS = {"width": 0.125, "z": Z}

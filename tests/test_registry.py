@@ -63,9 +63,13 @@ def test_duplicate_names_fail_naming_both_plugins():
     pm.add_hookspecs(reg.hookspecs)
     pm.register(first, name="first-plugin")
     pm.register(second, name="second-plugin")
+    pm.register(plugin(register_metrics=lambda: [Spec("hd95", Scale)]), name="third-plugin")
+    registry = Registry(pm)  # the rest of the registry still works
+    assert registry.names("metric") == ["hd95"]
     with pytest.raises(DuplicateComponentError) as err:
-        Registry(pm)
+        registry.get("metric", "dice")
     assert "first-plugin" in str(err.value) and "second-plugin" in str(err.value) and "'dice'" in str(err.value)
+    assert [b.plugin for b in registry.broken] == ["second-plugin"]
 
 
 def test_same_name_in_different_kinds_is_fine():

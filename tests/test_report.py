@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from pathogan_bench import metrics as M
-from pathogan_bench.cli import cli
 from pathogan_bench.errors import UserError
 from pathogan_bench.evaluation import evaluate_predictions, evaluate_run
 from pathogan_bench.report import Stat, Summary, format_stat, print_summary, render_markdown, summarise
+
+from conftest import invoke_cli
 
 
 def make_run(run_dir: Path, model: str = "pathogan", seed: int = 0, shift: int = 1, spacing=(1.0, 1.0)) -> Path:
@@ -153,12 +153,12 @@ def test_print_summary_shows_every_cell(tmp_path):
 
 def test_evaluate_command_end_to_end(tmp_path):
     run = make_run(tmp_path / "run")
-    result = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "dice,hd95,assd,dice_pp", "--empty", "brats"])
-    assert result.exit_code == 0, result.output
+    result = invoke_cli("evaluate", str(run), "--metrics", "dice,hd95,assd,dice_pp", "--empty", "brats")
+    assert result.code == 0, result.output
     assert "pathogan (Tr)" in result.output and "ASSD" in result.output
     assert pd.read_csv(run / "metrics_slices.csv").columns[3:6].tolist() == ["dice", "hd95", "assd"]
-    bad = CliRunner().invoke(cli, ["evaluate", str(run), "--metrics", "dice,nope"])
-    assert bad.exit_code != 0 and "unknown metric 'nope'" in str(bad.exception)
+    bad = invoke_cli("evaluate", str(run), "--metrics", "dice,nope")
+    assert bad.code == 2 and "unknown metric 'nope'" in bad.err
 
 
 # -- figures ------------------------------------------------------------------

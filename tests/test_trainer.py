@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from pathogan_bench.batches import DomainBatches, MaskedBatches
-from pathogan_bench.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from pathogan_bench.engine.batches import DomainBatches, MaskedBatches
+from pathogan_bench.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from pathogan_bench.config import TrainConfig
 from pathogan_bench.errors import NonFiniteLossError
 from pathogan_bench.model import SegmentationModel, guarded_step, linear_decay_schedule, make_adam
-from pathogan_bench.trainer import Trainer
+from pathogan_bench.engine.trainer import Trainer
 
 
 class ToyWeakModel(SegmentationModel):
@@ -106,7 +106,7 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
     tensors = ckpt / "step-00000008.safetensors"
     tensors.write_bytes(tensors.read_bytes()[:100])  # a tensor file cut short
     assert latest_checkpoint(ckpt).name == "step-00000004.json"
-    with pytest.raises(ValueError, match="missing or incomplete"):
+    with pytest.raises(CheckpointError, match="incomplete"):
         load_checkpoint(ckpt / "step-00000008.json")
 
 

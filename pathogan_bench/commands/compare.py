@@ -1,132 +1,32 @@
-"""``pathogan-bench compare``: finished runs side by side in one table."""
+"""``pathogan-bench compare``: finished runs side by side, or train several models on one split and compare."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
-import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import UserError
-from ..evaluation import evaluate_run, load_run_info
-from ..io import write_csv, write_text
-from .run import common_run_options
-from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, print_table, row_label
-
-RUN_COLUMNS = ("model", "supervision", "loss_set", "data")
-
-
-def load_summary(run_dir: Path) -> Summary:
-    """The run's summary.json, scoring the run first when it has none (or no per-slice table)."""
-    if not (run_dir / "summary.json").is_file() or not (run_dir / "metrics_slices.csv").is_file():
-        return evaluate_run(run_dir)
-    try:
-        return Summary.load(run_dir / "summary.json")
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"{run_dir / 'summary.json'}: cannot read: {exc}") from None
-
-
-def _labels(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> list[str]:
-    """One label per run: the model, with the loss set or folder name when models repeat."""
-    labels = [s.model for s in summaries]
-    if len(set(labels)) < len(labels):
-        labels = [f"{s.model} ({s.run.get('loss_set', '?')})" for s in summaries]
-    if len(set(labels)) < len(labels):
-        labels = [f"{s.model} ({d.name})" for s, d in zip(summaries, run_dirs)]
-    return labels
-
-
-def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> tuple[pd.DataFrame, list[str]]:
-    """One row per run and split: run facts and, per metric, mean, std, median and undefined count."""
-    metrics = list(dict.fromkeys(m for s in summaries for m in s.metrics))
-    rows = []
-    for run_dir, summary in zip(run_dirs, summaries):
-        for split, per in summary.splits.items():
-            row = {"run": str(run_dir), **{k: summary.run.get(k, "") for k in RUN_COLUMNS}, "split": split,
-                   "unit": summary.unit, "empty": summary.empty, "slices": summary.slices.get(split, 0),
-                   "undefined_slices": summary.undefined_slices.get(split, 0)}
-            for m in metrics:
-                st = per.get(m)
-                for stat in ("mean", "std", "median", "n", "undefined"):
-                    row[f"{m}_{stat}"] = getattr(st, stat) if st is not None else float("nan")
-            rows.append(row)
-    return pd.DataFrame(rows), metrics
-
-
-def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
-    header = ["model (split)", "supervision", "loss set", "data"] + [column_label(m, unit) for m in metrics] + \
-        ["slices", "undefined"]
-    rows = []
-    for summary in summaries:
-        for split, per in summary.splits.items():
-            rows.append([row_label(summary, split), str(summary.run.get("supervision", "")),
-                         str(summary.run.get("loss_set", "")), str(summary.run.get("data", ""))] +
-                        [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics] +
-                        [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
-    return header, rows
-
-
-def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str = "test",
-                 console: Console | None = None) -> pd.DataFrame:
-    """Write ``comparison.md``, ``comparison.csv`` and ``dice-boxplot.png`` for finished runs.
-
-    The box plot shows per-slice Dice of ``split`` (all slices when a run
-    has none of that split). Returns the numeric comparison table.
-    """
-    from ..figures import dice_boxplot
-
-    run_dirs = [Path(d) for d in run_dirs]
-    if not run_dirs:
-        raise UserError("compare: give at least one run directory")
-    for d in run_dirs:
-        load_run_info(d)  # fails with the path when it is not a run
-    summaries = [load_summary(d) for d in run_dirs]
-    units = {s.unit for s in summaries}
-    unit = units.pop() if len(units) == 1 else "px or mm"
-    table, metrics = comparison_table(run_dirs, summaries)
-    out_dir = Path(out_dir)
-    write_csv(out_dir / "comparison.csv", table)
-    header, rows = _display_rows(summaries, metrics, unit)
-    empties = sorted({s.empty for s in summaries})
-    write_text(out_dir / "comparison.md", (
-        "# Comparison\n\n" + markdown_table(header, rows) +
-        f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {unit}; "
-        f"empty-mask convention: {', '.join(empties)}. Runs:\n\n" +
-        "".join(f"- {s.model}: `{d}`\n" for s, d in zip(summaries, run_dirs))))
-    groups = {}
-    for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
-        frame = pd.read_csv(run_dir / "metrics_slices.csv")
-        chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
-        groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
-    dice_boxplot(out_dir / "dice-boxplot.png", groups,
-                 title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
-    if console is not None:
-        rich_table = Table(title=f"mean ± std (median); Dice in %, distances in {unit}")
-        for i, name in enumerate(header):
-            rich_table.add_column(name, justify="left" if i < 4 else "right", no_wrap=i == 0)
-        for row in rows:
-            rich_table.add_row(*row)
-        print_table(rich_table, console)
-        console.print(f"comparison written to {out_dir}")
-    return table
+from .options import CommaList, common_run_options, registry_name
 
 
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
               show_default=True, help="Folder for comparison.md, comparison.csv, the figures (and, with --models, the runs).")
-@click.option("--models", help="Comma-separated models to train on one patient split and compare.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Trainings per model (seeds seed, seed+1, ...).")
-@click.option("--label-fractions", help="For fully supervised models: fractions of training patients with pixel labels, "
-              "e.g. 0.05,0.1,0.25,0.5,1.")
+@click.option("--models", type=CommaList(kind="model", example="pathogan,unet"),
+              help="Comma-separated models to train on one patient split and compare.")
+@click.option("--n-seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trainings per model, with seeds --seed, --seed + 1, ...")
+@click.option("--label-fractions", type=CommaList(float, example="0.1,0.5,1"),
+              help="For fully supervised models: fractions of training patients with pixel labels, e.g. 0.05,0.1,0.25,0.5,1.")
 @click.option("--reuse/--no-reuse", default=True, show_default=True, help="Reuse finished runs found under --out.")
-@click.option("--loss-set", help="Loss set for models that use one (default: full).")
+@click.option("--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full).")
 @common_run_options
-def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: str | None, seeds: int,
-                    label_fractions: str | None, reuse: bool, config_file: Path | None, **opts) -> None:
+def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str] | None, n_seeds: int,
+                    label_fractions: list[float] | None, reuse: bool, config_file: Path | None, **options: Any) -> None:
     """Compare models on identical patients, slices and metrics.
 
     Either put finished runs side by side, or train several models (weakly,
@@ -139,25 +39,17 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: str | Non
     Examples:
         pathogan-bench compare runs/pathogan-full runs/unet-full --out comparison
         pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --out comparison
-        pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --seeds 3
+        pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --n-seeds 3
     """
-    if models:
-        from ..comparison import compare_models
-        from .run import resolve_config
+    from ..comparison import compare_models, compare_runs
+    from ..config import resolve_config
 
+    if models:
         if run_dirs:
             raise UserError("give either RUN_DIR... or --models, not both")
-        if seeds < 1:
-            raise UserError(f"--seeds must be at least 1, got {seeds}")
-        fractions = None
-        if label_fractions:
-            try:
-                fractions = [float(f) for f in label_fractions.split(",") if f.strip()]
-            except ValueError:
-                raise UserError(f"--label-fractions {label_fractions}: expected numbers like 0.1,0.5,1") from None
-        names = [m.strip() for m in models.split(",") if m.strip()]
-        base = resolve_config(config_file, loss_set=opts.pop("loss_set"), **opts)
-        compare_models(base, names, out_dir, seeds=seeds, label_fractions=fractions, reuse=reuse, console=Console())
+        base = resolve_config(config_file, **options)
+        compare_models(base, models, out_dir, seeds=n_seeds, label_fractions=label_fractions, reuse=reuse,
+                       console=Console())
         return
     if not run_dirs:
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")

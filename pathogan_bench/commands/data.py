@@ -12,9 +12,7 @@ from rich.table import Table
 
 def _load(directory: Path | None, dataset: str, modalities: str | None, cache: Path | None, slice_range: str | None,
           min_pixels: int):
-    from ..config import RunConfig
-    from ..data import PreprocessConfig, prepare_slices
-    from ..engine import cache_dir
+    from ..data import PreprocessConfig, default_cache_dir, prepare_slices
     from ..errors import UserError
     from ..registry import create
 
@@ -29,7 +27,7 @@ def _load(directory: Path | None, dataset: str, modalities: str | None, cache: P
         kwargs["slice_range"] = (lo, hi)
     elif collection.default_slice_range is not None:
         kwargs["slice_range"] = tuple(collection.default_slice_range)
-    cache_root = cache if cache is not None else cache_dir(RunConfig()) / "slices"
+    cache_root = cache if cache is not None else default_cache_dir() / "slices"
     return collection, prepare_slices(collection, PreprocessConfig(**kwargs), cache_root)
 
 

@@ -8,7 +8,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..registry import KINDS, get_registry
+from ..registry import KINDS, Entry, get_registry
+
+
+def facts(entry: Entry) -> dict[str, str]:
+    """What ``list`` shows beside a component: its spec's tags, and a model's supervision kind."""
+    shown = dict(entry.spec.tags)
+    if entry.kind == "model":
+        shown["supervision"] = str(getattr(entry.spec.factory, "supervision", "?"))
+    return shown
 
 
 @click.command("list")
@@ -30,11 +38,12 @@ def list_command(kind: str | None, as_json: bool) -> None:
         payload = {
             "components": {
                 k: [
-                    {"name": e.name, "description": e.spec.summary, "plugin": e.plugin, "source": e.source, **e.spec.tags}
+                    {"name": e.name, "description": e.spec.summary, "plugin": e.plugin, "source": e.source, **facts(e)}
                     for e in registry.entries(k)
                 ]
                 for k in kinds
             },
+            "commands": [{"name": c.name, "plugin": p, "source": src} for c, p, src in registry.commands()],
             "broken": [{"plugin": b.plugin, "source": b.source, "error": b.error} for b in registry.broken],
         }
         click.echo(json.dumps(payload, indent=2))
@@ -46,10 +55,19 @@ def list_command(kind: str | None, as_json: bool) -> None:
         table.add_column("description")
         table.add_column("plugin", style="dim")
         for entry in registry.entries(k):
-            tags = " ".join(f"[{v}]" for v in entry.spec.tags.values())
+            tags = " ".join(f"[{v}]" for v in facts(entry).values())
             table.add_row(entry.name, f"{entry.spec.summary} {tags}".strip(), f"{entry.plugin} ({entry.source})")
         if not registry.entries(k):
             table.add_row("-", "nothing registered", "")
+        console.print(table)
+        console.print()
+    if kind is None and registry.commands():
+        table = Table(title="commands added by plugins", title_justify="left", show_edge=False, pad_edge=False)
+        table.add_column("name", style="bold cyan", no_wrap=True)
+        table.add_column("description")
+        table.add_column("plugin", style="dim")
+        for command, plugin, source in registry.commands():
+            table.add_row(command.name or "?", command.get_short_help_str(80), f"{plugin} ({source})")
         console.print(table)
         console.print()
     if registry.broken:

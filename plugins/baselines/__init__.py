@@ -13,8 +13,7 @@ docs/BASELINES.md for the decision rules and where the defaults come from.
 
 from __future__ import annotations
 
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.registry import Spec
+from pathogan_bench.plugin import Spec, hookimpl
 
 
 @hookimpl
@@ -24,5 +23,4 @@ def register_models() -> list[Spec]:
     from .threshold import ThresholdModel
     from .unet import UNetModel
 
-    return [Spec(model.name, model, tags={"supervision": model.supervision})
-            for model in (CycleGAN, MDGRUModel, UNetModel, ThresholdModel)]
+    return [Spec(model.name, model) for model in (CycleGAN, MDGRUModel, UNetModel, ThresholdModel)]

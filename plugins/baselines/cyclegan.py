@@ -10,8 +10,9 @@ pathological ones. One training step, in the reference's order:
    (each generator fed the domain it maps to); one Adam step on both
    generators.
 2. discriminators: 0.5 x [(D(real) - 1)^2 + D(fake)^2] for each, the fakes
-   drawn from a pool of the last ``pool_size`` translations; one Adam step on
-   both discriminators.
+   drawn from a pool of the last ``pool_size`` translations (the image pool
+   PathoGAN uses, ``pathogan_bench_plugins.gan``); one Adam step on both
+   discriminators.
 
 Networks come from the registry (``resnet9`` generators, ``patchgan``
 discriminators); every convolution is re-initialised from N(0, ``init_std``)
@@ -34,12 +35,11 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
-                                  linear_decay_schedule, make_adam)
-
-from .common import autocast, brain_mask, evaluating, percentile
+from pathogan_bench.plugin import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+                                   linear_decay_schedule, make_adam)
+from pathogan_bench_plugins.common import check_positive, autocast, brain_mask, evaluating, percentile, to_layout
+from pathogan_bench_plugins.gan import ImagePool, init_weights, lsgan_discriminator, lsgan_generator
 
 
 @dataclass
@@ -66,98 +66,33 @@ class CycleGANConfig:
     #: width of the sigmoid around the threshold, as a fraction of the threshold
     softness: float = 0.1
 
-
-class ImagePool(nn.Module):
-    """The reference's history of generated images, kept in buffers so checkpoints hold it.
-
-    Until ``size`` images are stored, each new image is stored and passed on.
-    Afterwards each new image is, with probability 1/2, passed on unchanged,
-    otherwise swapped for a random stored image, which it replaces.
-
-    ``pool(fakes)`` returns the images for the discriminator; the store takes
-    effect with ``pool.commit(applied)`` once the discriminator's step is
-    known to be applied, so a skipped step leaves the pool as it was, and an
-    image with a non-finite value is never stored. No host synchronisation.
-    """
-
-    def __init__(self, size: int, image_shape: tuple[int, ...]):
-        super().__init__()
-        self.size = size
-        # one row more than the pool: images that are not stored are written there, never read
-        self.register_buffer("images", torch.zeros((size + 1, *image_shape)))
-        self.register_buffer("stored", torch.zeros((), dtype=torch.long))
-        self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-
-    def forward(self, fakes: torch.Tensor) -> torch.Tensor:
-        if self.size == 0:
-            return fakes
-        fakes = fakes.detach()
-        n = fakes.shape[0]
-        finite = torch.isfinite(fakes).flatten(1).all(dim=1)
-        arrival = self.stored + torch.cumsum(finite.long(), dim=0) - 1
-        filling = arrival < self.size
-        random_slot = torch.randint(0, self.size, (n,), device=fakes.device)
-        slot = torch.where(filling, arrival.clamp(0, self.size - 1), random_slot)
-        swap = finite & ~filling & (torch.rand(n, device=fakes.device) < 0.5)
-        out = torch.where(swap[:, None, None, None], self.images[slot].to(fakes.dtype), fakes)
-        store = finite & (filling | swap)
-        self._pending = (torch.where(store, slot, self.size), fakes, (self.stored + finite.sum()).clamp(max=self.size))
-        return out
-
-    @torch.no_grad()
-    def commit(self, applied: torch.Tensor | bool = True) -> None:
-        """Store the images of the last call if ``applied`` (a 0-d bool tensor or a bool)."""
-        if self._pending is None:
-            return
-        rows, fakes, stored = self._pending
-        self._pending = None
-        applied = torch.as_tensor(applied, device=fakes.device)
-        self.images[rows] = torch.where(applied, fakes.to(self.images.dtype), self.images[rows])
-        self.stored.copy_(torch.where(applied, stored, self.stored))
-
-
-def reinitialise(module: nn.Module, std: float) -> None:
-    """N(0, std) convolution and linear weights, zero biases; affine norms N(1, std), zero bias."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-
-
-def lsgan_generator_loss(scores: torch.Tensor) -> torch.Tensor:
-    return ((scores - 1) ** 2).mean()
-
-
-def lsgan_discriminator_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (((disc(real) - 1) ** 2).mean() + (disc(fake.detach()) ** 2).mean())
+    def check(self) -> None:
+        check_positive(self, "width", "lr", "init_std", "softness", "smoothing")
+        if self.pool_size < 0:
+            raise ValueError(f"pool_size = {self.pool_size}: expected >= 0")
+        if not 0 < self.percentile <= 100:
+            raise ValueError(f"percentile = {self.percentile}: expected a number in (0, 100]")
 
 
 class CycleGAN(SegmentationModel):
     """Plain CycleGAN; segments by the difference to the healthy translation (weakly supervised)."""
 
+    config_class = CycleGANConfig
     name: ClassVar[str] = "cyclegan"
     supervision = "weak"
-    trainable: ClassVar[bool] = True
+    config_class = CycleGANConfig
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
         self.config = cfg = config_from_options(CycleGANConfig, options, self.name)
         self.ctx = ctx
-        n, registry = ctx.in_channels, ctx.registry
-        if registry is None:
-            from pathogan_bench.registry import get_registry
-
-            registry = get_registry()
-        self.gen_ab = registry.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
-        self.gen_ba = registry.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
-        self.disc_a = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        self.disc_b = registry.create("discriminator", cfg.discriminator, n, width=cfg.width)
+        n = ctx.in_channels
+        self.gen_ab = ctx.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
+        self.gen_ba = ctx.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
+        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width)
+        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width)
         for network in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):
-            reinitialise(network, cfg.init_std)
+            init_weights(network, "normal", cfg.init_std)
         image_shape = (n, ctx.image_size, ctx.image_size)
         self.pool_a = ImagePool(cfg.pool_size, image_shape)  # translations B -> A
         self.pool_b = ImagePool(cfg.pool_size, image_shape)  # translations A -> B
@@ -172,13 +107,10 @@ class CycleGAN(SegmentationModel):
         self.sched_g = linear_decay_schedule(self.opt_g, ctx.total_steps, cfg.decay_start)
         self.sched_d = linear_decay_schedule(self.opt_d, ctx.total_steps, cfg.decay_start)
 
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else x
-
     # -- training ----------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         cfg = self.config
-        real_a, real_b = self._layout(batch["x_a"]), self._layout(batch["x_b"])
+        real_a, real_b = to_layout(batch["x_a"], self.ctx), to_layout(batch["x_b"], self.ctx)
         discriminators = (self.disc_a, self.disc_b)
         for disc in discriminators:
             disc.requires_grad_(False)
@@ -187,7 +119,7 @@ class CycleGAN(SegmentationModel):
             fake_b = self.gen_ab(real_a)
             fake_a = self.gen_ba(real_b)
             cycle = (self.gen_ba(fake_b) - real_a).abs().mean() + (self.gen_ab(fake_a) - real_b).abs().mean()
-            gan = lsgan_generator_loss(self.disc_b(fake_b)) + lsgan_generator_loss(self.disc_a(fake_a))
+            gan = lsgan_generator(self.disc_b(fake_b)) + lsgan_generator(self.disc_a(fake_a))
             if cfg.identity_weight > 0:
                 identity = (self.gen_ab(real_b) - real_b).abs().mean() + (self.gen_ba(real_a) - real_a).abs().mean()
             else:
@@ -195,19 +127,20 @@ class CycleGAN(SegmentationModel):
         gan, cycle, identity = gan.float(), cycle.float(), identity.float()
         total_g = gan + cfg.cycle_weight * cycle + cfg.identity_weight * cfg.cycle_weight * identity
         total_g.backward()
-        guarded_step(self.opt_g, total_g)
+        applied_g = guarded_step(self.opt_g, total_g)
 
         for disc in discriminators:
             disc.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
         with autocast(self.ctx):
-            loss_d_a = lsgan_discriminator_loss(self.disc_a, real_a, self.pool_a(fake_a))
-            loss_d_b = lsgan_discriminator_loss(self.disc_b, real_b, self.pool_b(fake_b))
+            # a step whose generator update was refused, or a non-finite translation, leaves the pools as they are
+            pooled_a = self.pool_a(fake_a, accept=applied_g & torch.isfinite(fake_a).all())
+            pooled_b = self.pool_b(fake_b, accept=applied_g & torch.isfinite(fake_b).all())
+            loss_d_a = 0.5 * lsgan_discriminator(self.disc_a, real_a, pooled_a)
+            loss_d_b = 0.5 * lsgan_discriminator(self.disc_b, real_b, pooled_b)
         total_d = loss_d_a.float() + loss_d_b.float()
         total_d.backward()
-        applied_d = guarded_step(self.opt_d, total_d)
-        self.pool_a.commit(applied_d)
-        self.pool_b.commit(applied_d)
+        guarded_step(self.opt_d, total_d)
         self.sched_g.step()
         self.sched_d.step()
         return {"G/gan": gan.detach(), "G/cycle": cycle.detach(), "G/identity": identity.detach(),
@@ -225,7 +158,7 @@ class CycleGAN(SegmentationModel):
     def to_healthy(self, images: torch.Tensor) -> torch.Tensor:
         """G_BA: the translation of (B,C,H,W) images to the healthy domain, in float32."""
         with evaluating(self), autocast(self.ctx):
-            return self.gen_ba(self._layout(images)).float()
+            return self.gen_ba(to_layout(images, self.ctx)).float()
 
     @torch.no_grad()
     def difference(self, images: torch.Tensor) -> torch.Tensor:
@@ -261,7 +194,7 @@ class CycleGAN(SegmentationModel):
     def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         x_a, x_b = batch["x_a"], batch["x_b"]
         with evaluating(self), autocast(self.ctx):
-            to_b = self.gen_ab(self._layout(x_a)).float()
+            to_b = self.gen_ab(to_layout(x_a, self.ctx)).float()
         to_a = self.to_healthy(x_b)
         return {"x_A (healthy)": x_a, "G_AB(x_A)": to_b, "x_B (pathological)": x_b, "G_BA(x_B)": to_a,
                 "|x_B - G_BA(x_B)|": (x_b - to_a).abs().mean(dim=1, keepdim=True)}

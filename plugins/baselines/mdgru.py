@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+from pathogan_bench.plugin import (ModelContext, SegmentationModel, config_from_options, guarded_step,
                                   linear_decay_schedule, make_adam)
 
-from .common import autocast, evaluating, soft_dice_loss
+from pathogan_bench_plugins.common import check_positive, autocast, evaluating, soft_dice_loss
 
 #: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
 ALL_DIRECTIONS: tuple[str, ...] = ("w+", "w-", "h+", "h-")
@@ -157,20 +157,25 @@ class MDGRUConfig:
     #: fraction of the steps after which the learning rate decays linearly to zero (1 = constant)
     decay_start: float = 1.0
 
+    def check(self) -> None:
+        check_positive(self, "width", "lr", "kernel")
+        if self.loss not in ("ce", "dice_ce"):
+            raise ValueError(f"loss = {self.loss!r}: expected 'ce' or 'dice_ce'")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout = {self.dropout}: expected a rate in [0, 1)")
+
 
 class MDGRUModel(SegmentationModel):
     """Multi-dimensional gated recurrent units, trained on pixel labels (fully supervised)."""
 
+    config_class = MDGRUConfig
     name: ClassVar[str] = "mdgru"
     supervision = "full"
-    trainable: ClassVar[bool] = True
     classes: ClassVar[int] = 2  # background, whole tumour
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
         self.config = cfg = config_from_options(MDGRUConfig, options, self.name)
-        if cfg.loss not in ("ce", "dice_ce"):
-            raise ValueError(f"mdgru loss must be 'ce' or 'dice_ce', got '{cfg.loss}'")
 
         def scaled(n: int) -> int:
             return max(2, int(round(n * cfg.width)))

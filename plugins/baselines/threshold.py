@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from pathogan_bench.model import ModelContext, SegmentationModel, config_from_options
+from pathogan_bench.plugin import ModelContext, SegmentationModel, config_from_options
 
-from .common import brain_mask, percentile
+from pathogan_bench_plugins.common import check_positive, brain_mask, percentile
 
 FLAIR_NAMES = ("flair", "t2f")
 UNCALIBRATED = 2.0
@@ -38,6 +38,11 @@ class ThresholdConfig:
     #: accepted so that presets setting a width for every model apply; unused
     width: float = 1.0
 
+    def check(self) -> None:
+        check_positive(self, "softness")
+        if not 0 < self.percentile <= 100:
+            raise ValueError(f"percentile = {self.percentile}: expected a number in (0, 100]")
+
 
 def flair_channel(modalities: tuple[str, ...]) -> int:
     """Index of the FLAIR channel among ``modalities``, or 0 if there is none."""
@@ -48,6 +53,7 @@ def flair_channel(modalities: tuple[str, ...]) -> int:
 class ThresholdModel(SegmentationModel):
     """FLAIR intensity threshold fitted on healthy slices (no training)."""
 
+    config_class = ThresholdConfig
     name: ClassVar[str] = "threshold"
     supervision = "none"
     trainable: ClassVar[bool] = False

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from pathogan_bench.model import (ModelContext, SegmentationModel, config_from_options, guarded_step,
+from pathogan_bench.plugin import (ModelContext, SegmentationModel, config_from_options, guarded_step,
                                   linear_decay_schedule, make_adam)
 
-from .common import autocast, dice_bce_loss, evaluating
+from pathogan_bench_plugins.common import check_positive, to_layout, autocast, dice_bce_loss, evaluating
 
 NORMS: dict[str, type[nn.Module]] = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d}
 
@@ -85,13 +85,16 @@ class UNetConfig:
     #: fraction of the steps after which the learning rate decays linearly to zero (1 = constant)
     decay_start: float = 1.0
 
+    def check(self) -> None:
+        check_positive(self, "width", "lr", "base", "levels")
+
 
 class UNetModel(SegmentationModel):
     """2D U-Net trained with Dice + cross-entropy on pixel labels (fully supervised)."""
 
+    config_class = UNetConfig
     name: ClassVar[str] = "unet"
     supervision = "full"
-    trainable: ClassVar[bool] = True
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()
@@ -104,15 +107,12 @@ class UNetModel(SegmentationModel):
         self.opt = make_adam(self.net.parameters(), cfg.lr, (cfg.beta1, 0.999))
         self.sched = linear_decay_schedule(self.opt, ctx.total_steps, cfg.decay_start)
 
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.ctx.channels_last else x
-
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         # batch norm updates its running statistics in the forward pass; keep them to undo a skipped step
         running = [b.clone() for b in self._running_statistics()]
         self.opt.zero_grad(set_to_none=True)
         with autocast(self.ctx):
-            logits = self.net(self._layout(batch["image"]))
+            logits = self.net(to_layout(batch["image"], self.ctx))
         loss = dice_bce_loss(logits.float(), batch["mask"])
         loss.backward()
         applied = guarded_step(self.opt, loss)
@@ -129,7 +129,7 @@ class UNetModel(SegmentationModel):
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """The sigmoid probability of whole tumour, (B,H,W)."""
         with evaluating(self), autocast(self.ctx):
-            logits = self.net(self._layout(images))
+            logits = self.net(to_layout(images, self.ctx))
         return torch.sigmoid(logits.float()[:, 0])
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.registry import Spec
+from pathogan_bench.plugin import LossTerm, Spec, TranslationStep, hookimpl
 
 
 def total_variation(label: torch.Tensor) -> torch.Tensor:
@@ -19,9 +18,9 @@ def total_variation(label: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
-def tv():
+def tv() -> LossTerm:
     """Total variation of both label maps (l_A, l_B): favours compact, smooth lesion maps."""
-    def term(step):
+    def term(step: TranslationStep) -> torch.Tensor:
         return total_variation(step.l_a) + total_variation(step.l_b)
     return term
 

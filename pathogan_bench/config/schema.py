@@ -1,23 +1,12 @@
-"""One typed configuration object per run.
-
-Resolution order, later wins: the dataclass defaults < the preset
-(``quick`` or ``paper``) < a TOML config file (``--config``) < command-line
-options. The fully resolved config is written into the run directory as
-``config.toml``; ``pathogan-bench run --config RUN_DIR/config.toml`` repeats
-the run.
-"""
+"""The run configuration: typed dataclasses, their defaults and the presets."""
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any, get_type_hints
+from dataclasses import dataclass, field
+from typing import Any
 
 import tomli_w
-
-from .errors import UserError
 
 
 @dataclass
@@ -40,7 +29,7 @@ class DataConfig:
     n_healthy: int = 1500
     n_pathological: int = 6000
     #: patient fractions for the train / validation / test splits
-    split: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
     #: seed of the patient split; -1 = the run's seed (fix it to compare seeds on one split)
     split_seed: int = -1
     #: fraction of training patients whose pixel labels a fully supervised model may use
@@ -78,6 +67,10 @@ class TrainConfig:
     #: torch.compile mode: "default", "reduce-overhead" (CUDA graphs: fewer kernel launches) or "max-autotune"
     compile_mode: str = "reduce-overhead"
     deterministic: bool = False
+    #: CPU threads for torch; 0 = the physical cores available to this process (see pathogan_bench.device)
+    threads: int = 0
+    #: the run fails when more than this fraction of optimizer updates was skipped (non-finite loss or gradients)
+    max_skipped_fraction: float = 0.1
 
 
 @dataclass
@@ -103,13 +96,14 @@ class RunConfig:
     loss_sets: dict[str, list[list[Any]]] = field(default_factory=dict)
     #: "quick" (CPU minutes), "paper" (the paper's schedule) or "auto" (quick on CPU, paper on CUDA)
     preset: str = "auto"
+    #: "auto", "cpu" or "cuda[:N]"; a resolved config holds the device actually used
     device: str = "auto"
     seed: int = 0
     #: parent folder of run directories
     out: str = "runs"
     #: name of the run directory; empty = <date>-<time>-<model>-<loss-set>
     name: str = ""
-    #: options passed to the model's factory (e.g. width = 0.125)
+    #: options passed to the model's factory (e.g. width = 0.125); ``--model-option KEY=VALUE``
     model_options: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -129,89 +123,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"epochs": 119, "steps": 0, "log_every": 100, "checkpoint_every": 5000, "sample_every": 5000},
     },
 }
-
-
-def resolve_preset(name: str, device: str) -> str:
-    if name == "auto":
-        return "quick" if device == "cpu" else "paper"
-    if name not in PRESETS:
-        raise UserError(f"unknown preset '{name}'; choose one of: auto, {', '.join(PRESETS)}")
-    return name
-
-
-def load_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
-
-
-def build_config(file_values: dict[str, Any] | None = None, cli_values: dict[str, Any] | None = None,
-                 resolve_device: Any = None, source: str = "config") -> RunConfig:
-    """Merge defaults < preset < file < command line into a :class:`RunConfig`.
-
-    ``resolve_device`` maps the requested device ("auto", "cpu", "cuda") to
-    the one actually used; the "auto" preset depends on it.
-    """
-    file_values = file_values or {}
-    cli_values = cli_values or {}
-    user = _merge(file_values, cli_values)
-    device = user.get("device", "auto")
-    actual = resolve_device(device) if resolve_device else device
-    preset = resolve_preset(user.get("preset", "auto"), actual)
-    merged = _merge(_merge(PRESETS[preset], file_values), cli_values)
-    merged["preset"] = preset
-    return from_dict(RunConfig, merged, source)
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("loss", "loss_sets"):
-            out[key] = _merge(out[key], value)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out
-
-
-def from_dict(cls: type, values: dict[str, Any], source: str = "config") -> Any:
-    """Build a (nested) config dataclass, rejecting unknown keys and wrong types."""
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError(f"{source}: unknown key(s) {', '.join(unknown)} in {cls.__name__}; known: {', '.join(sorted(known))}")
-    kwargs = {}
-    for name, value in values.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise UserError(f"{source}: [{name}] must be a table")
-            kwargs[name] = from_dict(hint, value, source)
-        else:
-            kwargs[name] = _coerce(value, hint, f"{source}: {name}")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin = getattr(hint, "__origin__", hint)
-    if origin is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if origin in (int, float, str, bool):
-        if not isinstance(value, origin) or (origin is int and isinstance(value, bool)):
-            raise UserError(f"{where}: expected {origin.__name__}, got {value!r}")
-        return value
-    if origin is list and not isinstance(value, list):
-        raise UserError(f"{where}: expected a list, got {value!r}")
-    if origin is dict and not isinstance(value, dict):
-        raise UserError(f"{where}: expected a table, got {value!r}")
-    return value
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -1,16 +1,18 @@
-"""Small pieces shared by the baselines: brain masks, percentiles, autocast, losses."""
+"""Small pieces shared by the built-in models: autocast, memory layout, eval mode, brain masks, percentiles, losses."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.model import ModelContext
+from pathogan_bench.plugin import ModelContext
 
 #: intensity of background pixels after preprocessing (images are in [-1, 1])
 BACKGROUND = -1.0
@@ -35,7 +37,13 @@ def percentile(values: torch.Tensor, q: float) -> float:
 
 def autocast(ctx: ModelContext) -> contextlib.AbstractContextManager:
     """bf16 autocast when the run asks for it on CUDA; a no-op otherwise."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=ctx.amp and ctx.device.type == "cuda")
+    enabled = ctx.amp and ctx.device.type == "cuda"
+    return torch.autocast("cuda" if enabled else "cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def to_layout(x: torch.Tensor, ctx: ModelContext) -> torch.Tensor:
+    """``x`` in channels-last memory format when the run asks for it (CUDA), else as it is."""
+    return x.contiguous(memory_format=torch.channels_last) if ctx.channels_last else x
 
 
 @contextlib.contextmanager
@@ -59,3 +67,11 @@ def soft_dice_loss(probability: torch.Tensor, target: torch.Tensor, eps: float =
 def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Soft Dice plus binary cross-entropy on (B,1,H,W) logits and {0,1} targets."""
     return F.binary_cross_entropy_with_logits(logits, target) + soft_dice_loss(torch.sigmoid(logits), target)
+
+
+def check_positive(config: Any, *names: str) -> None:
+    """Raise ValueError for the first of ``names`` that is not a finite number > 0 (a config's ``check``)."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} = {value!r}: expected a finite number > 0")

@@ -2,7 +2,8 @@
 
 A weakly supervised (or unsupervised) model gets a :class:`DomainBatches`,
 built from images and domain labels alone: it never holds a mask, so no
-batch it yields can carry one. Only a fully supervised model gets
+batch it yields can carry one; a model trained on healthy images alone gets
+one without pathological images. Only a fully supervised model gets
 :class:`MaskedBatches`. The order of samples is a pure function of
 (seed, step), so a resumed run sees exactly the batches an uninterrupted run
 would have seen.
@@ -11,9 +12,12 @@ would have seen.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from ..errors import UserError
 
 #: images kept on the training device when they fit in this many bytes
 DEVICE_RESIDENT_BYTES = 4 << 30
@@ -55,26 +59,33 @@ Augment = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
 
 class DomainBatches:
-    """Batches of healthy (``x_a``) and pathological (``x_b``) images, no masks."""
+    """Batches of healthy (``x_a``) and pathological (``x_b``) images, no masks.
 
-    def __init__(self, healthy: np.ndarray, pathological: np.ndarray, batch_size: int, seed: int,
+    With ``pathological`` None the batches hold healthy images alone.
+    """
+
+    def __init__(self, healthy: np.ndarray, pathological: np.ndarray | None, batch_size: int, seed: int,
                  device: torch.device, augment: Augment | None = None):
         self.healthy = _to_storage(healthy, device)
-        self.pathological = _to_storage(pathological, device)
+        self.pathological = _to_storage(pathological, device) if pathological is not None else None
         self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
         self._a = IndexStream(len(self.healthy), seed, 0)
-        self._b = IndexStream(len(self.pathological), seed, 1)
+        self._b = IndexStream(len(self.pathological), seed, 1) if self.pathological is not None else None
 
     @property
     def epoch_steps(self) -> int:
-        return max(1, max(len(self.healthy), len(self.pathological)) // self.batch_size)
+        n_b = len(self.pathological) if self.pathological is not None else 0
+        return max(1, max(len(self.healthy), n_b) // self.batch_size)
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
+        gen = _step_generator(self.seed, step) if self.augment is not None else None
         x_a = _gather(self.healthy, self._a.take(step, self.batch_size), self.device)
+        if self.augment is not None:
+            x_a, _ = self.augment(x_a, None, generator=gen)
+        if self.pathological is None or self._b is None:
+            return {"x_a": x_a}
         x_b = _gather(self.pathological, self._b.take(step, self.batch_size), self.device)
         if self.augment is not None:
-            gen = _step_generator(self.seed, step)
-            x_a, _ = self.augment(x_a, None, generator=gen)
             x_b, _ = self.augment(x_b, None, generator=gen)
         return {"x_a": x_a, "x_b": x_b}
 
@@ -114,3 +125,47 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed mixed from integers, the same in every process."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatches | MaskedBatches:
+    """Batches for the plan's supervision kind; only a fully supervised model gets masks.
+
+    ``weak``: healthy and pathological images; ``healthy``: healthy images
+    alone (``x_a``); ``none``: as ``weak`` (the model may ignore them);
+    ``full``: pathological images with their masks.
+    """
+    from .. import data as datalib
+
+    config = plan.config
+    rank, world = plan.dist.rank, plan.dist.world
+    augment = datalib.Augmenter(datalib.AugmentConfig()) if config.data.augment else None
+    seed = config.seed * 1009 + rank
+    healthy_idx, patho_idx = datalib.select_training(
+        table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed)
+    healthy_idx, patho_idx = train_idx[healthy_idx], train_idx[patho_idx]
+    if world > 1:  # each rank reads its own shard
+        healthy_idx, patho_idx = healthy_idx[rank::world], patho_idx[rank::world]
+    device, batch_size = plan.device, config.train.batch_size
+    if plan.supervision == "full":
+        if len(patho_idx) == 0:
+            raise UserError("the training split has no pathological slices; use more patients or another split")
+        patho_idx = label_fraction(table, patho_idx, config.data.label_fraction, config.seed)
+        return MaskedBatches(table.images[patho_idx], table.masks[patho_idx], batch_size, seed, device, augment)
+    if len(healthy_idx) == 0:
+        raise UserError("the training split has no healthy slices; weakly supervised models need both domains "
+                        "(widen the slice range, e.g. --slices 20-140, or use more patients)")
+    if plan.supervision == "healthy":
+        return DomainBatches(table.images[healthy_idx], None, batch_size, seed, device, augment)
+    if len(patho_idx) == 0:
+        raise UserError("the training split has no pathological slices; use more patients or another split")
+    return DomainBatches(table.images[healthy_idx], table.images[patho_idx], batch_size, seed, device, augment)
+
+
+def label_fraction(table: Any, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Keep the slices of a seeded ``fraction`` of the training patients (at least one)."""
+    if fraction >= 1.0:
+        return idx
+    patients = np.unique(table.patient[idx])
+    keep = max(1, int(round(fraction * len(patients))))
+    chosen = np.random.default_rng(seed).choice(patients, size=keep, replace=False)
+    return idx[np.isin(table.patient[idx], chosen)]

@@ -1,0 +1,99 @@
+"""Option types and option groups shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+
+class CommaList(click.ParamType):
+    """``a,b,c`` -> ``["a", "b", "c"]`` (items converted by ``item``: str, int or float)."""
+
+    name = "list"
+
+    def __init__(self, item: Callable[[str], Any] = str, example: str = "a,b", kind: str | None = None):
+        self.item, self.example, self.kind = item, example, kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[Any]:
+        if isinstance(value, list):
+            return value
+        try:
+            return [self.item(part.strip()) for part in str(value).split(",") if part.strip()]
+        except ValueError:
+            self.fail(f"{value!r}: expected a comma-separated list like {self.example}", param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        return complete_names(self.kind, incomplete.split(",")[-1], prefix=incomplete.rpartition(",")[0]) if self.kind else []
+
+
+class SliceRange(click.ParamType):
+    """``FIRST-LAST`` axial slices, inclusive, e.g. ``60-100`` -> ``[60, 100]``."""
+
+    name = "first-last"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            lo, hi = (int(v) for v in str(value).split("-"))
+        except ValueError:
+            self.fail(f"{value!r}: expected FIRST-LAST, e.g. 60-100", param, ctx)
+        if lo < 0 or lo > hi:
+            self.fail(f"{value!r}: expected 0 <= FIRST <= LAST, e.g. 60-100", param, ctx)
+        return [lo, hi]
+
+
+def complete_names(kind: str | None, incomplete: str, prefix: str = "") -> list[CompletionItem]:
+    """Shell completion of registry names (models, loss sets, metrics, ...)."""
+    from ..registry import get_registry
+
+    if kind is None:
+        return []
+    lead = f"{prefix}," if prefix else ""
+    return [CompletionItem(lead + name) for name in get_registry().names(kind) if name.startswith(incomplete)]
+
+
+def registry_name(kind: str) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        return complete_names(kind, incomplete)
+
+    return complete
+
+
+def common_run_options(func: Any) -> Any:
+    """Options shared by ``run`` and ``compare --models``: they set values of the run config."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML config file (e.g. a run directory's config.toml to repeat that run)."),
+        click.option("--data", type=click.Path(path_type=Path),
+                     help="Folder of BraTS-style NIfTI cases. Default: the built-in synthetic dataset."),
+        click.option("--dataset", shell_complete=registry_name("dataset"),
+                     help="Dataset plugin (default: auto-detect the folder's naming scheme)."),
+        click.option("--modalities", type=CommaList(example="flair,t1c"),
+                     help="Comma-separated modalities, e.g. flair,t1c (default: all)."),
+        click.option("--slices", type=SliceRange(),
+                     help="Axial slices FIRST-LAST (default: the dataset's; BraTS 60-100 as in the paper)."),
+        click.option("--preset", type=click.Choice(["auto", "quick", "paper"]),
+                     help="quick: minutes on a CPU; paper: the paper's schedule; auto: quick on CPU, paper on CUDA."),
+        click.option("--device", help="auto, cpu or cuda[:N] (default: auto)."),
+        click.option("--threads", type=click.IntRange(min=1),
+                     help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores available)."),
+        click.option("--seed", type=int, help="Seed of the split, the sampling and the initialisation."),
+        click.option("--steps", type=int, help="Training steps (overrides --epochs)."),
+        click.option("--epochs", type=float, help="Epochs over the larger training domain."),
+        click.option("--batch-size", type=int, help="Training images per domain and step (paper: 4)."),
+        click.option("--model-option", "model_option", multiple=True, metavar="KEY=VALUE",
+                     help="A [model_options] value, e.g. --model-option width=0.25."),
+        click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (slower)."),
+        click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
+        click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
+        click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
+                     help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -1,0 +1,112 @@
+"""Finished runs side by side: one table (markdown and CSV) and a box plot of per-slice Dice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import UserError
+from ..evaluation import evaluate_run, load_run_info
+from ..io import write_csv, write_text
+from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, print_table, row_label
+
+RUN_COLUMNS = ("model", "supervision", "loss_set", "data")
+
+
+def load_summary(run_dir: Path) -> Summary:
+    """The run's summary.json, scoring the run first when it has none (or no per-slice table)."""
+    if not (run_dir / "summary.json").is_file() or not (run_dir / "metrics_slices.csv").is_file():
+        return evaluate_run(run_dir)
+    try:
+        return Summary.load(run_dir / "summary.json")
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{run_dir / 'summary.json'}: cannot read: {exc}") from None
+
+
+def _labels(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> list[str]:
+    """One label per run: the model, with the loss set or folder name when models repeat."""
+    labels = [s.model for s in summaries]
+    if len(set(labels)) < len(labels):
+        labels = [f"{s.model} ({s.run.get('loss_set', '?')})" for s in summaries]
+    if len(set(labels)) < len(labels):
+        labels = [f"{s.model} ({d.name})" for s, d in zip(summaries, run_dirs)]
+    return labels
+
+
+def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> tuple[pd.DataFrame, list[str]]:
+    """One row per run and split: run facts and, per metric, mean, std, median and undefined count."""
+    metrics = list(dict.fromkeys(m for s in summaries for m in s.metrics))
+    rows = []
+    for run_dir, summary in zip(run_dirs, summaries):
+        for split, per in summary.splits.items():
+            row = {"run": str(run_dir), **{k: summary.run.get(k, "") for k in RUN_COLUMNS}, "split": split,
+                   "unit": summary.unit, "empty": summary.empty, "slices": summary.slices.get(split, 0),
+                   "undefined_slices": summary.undefined_slices.get(split, 0)}
+            for m in metrics:
+                st = per.get(m)
+                for stat in ("mean", "std", "median", "n", "undefined"):
+                    row[f"{m}_{stat}"] = getattr(st, stat) if st is not None else float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows), metrics
+
+
+def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
+    header = ["model (split)", "supervision", "loss set", "data"] + [column_label(m, unit) for m in metrics] + \
+        ["slices", "undefined"]
+    rows = []
+    for summary in summaries:
+        for split, per in summary.splits.items():
+            rows.append([row_label(summary, split), str(summary.run.get("supervision", "")),
+                         str(summary.run.get("loss_set", "")), str(summary.run.get("data", ""))] +
+                        [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics] +
+                        [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
+    return header, rows
+
+
+def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str = "test",
+                 console: Console | None = None) -> pd.DataFrame:
+    """Write ``comparison.md``, ``comparison.csv`` and ``dice-boxplot.png`` for finished runs.
+
+    The box plot shows per-slice Dice of ``split`` (all slices when a run
+    has none of that split). Returns the numeric comparison table.
+    """
+    from ..figures import dice_boxplot
+
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise UserError("compare: give at least one run directory")
+    for d in run_dirs:
+        load_run_info(d)  # fails with the path when it is not a run
+    summaries = [load_summary(d) for d in run_dirs]
+    units = {s.unit for s in summaries}
+    unit = units.pop() if len(units) == 1 else "px or mm"
+    table, metrics = comparison_table(run_dirs, summaries)
+    out_dir = Path(out_dir)
+    write_csv(out_dir / "comparison.csv", table)
+    header, rows = _display_rows(summaries, metrics, unit)
+    empties = sorted({s.empty for s in summaries})
+    write_text(out_dir / "comparison.md", (
+        "# Comparison\n\n" + markdown_table(header, rows) +
+        f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {unit}; "
+        f"empty-mask convention: {', '.join(empties)}. Runs:\n\n" +
+        "".join(f"- {s.model}: `{d}`\n" for s, d in zip(summaries, run_dirs))))
+    groups = {}
+    for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
+        frame = pd.read_csv(run_dir / "metrics_slices.csv")
+        chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
+        groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
+    dice_boxplot(out_dir / "dice-boxplot.png", groups,
+                 title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
+    if console is not None:
+        rich_table = Table(title=f"mean ± std (median); Dice in %, distances in {unit}")
+        for i, name in enumerate(header):
+            rich_table.add_column(name, justify="left" if i < 4 else "right", no_wrap=i == 0)
+        for row in rows:
+            rich_table.add_row(*row)
+        print_table(rich_table, console)
+        console.print(f"comparison written to {out_dir}")
+    return table

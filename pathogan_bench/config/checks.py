@@ -1,0 +1,65 @@
+"""Range checks of a run config, so bad values fail before any data is read or any step is trained."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import UserError
+
+#: the networks downsample 16x; smaller images have nothing left to encode
+MIN_IMAGE_SIZE = 32
+
+
+def _fail(source: str, key: str, value: Any, expected: str) -> None:
+    raise UserError(f"{source}: {key} = {value!r}: expected {expected}")
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_config(config: Any, source: str = "config") -> None:
+    """Raise :class:`UserError` naming the first value out of range."""
+    data, train, ev = config.data, config.train, config.eval
+    at_least = [
+        ("seed", config.seed, 0), ("train.steps", train.steps, 0), ("train.stop_at", train.stop_at, 0),
+        ("train.batch_size", train.batch_size, 1), ("train.log_every", train.log_every, 1),
+        ("train.checkpoint_every", train.checkpoint_every, 0), ("train.keep_checkpoints", train.keep_checkpoints, 1),
+        ("train.sample_every", train.sample_every, 0), ("train.max_nonfinite", train.max_nonfinite, 1),
+        ("train.threads", train.threads, 0), ("data.n_healthy", data.n_healthy, 0),
+        ("data.n_pathological", data.n_pathological, 1), ("data.pathological_min_pixels", data.pathological_min_pixels, 0),
+        ("data.synthetic_patients", data.synthetic_patients, 2), ("eval.batch_size", ev.batch_size, 1),
+        ("eval.figure_slices", ev.figure_slices, 0), ("data.split_seed", data.split_seed, -1),
+    ]
+    for key, value, low in at_least:
+        if value < low:
+            _fail(source, key, value, f"an integer >= {low}")
+    if not _finite(train.epochs) or train.epochs < 0:
+        _fail(source, "train.epochs", train.epochs, "a finite number >= 0")
+    if train.steps == 0 and train.epochs == 0:
+        _fail(source, "train.steps", train.steps, "a number of steps > 0 (or train.epochs > 0)")
+    if not _finite(train.max_skipped_fraction) or not 0 <= train.max_skipped_fraction <= 1:
+        _fail(source, "train.max_skipped_fraction", train.max_skipped_fraction, "a number in [0, 1]")
+    if not _finite(data.label_fraction) or not 0 < data.label_fraction <= 1:
+        _fail(source, "data.label_fraction", data.label_fraction, "a number in (0, 1]")
+    for key, size in (("data.image_size", data.image_size), ("data.synthetic_size", data.synthetic_size)):
+        if size and (size < MIN_IMAGE_SIZE or size % 16):
+            _fail(source, key, size, f"0 (keep) or a multiple of 16 >= {MIN_IMAGE_SIZE}")
+    fractions = data.split_fractions
+    if len(fractions) != 3 or not all(_finite(f) and f >= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        _fail(source, "data.split_fractions", fractions, "three fractions >= 0 (train, val, test) that sum to 1")
+    if data.slice_range:
+        if len(data.slice_range) != 2 or not all(isinstance(v, int) and v >= 0 for v in data.slice_range):
+            _fail(source, "data.slice_range", data.slice_range, "[first, last], two slice numbers >= 0")
+        if data.slice_range[0] > data.slice_range[1]:
+            _fail(source, "data.slice_range", data.slice_range, "first <= last (e.g. [60, 100])")
+    for term, weight in config.loss.items():
+        if not _finite(weight) or weight < 0:
+            _fail(source, f"loss.{term}", weight, "a finite weight >= 0")
+    if train.compile_mode not in ("default", "reduce-overhead", "max-autotune"):
+        _fail(source, "train.compile_mode", train.compile_mode, "default, reduce-overhead or max-autotune")
+    if not ev.splits or any(s not in ("train", "val", "test") for s in ev.splits):
+        _fail(source, "eval.splits", ev.splits, "a list of train, val and test")
+    if any(not isinstance(n, str) or "/" in n or "\\" in n for n in (config.name,)) or config.name in (".", ".."):
+        _fail(source, "name", config.name, "a folder name without path separators")

@@ -1,0 +1,38 @@
+"""``run.json``: the facts of a run (what ran, on what, with which data), kept with its results."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..model import SegmentationModel
+from .plan import RunPlan
+from .prepare import PreparedData
+
+
+def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps: int) -> dict[str, Any]:
+    table, config, device = data.table, plan.config, plan.device
+    return {
+        "model": config.model,
+        "supervision": plan.supervision,
+        "loss_set": plan.loss_set_label,
+        "dataset": data.dataset_name,
+        "data": data.data_path or "synthetic",
+        "skipped_cases": list(table.skipped),
+        "modalities": list(table.modalities),
+        "spacing": list(getattr(table, "spacing", (1.0, 1.0))),
+        "image_size": int(table.images.shape[-1]),
+        "seed": config.seed,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "world_size": plan.dist.world,
+        "threads": torch.get_num_threads(),
+        "steps": steps,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "slices": {"healthy": int((table.domain == 0).sum()), "pathological": int((table.domain == 1).sum())},
+        "torch": torch.__version__,
+        "pathogan_bench": __version__,
+    }

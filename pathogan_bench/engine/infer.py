@@ -1,0 +1,81 @@
+"""Inference of a trained model on the run's slices: calibration and probability maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..io import atomic_path
+from ..model import SegmentationModel
+from .prepare import PreparedData
+
+#: healthy slices given to :meth:`SegmentationModel.calibrate`
+CALIBRATION_SLICES = 256
+
+
+@dataclass
+class Predictions:
+    """Probability maps of the evaluated slices and what is needed to score them (``predictions.npz``)."""
+
+    prob: np.ndarray  # (N, H, W) float16
+    mask: np.ndarray  # (N, H, W) bool
+    patient: np.ndarray  # (N,) str
+    z: np.ndarray  # (N,) int
+    split: np.ndarray  # (N,) str
+    threshold: float
+    index: np.ndarray  # (N,) row of the slice table
+
+    def save(self, path: Path) -> Path:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, prob=self.prob, mask=self.mask, patient=self.patient.astype(str), z=self.z,
+                                    split=self.split.astype(str), threshold=np.float32(self.threshold),
+                                    index=self.index)
+        return path
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays as :func:`pathogan_bench.evaluation.load_predictions` returns them from disk."""
+        return {"prob": self.prob, "mask": self.mask, "patient": self.patient.astype(str), "z": self.z,
+                "split": self.split.astype(str), "threshold": np.float32(self.threshold), "index": self.index}
+
+
+def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)
+
+
+@torch.no_grad()
+def predict(model: SegmentationModel, images: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
+    """Probability maps (N, H, W) as float16, ``batch_size`` slices at a time."""
+    model.eval()
+    out = np.empty((len(images),) + tuple(images.shape[-2:]), dtype=np.float16)
+    for start in range(0, len(images), batch_size):
+        chunk = to_device(images[start:start + batch_size], device)
+        out[start:start + len(chunk)] = model.segment(chunk).float().cpu().numpy()
+    return out
+
+
+def calibrate(model: SegmentationModel, data: PreparedData, device: torch.device) -> None:
+    """Give the model healthy validation images (images only; training ones if there are none) to fit label-free rules."""
+    for split in ("val", "train"):
+        healthy = data.indices(split, domain=0)
+        if len(healthy):
+            model.calibrate(to_device(data.table.images[healthy[:CALIBRATION_SLICES]], device))
+            return
+
+
+def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[str], device: torch.device,
+                   batch_size: int) -> Predictions:
+    """Segment the pathological slices of the evaluated splits."""
+    table = data.table
+    parts = [(split, idx) for split in splits if len(idx := data.indices(split, domain=1))]
+    if not parts:
+        raise UserError(f"no pathological slices in the evaluated splits {splits}")
+    idx = np.concatenate([i for _, i in parts])
+    split_names = np.concatenate([np.full(len(i), s) for s, i in parts])
+    prob = predict(model, table.images[idx], device, batch_size)
+    return Predictions(prob, np.asarray(table.masks[idx]), table.patient[idx], table.z[idx], split_names,
+                       float(model.threshold), idx)

@@ -1,0 +1,130 @@
+"""Training losses between log points: summed on the device, written to ``losses.csv`` (and TensorBoard).
+
+A window covers the steps between two log points. Its sums, non-finite
+counts and skipped updates stay on the device until the window closes, when
+they reach the host in one transfer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import write_text
+
+
+@dataclass
+class WindowSummary:
+    steps: int
+    seconds: float
+    #: mean of each loss over the steps where it was finite (NaN when it never was)
+    means: dict[str, float]
+    #: steps where each loss was non-finite
+    nonfinite: dict[str, int]
+    #: optimizer updates skipped in the window, per optimizer
+    skipped: dict[str, int]
+    #: longest run of consecutive steps with a non-finite loss
+    worst_streak: int
+
+    @property
+    def rate(self) -> float:
+        return self.steps / max(self.seconds, 1e-9)
+
+
+class LossWindow:
+    def __init__(self, start: int, skipped_at_start: dict[str, torch.Tensor], streak: torch.Tensor | None = None):
+        self.start, self.t0 = start, time.perf_counter()
+        self.skipped_at_start = skipped_at_start
+        self.sums: dict[str, torch.Tensor] = {}
+        self.bad: dict[str, torch.Tensor] = {}
+        self.streak = streak
+        self.worst: torch.Tensor | None = None
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        if not self.sums:
+            device = next(iter(losses.values())).device
+            self.sums = {k: torch.zeros((), device=v.device) for k, v in losses.items()}
+            self.bad = {k: torch.zeros((), device=v.device, dtype=torch.long) for k, v in losses.items()}
+            if self.streak is None:
+                self.streak = torch.zeros((), device=device, dtype=torch.long)
+            self.worst = torch.zeros((), device=device, dtype=torch.long)
+        nonfinite = []
+        for key, value in losses.items():
+            finite = torch.isfinite(value)
+            self.sums[key] += torch.where(finite, value.float(), 0.0)
+            self.bad[key] += (~finite).long()
+            nonfinite.append(~finite)
+        any_bad = torch.stack(nonfinite).any()
+        self.streak = torch.where(any_bad, self.streak + 1, 0)
+        self.worst = torch.maximum(self.worst, self.streak)
+
+    def close(self, step: int, skipped_now: dict[str, torch.Tensor]) -> WindowSummary:
+        seconds = time.perf_counter() - self.t0
+        keys, names = list(self.sums), list(skipped_now)
+        skipped = [skipped_now[n] - self.skipped_at_start.get(n, 0) for n in names]
+        parts = [self.sums[k] for k in keys] + [self.bad[k].float() for k in keys] + \
+            [s.float().reshape(()) for s in skipped] + [(self.worst if self.worst is not None else torch.zeros(())).float()]
+        values = torch.stack([p.cpu() for p in parts]).tolist() if parts else [0.0]
+        n = step - self.start
+        bad = {k: int(values[len(keys) + i]) for i, k in enumerate(keys)}
+        means = {k: (values[i] / (n - bad[k]) if n > bad[k] else math.nan) for i, k in enumerate(keys)}
+        skipped_counts = {name: int(values[2 * len(keys) + i]) for i, name in enumerate(names)}
+        return WindowSummary(n, seconds, means, bad, skipped_counts, int(values[-1]))
+
+
+class LossLog:
+    """``losses.csv``: one row per window; rows past a resume point are dropped on resume."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.path = Path(run_dir) / "losses.csv"
+        self.run_dir, self.enabled = Path(run_dir), enabled
+        self._tb: Any = None
+
+    def write(self, step: int, summary: WindowSummary) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "steps_per_s": round(summary.rate, 4), **summary.means,
+               **{f"nonfinite/{k}": c for k, c in summary.nonfinite.items()},
+               **{f"skipped/{k}": c for k, c in summary.skipped.items()}}
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(row))
+        if not self.path.exists():
+            writer.writeheader()
+        writer.writerow({k: (v if not isinstance(v, float) or math.isfinite(v) else "nan") for k, v in row.items()})
+        with self.path.open("a", encoding="utf-8") as fh:  # appended a row at a time; rewritten only on resume
+            fh.write(buf.getvalue())
+        tb = self._tensorboard()
+        if tb is not None:
+            for key, value in summary.means.items():
+                tb.add_scalar(key, value, step)
+
+    def forget_after(self, step: int) -> None:
+        """Drop the rows of steps a resumed run will train again."""
+        if not self.enabled or not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+        if len(kept) < len(lines):
+            write_text(self.path, "".join(kept))
+
+    def close(self) -> None:
+        if self._tb:
+            self._tb.close()
+
+    def _tensorboard(self) -> Any:
+        """A TensorBoard writer when the ``tensorboard`` extra is installed, else None."""
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except Exception:
+                self._tb = False
+            else:
+                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        return self._tb or None

@@ -1,0 +1,51 @@
+"""What a run is, decided once before anything is read or trained: device, model, supervision, loss set.
+
+Every later stage of the run reads these decisions from the :class:`RunPlan`
+instead of deciding again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import RunConfig
+from ..losses import loss_set_pairs
+from ..metrics.registered import check_metric_names
+from ..model import Supervision, check_model_options, supervision_of
+from ..registry import Entry, Registry, get_registry
+from ..distributed import DistributedContext
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    config: RunConfig
+    registry: Registry
+    model: Entry
+    supervision: Supervision
+    #: the loss set after overrides and removals: (term, weight); empty for models without one
+    loss_pairs: tuple[tuple[str, float], ...]
+    device: torch.device
+    dist: DistributedContext
+
+    @property
+    def uses_loss_set(self) -> bool:
+        return bool(getattr(self.model.spec.factory, "uses_loss_set", False))
+
+    @property
+    def loss_set_label(self) -> str:
+        """The loss set as reports show it: its name, or "-" for a model that optimises none."""
+        return self.config.loss_set if self.uses_loss_set else "-"
+
+
+def plan_run(config: RunConfig, registry: Registry | None = None, dist: DistributedContext | None = None) -> RunPlan:
+    """Check every name and option of ``config`` against the registry and fix the device (no data is touched)."""
+    registry = registry or get_registry()
+    entry = registry.get("model", config.model)
+    check_model_options(entry, config.model_options)
+    pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
+    check_metric_names(registry, config.eval.metrics, config.eval.empty)
+    dist = dist or DistributedContext.from_env(config.device)
+    device = dist.device if dist.world > 1 else torch.device(config.device)
+    return RunPlan(config, registry, entry, supervision_of(entry), tuple(pairs), device, dist)

@@ -1,0 +1,159 @@
+"""The run: plan -> data -> model -> training -> segmentation -> scores -> report.
+
+Orchestration only; each stage lives in its own module of this package. It
+wires components together by registry name and never imports a model, loss,
+dataset or metric implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from ..config import RunConfig, to_toml
+from ..device import configure_threads
+from ..errors import TooManySkippedUpdatesError, TrainingInterrupted
+from ..evaluation import score_and_report
+from ..io import write_json, write_text
+from ..report import Summary, print_summary
+from .batches import training_batches
+from .build import build_model, total_steps
+from .examples import write_examples
+from .facts import run_facts
+from .infer import calibrate, predict_splits
+from .plan import RunPlan, plan_run
+from .prepare import PreparedData, prepare_data
+from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
+from .trainer import Trainer
+
+log = logging.getLogger("pathogan_bench")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: Summary | None = None
+    #: "done" or "stopped" (at ``train.stop_at``)
+    status: str = "done"
+
+
+def run(config: RunConfig, resume_dir: Path | None = None, console: Console | None = None) -> RunResult:
+    """Train, segment, score and report; returns the run directory and summary.
+
+    A run that fails is marked "failed" (with the error) in its run.json; one
+    stopped by SIGINT or SIGTERM saves a checkpoint, is marked "interrupted"
+    and says how to resume it.
+    """
+    console = console or Console(stderr=True)
+    plan = plan_run(config)  # every name and option is checked before any data is read or generated
+    threads = configure_threads(config.train.threads)
+    if config.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    torch.manual_seed(config.seed)
+    rank0 = plan.dist.rank == 0
+    run_dir = plan.dist.broadcast_path(resume_dir if resume_dir is not None else (new_run_dir(config) if rank0 else None))
+    handler = attach_log(run_dir) if rank0 else None
+    record = RunRecord(run_dir, enabled=rank0)
+    try:
+        if rank0 and resume_dir is None:
+            write_text(run_dir / "config.toml", to_toml(config))
+        log.info("device %s, %d torch thread(s)", plan.device, threads)
+        return _run(plan, run_dir, resume_dir is not None, console, record)
+    except TrainingInterrupted as exc:
+        record.update(status="interrupted", interrupted_at=exc.step)
+        log.warning("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
+        if rank0:
+            console.print(f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
+                          f"Continue with: {resume_command(run_dir)}")
+        raise
+    except BaseException as exc:
+        record.fail(exc)
+        raise
+    finally:
+        detach_log(handler)
+        plan.dist.close()
+
+
+def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record: RunRecord) -> RunResult:
+    config = plan.config
+    data = prepare_data(config, plan.registry)
+    if record.enabled:
+        write_json(run_dir / "splits.json", data.splits)
+    log.info("data %s: %d slices of %d patients (%s), split %s", data.data_path or "synthetic", len(data.table),
+             len(data.table.patients()), ", ".join(data.table.modalities),
+             " / ".join(f"{name} {len(members)}" for name, members in data.splits.items()))
+    batches = training_batches(plan, data.table, data.indices("train"))
+    steps = total_steps(plan, batches)
+    table = data.table
+    model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
+    facts = run_facts(plan, model, data, steps)
+    record.write({**facts, "status": "training"})
+    log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
+    trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank)
+    if resuming:
+        _resume(trainer, run_dir, steps, console, record.enabled)
+    if model.trainable:
+        plan.dist.wrap(model)
+        trainer.fit()
+    facts.update(steps_done=trainer.step, train_seconds=round(trainer.train_seconds, 2),
+                 skipped_updates=dict(trainer.skipped))
+    _check_skipped(trainer, config, console, record.enabled)
+    if model.trainable and trainer.step < steps:
+        record.write({**facts, "status": "stopped"})
+        if record.enabled:
+            console.print(f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}")
+        return RunResult(run_dir, None, "stopped")
+    if not record.enabled:
+        return RunResult(run_dir, None)
+    return RunResult(run_dir, _finish(plan, model, trainer, data, facts, run_dir, console, record))
+
+
+def _resume(trainer: Trainer, run_dir: Path, steps: int, console: Console, show: bool) -> None:
+    checkpoint = trainer.resume()
+    if checkpoint is None:
+        trainer.loss_log.forget_after(0)
+        message = f"no complete checkpoint in {run_dir / 'checkpoints'}; training {run_dir} from step 0 of {steps}"
+    else:
+        message = f"resuming {run_dir} from {checkpoint.name} at step {trainer.step} of {steps}"
+    log.info(message)
+    if show:
+        console.print(message)
+
+
+def _check_skipped(trainer: Trainer, config: RunConfig, console: Console, show: bool) -> None:
+    """Say how many updates were skipped; fail the run past ``train.max_skipped_fraction``."""
+    if not trainer.skipped_total or not trainer.step:
+        return
+    parts = ", ".join(f"{name} {count} of {trainer.step}" for name, count in trainer.skipped.items() if count)
+    if show:
+        console.print(f"[yellow]warning: skipped optimizer updates (non-finite loss or gradients): {parts}")
+    worst = max(count / trainer.step for count in trainer.skipped.values())
+    if worst > config.train.max_skipped_fraction:
+        raise TooManySkippedUpdatesError(
+            f"{parts} optimizer updates were skipped, more than train.max_skipped_fraction = "
+            f"{config.train.max_skipped_fraction:g}; the model is not trained as configured")
+
+
+def _finish(plan: RunPlan, model: torch.nn.Module, trainer: Trainer, data: PreparedData, facts: dict,
+            run_dir: Path, console: Console, record: RunRecord) -> Summary:
+    """Calibrate, segment the evaluated splits, score, report and draw the examples (rank 0)."""
+    config, started = plan.config, time.perf_counter()
+    calibrate(model, data, plan.device)
+    trainer.save()  # the final checkpoint includes what calibration fitted
+    predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
+    predictions.save(run_dir / "predictions.npz")
+    facts.update(status="done", threshold=float(model.threshold))
+    summary = score_and_report(predictions.arrays(), facts, config.eval.metrics, config.eval.empty, run_dir)
+    write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model)
+    facts["score_seconds"] = round(time.perf_counter() - started, 2)
+    record.write(facts)
+    print_summary(summary, console=console)
+    log.info("scored and reported in %.1f s; run finished", facts["score_seconds"])
+    console.print(f"run directory: [bold]{run_dir}[/bold]")
+    return summary

@@ -1,0 +1,93 @@
+"""Scoring NIfTI label maps: pairs of files or folders, label loading, volume- and slice-wise scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UserError
+from .batch import score_batch
+from .empty import CASE_NAMES
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+def _is_nifti(path: Path) -> bool:
+    return path.name.endswith(NIFTI_SUFFIXES)
+
+
+def find_pairs(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
+    """(name, prediction, ground truth) for two files, or two folders matched by file name."""
+    if pred.is_file() and gt.is_file():
+        return [(pred.name, pred, gt)]
+    if pred.is_dir() and gt.is_dir():
+        preds = {p.name: p for p in sorted(pred.iterdir()) if p.is_file() and _is_nifti(p)}
+        gts = {p.name: p for p in sorted(gt.iterdir()) if p.is_file() and _is_nifti(p)}
+        if not preds:
+            raise UserError(f"{pred}: no .nii or .nii.gz files")
+        missing = sorted(set(preds) - set(gts))
+        if missing:
+            raise UserError(f"{gt}: no ground truth for {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        return [(name, preds[name], gts[name]) for name in preds]
+    for path in (pred, gt):
+        if not path.exists():
+            raise UserError(f"{path}: does not exist")
+    raise UserError(f"{pred}, {gt}: give two files or two folders")
+
+
+def load_labels(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A boolean foreground mask (label > 0, or one of ``labels``) and the voxel size."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        data = np.asanyarray(image.dataobj)
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read as NIfTI: {exc}") from None
+    if data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim not in (2, 3):
+        raise UserError(f"{path}: expected a 2D or 3D label map, got shape {data.shape}")
+    if np.issubdtype(data.dtype, np.floating):
+        if not np.all(np.isfinite(data)) or np.any(data != np.round(data)):
+            raise UserError(f"{path}: not a label map (non-integer values; threshold probabilities first)")
+    mask = np.isin(data, list(labels)) if labels else data > 0
+    zooms = tuple(float(z) for z in image.header.get_zooms()[: data.ndim])
+    return mask, zooms
+
+
+def parse_spacing(text: str, ndim: int, path: Path | None = None) -> tuple[float, ...] | None:
+    """``auto`` -> None (use the header); ``1`` or ``1,1,2.5`` -> a tuple."""
+    if text == "auto":
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--spacing {text}: expected 'auto' or numbers like 1,1,1") from None
+    if len(values) == 1:
+        values = values * ndim
+    if len(values) != ndim or not all(v > 0 for v in values):
+        raise UserError(f"--spacing {text}: needs {ndim} positive numbers" + (f" for {path}" if path else ""))
+    return values
+
+
+def score_volume(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], metrics: Sequence[str],
+                 empty: str, axis: int = 2) -> tuple[dict[str, float], pd.DataFrame]:
+    """Volumetric scores and per-slice scores along ``axis`` (slices where either mask has foreground)."""
+    whole = score_batch(pred[None], ref[None], metrics, spacing, empty)
+    volume = {m: float(whole.values[m][0]) for m in metrics}
+    volume["case"] = CASE_NAMES[int(whole.case[0])]
+    if pred.ndim == 2:
+        return volume, pd.DataFrame(columns=["z", *metrics, "case"])
+    stack_p, stack_r = np.moveaxis(pred, axis, 0), np.moveaxis(ref, axis, 0)
+    keep = np.flatnonzero(stack_p.reshape(len(stack_p), -1).any(1) | stack_r.reshape(len(stack_r), -1).any(1))
+    in_plane = tuple(s for i, s in enumerate(spacing) if i != axis)
+    scores = score_batch(np.ascontiguousarray(stack_p[keep]), np.ascontiguousarray(stack_r[keep]), metrics,
+                         in_plane, empty)
+    frame = pd.DataFrame({"z": keep, **scores.values, "case": scores.case_names()})
+    return volume, frame
