@@ -12,7 +12,7 @@ package declares its own::
 
 Every hook is called once per process, when the registry is first built
 (the first time a command needs a component), with no arguments. A
-``register_*`` hook returns a list of :class:`~pathogan_bench.registry.Spec`
+``register_*`` hook returns a list of :class:`~pathogan_bench.spec.Spec`
 (or ``None``): a registry name, a factory (a class or function called with
 keyword arguments to create the component) and a one-line description
 (default: the first line of the factory's docstring). Names are unique per
@@ -31,7 +31,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .registry import Spec
+    from .spec import Spec
 
 PROJECT = "pathogan_bench"
 

@@ -40,13 +40,48 @@ its supervision kind, created as ``Model(ctx, **model_options)``::
     def register_models():
         return [Spec("blob", Blob)]
 
-A dataset: a factory ``(root, modalities=None, **options) -> CaseCollection``,
-usually :func:`collect` with a naming scheme. A metric: a factory
-``(empty="default") -> MetricLike`` such as a :class:`Metric`, or any object
-with ``name``, ``level`` ("pair" or "patient") and ``__call__(pred, ref,
-spacing)``. A command: a click command returned by ``register_commands``;
-:func:`load_trained_model`, :func:`prepare_data` and :func:`save_nifti`
-give it a run's model and data.
+A dataset: a factory ``(root, modalities=None, **options) -> CaseCollection``;
+a new naming scheme builds its :class:`Case` objects itself::
+
+    def my_scans(root, modalities=None, **options):
+        cases = [Case(folder.name, {"flair": folder / "flair.nii.gz", "t1c": folder / "t1c.nii.gz"},
+                      label=folder / "seg.nii.gz") for folder in sorted(Path(root).iterdir())]
+        return CaseCollection(Path(root), cases, ("flair", "t1c"), scheme="my-scans")
+
+    @hookimpl
+    def register_datasets():
+        return [Spec("my-scans", my_scans)]
+
+A metric: a factory ``(empty="default") -> MetricLike``: an object with a
+``name``, a ``level`` ("pair" or "patient") and ``__call__(pred, ref,
+spacing) -> float`` (a ``batch`` method is used when present)::
+
+    @dataclass(frozen=True)
+    class Sensitivity:
+        name: str = "sensitivity"
+        level: str = "pair"
+
+        def __call__(self, pred, ref, spacing=None):
+            return float((pred & ref).sum() / ref.sum()) if ref.any() else float("nan")
+
+    @hookimpl
+    def register_metrics():
+        return [Spec("sensitivity", lambda empty="default": Sensitivity(), tags={"higher_is_better": "true"})]
+
+A command: a click command; :func:`load_trained_model` and
+:func:`prepare_data` give it a run's model and data, :func:`save_nifti`
+writes results::
+
+    @click.command("volume")
+    @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    def volume_command(run_dir):
+        "Print the model's parameter count."
+        model, config, info = load_trained_model(run_dir, "cpu")
+        click.echo(sum(p.numel() for p in model.parameters()))
+
+    @hookimpl
+    def register_commands():
+        return [volume_command]
 """
 
 from __future__ import annotations
@@ -62,7 +97,8 @@ from .metrics import Metric
 from .metrics.registered import MetricLike
 from .model import (ModelContext, SegmentationModel, Supervision, config_from_options, guarded_step,
                     linear_decay_schedule, make_adam)
-from .registry import Spec, get_registry
+from .registry import get_registry
+from .spec import Spec
 
 __all__ = [
     "Case", "CaseCollection", "LossTerm", "Metric", "MetricLike", "ModelContext", "PreparedData", "SegmentationModel",

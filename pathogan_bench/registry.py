@@ -24,6 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, UnknownComponentError
+from .spec import Spec
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 
@@ -37,24 +38,6 @@ KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "metric": "register_metrics",
 }
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One component as a plugin declares it."""
-
-    name: str
-    factory: Callable[..., Any]
-    description: str = ""
-    #: extra facts a command may show, e.g. a model's supervision kind
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def summary(self) -> str:
-        if self.description:
-            return self.description
-        doc = inspect.getdoc(self.factory) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """PathoGAN's loss terms (eq. 7-15) and loss sets (eq. 16-17), one plugin each.
 
 Each term factory returns ``term(step) -> 0-d tensor``, unweighted; ``step``
-is a :class:`pathogan_bench_plugins.pathogan.PathoGANStep` (fields ``x_a``,
+is a :class:`pathogan_bench.losses.TranslationStep` (fields ``x_a``,
 ``l_a``, ``p_a``, ``y_b``, ``cyc_l_a``, ... documented there). The model
 multiplies each term by its weight from the loss set and sums them.
 

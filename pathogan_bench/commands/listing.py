@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..registry import KINDS, Entry, get_registry
+from ..registry import KINDS, Entry, Registry, get_registry
 
 
 def facts(entry: Entry) -> dict[str, str]:
@@ -48,35 +48,31 @@ def list_command(kind: str | None, as_json: bool) -> None:
         }
         click.echo(json.dumps(payload, indent=2))
         return
+    print_components(registry, kinds, show_commands=kind is None)
+
+
+def print_components(registry: Registry, kinds: list[str], show_commands: bool) -> None:
+    """One table per kind, then commands added by plugins, then broken plugins with their errors."""
     console = Console()
     for k in kinds:
-        table = Table(title=k, title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("name", style="bold cyan", no_wrap=True)
-        table.add_column("description")
-        table.add_column("plugin", style="dim")
-        for entry in registry.entries(k):
-            tags = " ".join(f"[{v}]" for v in facts(entry).values())
-            table.add_row(entry.name, f"{entry.spec.summary} {tags}".strip(), f"{entry.plugin} ({entry.source})")
-        if not registry.entries(k):
-            table.add_row("-", "nothing registered", "")
-        console.print(table)
-        console.print()
-    if kind is None and registry.commands():
-        table = Table(title="commands added by plugins", title_justify="left", show_edge=False, pad_edge=False)
-        table.add_column("name", style="bold cyan", no_wrap=True)
-        table.add_column("description")
-        table.add_column("plugin", style="dim")
-        for command, plugin, source in registry.commands():
-            table.add_row(command.name or "?", command.get_short_help_str(80), f"{plugin} ({source})")
-        console.print(table)
-        console.print()
+        rows = [(e.name, f"{e.spec.summary} {' '.join(f'[{v}]' for v in facts(e).values())}".strip(),
+                 f"{e.plugin} ({e.source})") for e in registry.entries(k)]
+        _table(console, k, ("name", "description", "plugin"), rows or [("-", "nothing registered", "")])
+    if show_commands and registry.commands():
+        _table(console, "commands added by plugins", ("name", "description", "plugin"),
+               [(c.name or "?", c.get_short_help_str(80), f"{p} ({src})") for c, p, src in registry.commands()])
     if registry.broken:
-        table = Table(title="broken plugins", title_justify="left", title_style="bold red", show_edge=False)
-        table.add_column("plugin", style="bold red")
-        table.add_column("source", style="dim")
-        table.add_column("error")
-        for b in registry.broken:
-            table.add_row(b.plugin, b.source, b.error)
-        console.print(table)
+        _table(console, "broken plugins", ("plugin", "source", "error"),
+               [(b.plugin, b.source, b.error) for b in registry.broken], style="bold red")
 
 
+def _table(console: Console, title: str, columns: tuple[str, str, str], rows: list[tuple[str, str, str]],
+           style: str = "") -> None:
+    table = Table(title=title, title_justify="left", title_style=style or None, show_edge=False, pad_edge=False)
+    table.add_column(columns[0], style=style or "bold cyan", no_wrap=True)
+    table.add_column(columns[1])
+    table.add_column(columns[2], style="dim")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print()

@@ -45,9 +45,7 @@ def metrics_command(pred: Path, gt: Path, spacing: str, empty: str, metrics: lis
         pathogan-bench metrics pred.nii.gz seg.nii.gz
         pathogan-bench metrics predictions/ labels/ --empty brats --out scores.csv
     """
-    unknown = [m for m in metrics if m not in PAIR_METRICS]
-    if unknown:
-        raise UserError(f"--metrics: unknown {', '.join(unknown)}; choose from {', '.join(PAIR_METRICS)}")
+    check_pair_metrics(metrics)
     rows = []
     table = Table(title=f"volume and per-slice scores, mean ± std (median); empty masks: {empty}")
     table.add_column("file", no_wrap=True)
@@ -67,6 +65,20 @@ def metrics_command(pred: Path, gt: Path, spacing: str, empty: str, metrics: lis
     if out is not None:
         write_csv(out, pd.DataFrame(rows))
         err.print(f"scores written to {out}")
+
+
+def check_pair_metrics(names: list[str]) -> None:
+    """Every name a registered metric scored per slice or volume (patient-level ones need a run's slices)."""
+    from ..metrics.registered import check_metric_names, create_metric
+    from ..registry import get_registry
+
+    registry = get_registry()
+    check_metric_names(registry, names)
+    patient_level = [n for n in names if getattr(create_metric(registry, n), "level", "pair") != "pair"]
+    if patient_level:
+        pair = [n for n in registry.names("metric") if getattr(create_metric(registry, n), "level", "pair") == "pair"]
+        raise UserError(f"--metrics: {', '.join(patient_level)} scores a patient's slices of a run (use `evaluate`); "
+                        f"here choose from {', '.join(pair)}")
 
 
 def _score_pair(pred_path: Path, gt_path: Path, spacing: str, labels: list[int] | None, metrics: list[str],

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import save_figure
-from .models import ComparedRun, seed_summary
+from .summary import ComparedRun, seed_summary
 
 def label_efficiency_figure(runs: list[ComparedRun], path: Path) -> Path:
     import matplotlib

@@ -23,16 +23,9 @@ from ..config import RunConfig, to_toml
 from ..engine import plan_run, run
 from ..errors import UserError
 from ..io import write_csv, write_text
+from .figures import label_efficiency_figure, same_slices_figure
+from .summary import ComparedRun, seed_summary
 from .tables import compare_runs
-
-
-@dataclasses.dataclass
-class ComparedRun:
-    model: str
-    seed: int
-    label_fraction: float
-    run_dir: Path
-    supervision: str
 
 
 def _finished(run_dir: Path) -> bool:
@@ -79,8 +72,6 @@ def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int
 
 
 def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None) -> None:
-    from .figures import label_efficiency_figure, same_slices_figure
-
     full_label_runs = [r.run_dir for r in runs if r.label_fraction >= 1.0]
     compare_runs(full_label_runs, out_dir)
     seed_table = seed_summary(runs)
@@ -90,24 +81,3 @@ def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console |
     same_slices_figure([r for r in runs if r.label_fraction >= 1.0 and r.seed == runs[0].seed], out_dir / "same-slices.png")
     if console is not None:
         console.print(f"comparison written to [bold]{out_dir}[/bold]")
-
-
-def _test_dice(run_dir: Path) -> pd.DataFrame:
-    frame = pd.read_csv(run_dir / "metrics_slices.csv")
-    return frame[frame["split"] == "test"]
-
-
-def seed_summary(runs: list[ComparedRun]) -> pd.DataFrame:
-    """Mean test Dice per run, then mean and spread over seeds per (model, label fraction)."""
-    rows = []
-    for r in runs:
-        test = _test_dice(r.run_dir)
-        patients = pd.read_csv(r.run_dir / "metrics_patients.csv")
-        rows.append({"model": r.model, "supervision": r.supervision, "label_fraction": r.label_fraction, "seed": r.seed,
-                     "dice": float(test["dice"].mean()),
-                     "dice_pp": float(patients[patients["split"] == "test"]["dice_pp"].mean())})
-    per_run = pd.DataFrame(rows)
-    grouped = per_run.groupby(["model", "supervision", "label_fraction"], sort=False)
-    out = grouped.agg(seeds=("seed", "count"), dice_mean=("dice", "mean"), dice_std=("dice", "std"),
-                      dice_pp_mean=("dice_pp", "mean"), dice_pp_std=("dice_pp", "std")).reset_index()
-    return out.fillna({"dice_std": 0.0, "dice_pp_std": 0.0})

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from .batch import score_batch
+from ..registry import get_registry
 from .empty import CASE_NAMES
+from .registered import create_metric, score_pairs
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
@@ -78,16 +79,21 @@ def parse_spacing(text: str, ndim: int, path: Path | None = None) -> tuple[float
 
 def score_volume(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], metrics: Sequence[str],
                  empty: str, axis: int = 2) -> tuple[dict[str, float], pd.DataFrame]:
-    """Volumetric scores and per-slice scores along ``axis`` (slices where either mask has foreground)."""
-    whole = score_batch(pred[None], ref[None], metrics, spacing, empty)
-    volume = {m: float(whole.values[m][0]) for m in metrics}
-    volume["case"] = CASE_NAMES[int(whole.case[0])]
+    """Volumetric scores and per-slice scores along ``axis`` (slices where either mask has foreground).
+
+    ``metrics`` are registry names of pair-level metrics.
+    """
+    registry = get_registry()
+    objects = {name: create_metric(registry, name, empty) for name in metrics}
+    whole, whole_scores = score_pairs(objects, pred[None], ref[None], spacing, empty)
+    volume: dict[str, float | str] = {m: float(whole[m][0]) for m in metrics}
+    volume["case"] = CASE_NAMES[int(whole_scores.case[0])]
     if pred.ndim == 2:
         return volume, pd.DataFrame(columns=["z", *metrics, "case"])
     stack_p, stack_r = np.moveaxis(pred, axis, 0), np.moveaxis(ref, axis, 0)
     keep = np.flatnonzero(stack_p.reshape(len(stack_p), -1).any(1) | stack_r.reshape(len(stack_r), -1).any(1))
     in_plane = tuple(s for i, s in enumerate(spacing) if i != axis)
-    scores = score_batch(np.ascontiguousarray(stack_p[keep]), np.ascontiguousarray(stack_r[keep]), metrics,
-                         in_plane, empty)
-    frame = pd.DataFrame({"z": keep, **scores.values, "case": scores.case_names()})
+    values, scores = score_pairs(objects, np.ascontiguousarray(stack_p[keep]), np.ascontiguousarray(stack_r[keep]),
+                                 in_plane, empty)
+    frame = pd.DataFrame({"z": keep, **values, "case": scores.case_names()})
     return volume, frame

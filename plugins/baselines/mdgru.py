@@ -163,6 +163,9 @@ class MDGRUConfig:
             raise ValueError(f"loss = {self.loss!r}: expected 'ce' or 'dice_ce'")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout = {self.dropout}: expected a rate in [0, 1)")
+        if len(self.fc_channels) != len(self.gru_channels) - 1:
+            raise ValueError(f"fc_channels = {self.fc_channels}: expected one entry fewer than gru_channels "
+                             f"({self.gru_channels})")
 
 
 class MDGRUModel(SegmentationModel):
