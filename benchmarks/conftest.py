@@ -39,6 +39,19 @@ def fake_batch(supervision: str, batch: int, channels: int, size: int, device: s
     return {"x_a": x(), "x_b": x()}
 
 
+def mean_seconds(benchmark) -> float | None:
+    """The mean time of a benchmark's rounds; None when timing is off (``--benchmark-disable``)."""
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.mean if stats is not None else None
+
+
+def record_rate(benchmark, key: str, items: float) -> None:
+    """``extra_info[key]`` = items per second, when the benchmark was timed."""
+    mean = mean_seconds(benchmark)
+    if mean:
+        benchmark.extra_info[key] = items / mean
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()

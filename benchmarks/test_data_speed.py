@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PAPER_CHANNELS, PAPER_SIZE
+from conftest import PAPER_CHANNELS, PAPER_SIZE, record_rate
 from pathogan_bench.engine.batches import DomainBatches
 from pathogan_bench.data import PreprocessConfig, prepare_slices, synthesize
 from pathogan_bench.data.augment import Augmenter
@@ -36,7 +36,7 @@ def test_augmentation(benchmark, device, batch):
         return out
 
     benchmark.pedantic(run, rounds=10, warmup_rounds=2, iterations=1)
-    benchmark.extra_info["slices_per_s"] = batch / benchmark.stats.stats.mean
+    record_rate(benchmark, "slices_per_s", batch)
 
 
 @pytest.mark.parametrize("device", _devices())
@@ -55,7 +55,7 @@ def test_training_batches(benchmark, device):
         return out
 
     benchmark.pedantic(run, rounds=20, warmup_rounds=2, iterations=1)
-    benchmark.extra_info["slices_per_s"] = 8 / benchmark.stats.stats.mean
+    record_rate(benchmark, "slices_per_s", 8)
 
 
 @pytest.fixture(scope="module")
@@ -68,4 +68,4 @@ def test_preprocess_volumes(benchmark, synthetic_folder):
     dataset = create("dataset", "brats2021", synthetic_folder)
     table = benchmark.pedantic(lambda: prepare_slices(dataset, PreprocessConfig(), None, progress=False),
                                rounds=2, iterations=1)
-    benchmark.extra_info["slices_per_s"] = len(table) / benchmark.stats.stats.mean
+    record_rate(benchmark, "slices_per_s", len(table))

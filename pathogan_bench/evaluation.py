@@ -152,7 +152,7 @@ def score_and_report(arrays: dict[str, np.ndarray], info: dict[str, Any], metric
     write_csv(out_dir / "metrics_slices.csv", slices)
     write_csv(out_dir / "metrics_patients.csv", patients)
     summary = summarise(slices, patients, info, list(metrics), empty)
-    write_report(summary, out_dir)
+    write_report(summary, out_dir, sorted((Path(run_dir) / "figures").glob("*.png")))
     return summary
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,15 @@ SPLIT_ORDER = ("train", "val", "test")
 SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
 RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
-              "skipped_cases")
+              "skipped_cases", "image_size", "steps", "steps_done", "train_seconds", "skipped_updates", "split_sizes",
+              "threshold")
+#: what report.md says about the metrics whose names readers take for something else
+METRIC_NOTES = {
+    "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "
+           "distances over all foreground pixels), not the absolute volume difference",
+    "avd_mean": "AVD (mean) is the mean of the two directed mean distances (EvaluateSegmentation's AVGDIST)",
+    "dice_pp": "Dice PP is the Dice of each patient's evaluated slices stacked, averaged over patients",
+}
 
 
 @dataclass
@@ -174,26 +183,49 @@ def _undefined_note(summary: Summary) -> str:
     return "; ".join(parts) if parts else "none"
 
 
-def render_markdown(summary: Summary) -> str:
+def _training_lines(run: dict[str, Any]) -> list[str]:
+    lines = []
+    if "steps" in run:
+        done = run.get("steps_done", run["steps"])
+        seconds = run.get("train_seconds")
+        lines.append(f"- training: {done} of {run['steps']} steps" + (f" in {seconds:.0f} s" if seconds else "")
+                     + (f" on {run['device']}" if run.get("device") else ""))
+    skipped = {k: v for k, v in (run.get("skipped_updates") or {}).items() if v}
+    if skipped:
+        lines.append("- optimizer updates skipped (non-finite loss or gradients): "
+                     + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+    for split, sizes in (run.get("split_sizes") or {}).items():
+        lines.append(f"- {split}: {sizes.get('patients', 0)} patients, {sizes.get('healthy', 0)} healthy and "
+                     f"{sizes.get('pathological', 0)} pathological slices")
+    if run.get("skipped_cases"):
+        lines.append(f"- skipped {len(run['skipped_cases'])} bad case(s): {', '.join(run['skipped_cases'])}")
+    return lines
+
+
+def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
     header, rows = table_rows(summary)
     run = summary.run
-    facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "seed", "device") if k in run)
-    if run.get("skipped_cases"):
-        facts += f"; skipped {len(run['skipped_cases'])} bad case(s): {', '.join(run['skipped_cases'])}"
-    return (
-        f"# {summary.model}\n\n{facts}\n\n"
+    facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "seed") if k in run)
+    notes = [METRIC_NOTES[m] for m in summary.metrics if m in METRIC_NOTES]
+    text = (
+        f"# {summary.model}\n\n{facts}\n\n" + "".join(f"{line}\n" for line in _training_lines(run)) + "\n"
         + markdown_table(header, rows)
-        + f"\nScores as mean ± std (median) over slices (Dice PP over patients); Dice in %, distances in "
-        f"{summary.unit}. Empty-mask convention: {summary.empty}. Undefined values are left out of the "
-        f"statistics; count per metric: {_undefined_note(summary)}. Definitions: docs/METRICS.md.\n"
+        + f"\nScores as mean ± std (median) over the evaluated pathological slices (Dice PP over patients); "
+        f"Dice in %, distances in {summary.unit}. Empty-mask convention: {summary.empty}. Undefined values are "
+        f"left out of the statistics; count per metric: {_undefined_note(summary)}. "
+        + "".join(f"{note}. " for note in notes) + "Definitions: docs/METRICS.md.\n"
     )
+    if figures:
+        text += "\n## Figures\n\n" + "".join(f"- [{Path(f).name}]({f})\n" for f in figures)
+    return text
 
 
-def write_report(summary: Summary, run_dir: str | Path) -> tuple[Path, Path]:
-    """``summary.json`` and ``report.md`` in ``run_dir``."""
+def write_report(summary: Summary, run_dir: str | Path, figures: Sequence[str | Path] = ()) -> tuple[Path, Path]:
+    """``summary.json`` and ``report.md`` in ``run_dir``; ``figures`` are linked relative to it."""
     run_dir = Path(run_dir)
+    links = [os.path.relpath(f, run_dir) for f in figures]
     return (write_json(run_dir / "summary.json", summary.to_dict()),
-            write_text(run_dir / "report.md", render_markdown(summary)))
+            write_text(run_dir / "report.md", render_markdown(summary, links)))
 
 
 def print_summary(summary: Summary, console: Any = None) -> None:
@@ -206,7 +238,7 @@ def print_summary(summary: Summary, console: Any = None) -> None:
     table = Table(title=f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
                   caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}")
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
     for row in rows:
         table.add_row(*row)
     print_table(table, console)

@@ -27,6 +27,11 @@ class PreparedData:
         idx = split_indices(self.table, self.splits, split)
         return idx if domain is None else idx[self.table.domain[idx] == domain]
 
+    def split_sizes(self) -> dict[str, dict[str, int]]:
+        """Patients, healthy and pathological slices per split."""
+        return {split: {"patients": len(members), "healthy": len(self.indices(split, 0)),
+                        "pathological": len(self.indices(split, 1))} for split, members in self.splits.items()}
+
 
 def split_indices(table: datalib.SliceTable, splits: dict[str, list[str]], split: str) -> np.ndarray:
     members = np.isin(table.patient, np.asarray(splits.get(split, []), dtype=table.patient.dtype))

@@ -67,10 +67,10 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
         return _run(plan, run_dir, resume_dir is not None, console, record)
     except TrainingInterrupted as exc:
         record.update(status="interrupted", interrupted_at=exc.step)
-        log.warning("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
+        log.info("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
         if rank0:
             console.print(f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
-                          f"Continue with: {resume_command(run_dir)}")
+                          f"Continue with: {resume_command(run_dir)}", soft_wrap=True)
         raise
     except BaseException as exc:
         record.fail(exc)
@@ -92,7 +92,7 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     steps = total_steps(plan, batches)
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
-    facts = run_facts(plan, model, data, steps)
+    facts = {**run_facts(plan, model, data, steps), "split_sizes": data.split_sizes()}
     record.write({**facts, "status": "training"})
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
     trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank)
@@ -107,7 +107,8 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     if model.trainable and trainer.step < steps:
         record.write({**facts, "status": "stopped"})
         if record.enabled:
-            console.print(f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}")
+            console.print(f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}",
+                          soft_wrap=True)
         return RunResult(run_dir, None, "stopped")
     if not record.enabled:
         return RunResult(run_dir, None)
@@ -123,7 +124,7 @@ def _resume(trainer: Trainer, run_dir: Path, steps: int, console: Console, show:
         message = f"resuming {run_dir} from {checkpoint.name} at step {trainer.step} of {steps}"
     log.info(message)
     if show:
-        console.print(message)
+        console.print(message, soft_wrap=True)
 
 
 def _check_skipped(trainer: Trainer, config: RunConfig, console: Console, show: bool) -> None:
@@ -132,7 +133,8 @@ def _check_skipped(trainer: Trainer, config: RunConfig, console: Console, show: 
         return
     parts = ", ".join(f"{name} {count} of {trainer.step}" for name, count in trainer.skipped.items() if count)
     if show:
-        console.print(f"[yellow]warning: skipped optimizer updates (non-finite loss or gradients): {parts}")
+        console.print(f"[yellow]warning: skipped optimizer updates (non-finite loss or gradients): {parts}",
+                      soft_wrap=True)
     worst = max(count / trainer.step for count in trainer.skipped.values())
     if worst > config.train.max_skipped_fraction:
         raise TooManySkippedUpdatesError(
@@ -149,11 +151,11 @@ def _finish(plan: RunPlan, model: torch.nn.Module, trainer: Trainer, data: Prepa
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
     predictions.save(run_dir / "predictions.npz")
     facts.update(status="done", threshold=float(model.threshold))
-    summary = score_and_report(predictions.arrays(), facts, config.eval.metrics, config.eval.empty, run_dir)
     write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model)
+    summary = score_and_report(predictions.arrays(), facts, config.eval.metrics, config.eval.empty, run_dir)
     facts["score_seconds"] = round(time.perf_counter() - started, 2)
     record.write(facts)
     print_summary(summary, console=console)
     log.info("scored and reported in %.1f s; run finished", facts["score_seconds"])
-    console.print(f"run directory: [bold]{run_dir}[/bold]")
+    console.print(f"run directory: [bold]{run_dir}[/bold]", soft_wrap=True)
     return summary
