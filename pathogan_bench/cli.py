@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import TrainingInterrupted, UserError
+from .errors import RunFailedError, TrainingInterrupted, UserError
 
 #: core command name -> "module:attribute" under pathogan_bench.commands
 COMMANDS = {
@@ -50,6 +50,15 @@ class InternalFailure(click.ClickException):
         click.echo(f"internal error: {self.format_message()} (rerun with --debug for the traceback)", err=True)
 
 
+class RunFailed(click.ClickException):
+    """A run stopped by its own policy (e.g. too many non-finite losses): ``run failed: MESSAGE``, exit code 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"run failed: {self.format_message()}", err=True)
+
+
 class PathoganGroup(click.Group):
     """Core commands imported on use (a fast ``--help``), plugin commands from the registry."""
 
@@ -77,6 +86,10 @@ class PathoganGroup(click.Group):
             if ctx.params.get("debug"):
                 traceback.print_exc()
             raise BadInput(str(exc)) from exc
+        except RunFailedError as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            raise RunFailed(str(exc)) from exc
         except (TrainingInterrupted, KeyboardInterrupt):
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(INTERRUPTED) from None

@@ -18,11 +18,15 @@ class DuplicateComponentError(UserError):
     """A name two plugins registered for one kind: asking for it fails, the rest of the registry works."""
 
 
-class NonFiniteLossError(Exception):
+class RunFailedError(Exception):
+    """Training went wrong in a way the run's policy does not accept; the run is marked failed (exit code 1)."""
+
+
+class NonFiniteLossError(RunFailedError):
     """Training produced non-finite losses too many steps in a row."""
 
 
-class TooManySkippedUpdatesError(Exception):
+class TooManySkippedUpdatesError(RunFailedError):
     """More optimizer updates were skipped (non-finite loss or gradients) than the run allows."""
 
 

@@ -122,3 +122,25 @@ def test_metrics_command_on_real_labels(shared_data):
     result = invoke_cli("metrics", str(seg), str(seg), "--metrics", "dice,hd95")
     assert result.code == 0, result.output
     assert "100.00" in result.output
+
+
+def test_metrics_pairs_segment_output_with_a_dataset_by_case(tmp_path):
+    pred, ref = volumes()
+    seg, data = tmp_path / "seg", tmp_path / "data"
+    for folder in (seg, data / "BraTS-GLI-00001-000", data / "BraTS-GLI-00002-000", data / "brats_2013_pat0001_1"):
+        folder.mkdir(parents=True)
+    for pid in ("BraTS-GLI-00001-000", "BraTS-GLI-00002-000"):
+        write_nifti(seg / f"{pid}-label.nii.gz", pred)
+        write_nifti(seg / f"{pid}-prob.nii.gz", pred.astype(np.float32) * 0.7)
+        write_nifti(data / pid / f"{pid}-seg.nii.gz", ref)
+        write_nifti(data / pid / f"{pid}-t2f.nii.gz", ref.astype(np.float32))
+    write_nifti(data / "brats_2013_pat0001_1" / "OTMultiClass.nii.gz", ref)
+    write_nifti(seg / "brats_2013_pat0001_1-label.nii.gz", pred)
+    result = invoke_cli("metrics", seg, data, "--out", tmp_path / "scores.csv")
+    assert result.code == 0, result.output
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert set(scores.loc[scores["scope"] == "volume", "file"]) == {
+        "BraTS-GLI-00001-000", "BraTS-GLI-00002-000", "brats_2013_pat0001_1"}
+    write_nifti(seg / "BraTS-GLI-00003-000-label.nii.gz", pred)
+    result = invoke_cli("metrics", seg, data)
+    assert result.code == 2 and "BraTS-GLI-00003-000-label.nii.gz" in result.err

@@ -63,11 +63,11 @@ def existing_run_dir(path: str | Path) -> Path:
 
 
 def attach_log(run_dir: Path) -> list[logging.Handler]:
-    """Everything to ``log.txt``; warnings and errors also to the console (stderr)."""
+    """Everything to ``log.txt``; warnings also to the console (stderr). Errors reach the console once, from the CLI."""
     to_file = logging.FileHandler(run_dir / "log.txt", encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     to_console = logging.StreamHandler()
-    to_console.setLevel(logging.WARNING)
+    to_console.addFilter(lambda record: record.levelno == logging.WARNING)
     to_console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     log.setLevel(logging.INFO)
     for handler in (to_file, to_console):

@@ -20,23 +20,73 @@ def _is_nifti(path: Path) -> bool:
     return path.name.endswith(NIFTI_SUFFIXES)
 
 
+#: file-name endings that mark a label map; what comes before them names the case
+LABEL_SUFFIXES = ("-label", "_label", "-seg", "_seg")
+#: label maps named after their content, not their case (the case is the folder: BraTS 2013/2015)
+GENERIC_LABEL_NAMES = ("OTMultiClass", "seg", "label")
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def case_key(path: Path) -> str | None:
+    """The case a label-map file belongs to: ``PID-label.nii.gz`` -> PID, ``PID/OTMultiClass.nii.gz`` -> PID."""
+    stem = _stem(path)
+    for suffix in LABEL_SUFFIXES:
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    if stem in GENERIC_LABEL_NAMES:
+        return path.parent.name
+    return None
+
+
+def _label_files(folder: Path, depth: int) -> list[Path]:
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and _is_nifti(p)]
+    if depth > 0:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            files += [p for p in _label_files(sub, depth - 1) if case_key(p) is not None]
+    return files
+
+
 def find_pairs(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
-    """(name, prediction, ground truth) for two files, or two folders matched by file name."""
+    """(name, prediction, ground truth) for two files, or two folders.
+
+    Folders are matched by file name; failing that, by case: ``segment``'s
+    ``PID-label.nii.gz`` files meet a dataset's ``PID-seg.nii.gz`` (at the top
+    or in case folders) or ``PID/OTMultiClass.nii.gz``.
+    """
     if pred.is_file() and gt.is_file():
         return [(pred.name, pred, gt)]
-    if pred.is_dir() and gt.is_dir():
-        preds = {p.name: p for p in sorted(pred.iterdir()) if p.is_file() and _is_nifti(p)}
-        gts = {p.name: p for p in sorted(gt.iterdir()) if p.is_file() and _is_nifti(p)}
-        if not preds:
-            raise UserError(f"{pred}: no .nii or .nii.gz files")
-        missing = sorted(set(preds) - set(gts))
-        if missing:
-            raise UserError(f"{gt}: no ground truth for {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    if not (pred.is_dir() and gt.is_dir()):
+        for path in (pred, gt):
+            if not path.exists():
+                raise UserError(f"{path}: does not exist")
+        raise UserError(f"{pred}, {gt}: give two files or two folders")
+    preds = {p.name: p for p in _label_files(pred, 0)}
+    labelled = {name: p for name, p in preds.items() if _stem(p).endswith("-label")}
+    preds = labelled or preds  # segment's output: its label maps, not its probabilities or inpaintings
+    if not preds:
+        raise UserError(f"{pred}: no .nii or .nii.gz files")
+    gts = {p.name: p for p in _label_files(gt, 0)}
+    if set(preds) <= set(gts):
         return [(name, preds[name], gts[name]) for name in preds]
-    for path in (pred, gt):
-        if not path.exists():
-            raise UserError(f"{path}: does not exist")
-    raise UserError(f"{pred}, {gt}: give two files or two folders")
+    by_case = {case_key(p): p for p in _label_files(gt, 1) if case_key(p) is not None}
+    pairs, missing = [], []
+    for name, path in preds.items():
+        key = case_key(path) or _stem(path)
+        if key in by_case:
+            pairs.append((key, path, by_case[key]))
+        else:
+            missing.append(name)
+    if missing:
+        raise UserError(f"{gt}: no ground truth for {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+                        + " (matched by file name, or by case: PID-label.nii.gz with PID-seg.nii.gz or PID/OTMultiClass.nii.gz)")
+    return pairs
 
 
 def load_labels(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...]]:
