@@ -6,7 +6,9 @@ instead of deciding again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -16,6 +18,7 @@ from ..metrics.registered import check_metric_names
 from ..model import Supervision, check_model_options, supervision_of
 from ..registry import Entry, Registry, get_registry
 from ..distributed import DistributedContext
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class RunPlan:
 def plan_run(config: RunConfig, registry: Registry | None = None, dist: DistributedContext | None = None) -> RunPlan:
     """Check every name and option of ``config`` against the registry and fix the device (no data is touched)."""
     registry = registry or get_registry()
+    if config.data.path:
+        check_data_folder(Path(config.data.path).expanduser())
     entry = registry.get("model", config.model)
     check_model_options(entry, config.model_options)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
@@ -49,3 +54,13 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, entry, supervision_of(entry), tuple(pairs), device, dist)
+
+
+def check_data_folder(root: Path) -> None:
+    """The data folder exists, is a folder and can be listed (before any run directory is made)."""
+    if not root.exists():
+        raise UserError(f"{root}: data folder not found")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(f"{root}: permission denied")
