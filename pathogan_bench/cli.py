@@ -80,6 +80,9 @@ class PathoganGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # one line, like every other bad input
+            where = exc.ctx.command_path if exc.ctx is not None else "pathogan-bench"
+            raise BadInput(f"{exc.format_message()} (see '{where} --help')") from exc
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except UserError as exc:

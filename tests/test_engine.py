@@ -144,6 +144,14 @@ def test_segment_writes_probability_label_and_inpaintings_with_the_input_affine(
         assert (workdir / "seg" / f"{pid}-healthy-{modality}.nii.gz").is_file()
 
 
+def test_segment_refuses_an_output_that_is_a_file(trained_run, tmp_path):
+    data_root = Path(json.loads((trained_run / "run.json").read_text())["data"])
+    case = sorted(p for p in data_root.iterdir() if p.is_dir())[0]
+    (tmp_path / "taken").write_text("not a folder")
+    code, _, err = invoke_cli("segment", trained_run, case, "--out", tmp_path / "taken")
+    assert code == 2 and "taken' is a file" in err and len(err.splitlines()) == 1
+
+
 def test_segment_refuses_a_case_without_the_trained_modalities(trained_run, tmp_path, capsys):
     case = tmp_path / "BraTS-GLI-00009-000"
     case.mkdir()
@@ -192,7 +200,7 @@ def test_compare_trains_two_models_on_one_split(workdir, capsys, shared_cache):
 
 def test_run_on_real_scans_trains_on_two_patients_and_scores_the_other_two(shared_data, tmp_path, capsys):
     config = tmp_path / "real.toml"
-    config.write_text("[data]\nimage_size = 48\nslice_range = [30, 130]\nsplit = [0.5, 0.0, 0.5]\n"
+    config.write_text("[data]\nimage_size = 48\nslice_range = [30, 130]\nsplit_fractions = [0.5, 0.0, 0.5]\n"
                       "n_healthy = 50\nn_pathological = 50\n[eval]\nfigure_slices = 1\n")
     code, _, err = invoke_cli("run", "--config", str(config), "--data", str(shared_data / "brats2013-deepmedic"),
                         "--modalities", "flair,t1c", "--steps", "2", *TINY_MODEL, "--out", str(tmp_path), "--name", "r")
@@ -205,3 +213,11 @@ def test_run_on_real_scans_trains_on_two_patients_and_scores_the_other_two(share
     assert "HD95 (mm)" in (run / "report.md").read_text()
     slices = pd.read_csv(run / "metrics_slices.csv")
     assert set(slices[slices["split"] == "test"]["patient"]) == set(splits["test"])
+    # segment one patient of a per-patient layout, its output scored against the dataset's own labels
+    patient = shared_data / "brats2013-deepmedic" / "brats_2013_pat0002_1"
+    code, out, err = invoke_cli("segment", run, patient, "--out", tmp_path / "seg", "--slices", "60-70")
+    assert code == 0, err
+    assert "brats_2013_pat0002_1:" in out and "resized to the model's 48x48" in out
+    code, out, err = invoke_cli("metrics", tmp_path / "seg", shared_data / "brats2013-deepmedic")
+    assert code == 0, err
+    assert "brats_2013_pat0002_1" in out
