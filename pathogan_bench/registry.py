@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
-import inspect
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import pluggy

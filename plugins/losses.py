@@ -24,7 +24,6 @@ difference (x - p) in eq. 15 are held constant (detached).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F

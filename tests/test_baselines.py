@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from pathogan_bench.model import ModelContext, SegmentationModel, supervision_of
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.common import brain_mask
-from pathogan_bench_plugins.baselines.cyclegan import CycleGAN
 from pathogan_bench_plugins.gan import ImagePool
 from pathogan_bench_plugins.baselines.mdgru import ALL_DIRECTIONS, MDGRU, from_scan_order, to_scan_order
 from pathogan_bench_plugins.baselines.threshold import ThresholdModel, flair_channel

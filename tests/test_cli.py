@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from pathogan_bench import cli as cli_module
 from pathogan_bench.registry import KINDS

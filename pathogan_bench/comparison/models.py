@@ -13,10 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 
 from ..config import RunConfig, to_toml

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..config import RunConfig, resolve_config
 from ..errors import UserError
 from ..evaluation import load_run_info

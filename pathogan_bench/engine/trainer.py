@@ -10,7 +10,6 @@ the loop synchronises with the host only every ``log_every`` steps.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
