@@ -27,6 +27,26 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PATHOGAN_BENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+#: the smallest synthetic data a run trains on: 6 patients of 32 px
+TINY_DATA = """
+[data]
+synthetic_patients = 6
+synthetic_size = 32
+image_size = 32
+n_healthy = 40
+n_pathological = 40
+"""
+#: ... and a quiet schedule: losses every 2 steps, no intermediate checkpoints, samples or figures
+TINY_RUN = TINY_DATA + """
+[train]
+log_every = 2
+checkpoint_every = 1000
+sample_every = 0
+[eval]
+figure_slices = 0
+"""
+
+
 @dataclass
 class CliResult:
     code: int

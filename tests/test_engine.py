@@ -12,16 +12,10 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import invoke_cli
+from conftest import TINY_DATA, invoke_cli
 
 
-TINY = """
-[data]
-synthetic_patients = 6
-synthetic_size = 32
-image_size = 32
-n_healthy = 40
-n_pathological = 40
+TINY = TINY_DATA + """
 [train]
 log_every = 2
 checkpoint_every = 4

@@ -13,22 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import invoke_cli
+from conftest import TINY_RUN as TINY, invoke_cli
 
-TINY = """
-[data]
-synthetic_patients = 6
-synthetic_size = 32
-image_size = 32
-n_healthy = 40
-n_pathological = 40
-[train]
-log_every = 2
-checkpoint_every = 1000
-sample_every = 0
-[eval]
-figure_slices = 0
-"""
 MODEL = ("--model", "unet", "--model-option", "width=0.0625")
 
 

@@ -17,22 +17,8 @@ from pathogan_bench.engine.checkpoint import (CheckpointError, clean_partial_fil
                                               save_checkpoint)
 from pathogan_bench.io import write_text
 
-from conftest import invoke_cli
+from conftest import TINY_RUN as TINY, invoke_cli
 
-TINY = """
-[data]
-synthetic_patients = 6
-synthetic_size = 32
-image_size = 32
-n_healthy = 40
-n_pathological = 40
-[train]
-log_every = 2
-checkpoint_every = 1000
-sample_every = 0
-[eval]
-figure_slices = 0
-"""
 
 
 def test_a_missing_data_folder_fails_before_a_run_directory_is_made(tmp_path):

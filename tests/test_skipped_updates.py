@@ -11,22 +11,8 @@ import torch
 from pathogan_bench import registry as reg
 from pathogan_bench.plugin import ModelContext, SegmentationModel, Spec, guarded_step, hookimpl, make_adam
 
-from conftest import invoke_cli
+from conftest import TINY_RUN as TINY, invoke_cli
 
-TINY = """
-[data]
-synthetic_patients = 6
-synthetic_size = 32
-image_size = 32
-n_healthy = 40
-n_pathological = 40
-[train]
-log_every = 2
-checkpoint_every = 1000
-sample_every = 0
-[eval]
-figure_slices = 0
-"""
 
 
 class Flaky(SegmentationModel):
