@@ -138,6 +138,11 @@ def parse_option(text: str) -> tuple[str, Any]:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = {"true": True, "false": False}.get(raw.lower(), raw)
+    if isinstance(value, str):
+        try:
+            value = float(value)  # nan, inf: numbers that are not Python literals
+        except ValueError:
+            pass
     return key.strip(), value
 
 

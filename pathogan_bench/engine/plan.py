@@ -50,7 +50,10 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     entry = registry.get("model", config.model)
     check_model_options(entry, config.model_options)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
-    check_metric_names(registry, config.eval.metrics, config.eval.empty)
+    try:
+        check_metric_names(registry, config.eval.metrics, config.eval.empty)
+    except UserError as exc:
+        raise UserError(f"eval.metrics {config.eval.metrics}: {exc}") from None
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, entry, supervision_of(entry), tuple(pairs), device, dist)
