@@ -82,10 +82,11 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
     result = model.sample(healthy, generator=torch.Generator().manual_seed(seed))
     panels = {"healthy x_A": healthy, "label l_A": result["label"], "inpainting p_A": result["inpainting"],
               "sample y_B": result["translated"]}
-    save_sample_grid(out_dir / "samples.png", panels, title=f"{n} pathologies drawn from N(0, I)", max_items=min(n, 8),
-                     channel_names=tuple(info["modalities"]))
     table = data.table
-    affine = slice_affine(table.volumes.get(str(table.patient[chosen[0]]), {}).get("affine"), table.spacing)
+    affines = [table.volumes.get(str(table.patient[i]), {}).get("affine") for i in chosen]
+    save_sample_grid(out_dir / "samples.png", panels, title=f"{n} pathologies drawn from N(0, I)", max_items=min(n, 8),
+                     channel_names=tuple(info["modalities"]), affine=affines[:min(n, 8)])
+    affine = slice_affine(affines[0], table.spacing)
     prob = result["label"][:, 0].float().cpu().numpy()
     for i, m in enumerate(info["modalities"]):
         save_nifti(out_dir / f"samples-{m}.nii.gz", np.moveaxis(result["translated"][:, i].cpu().numpy(), 0, -1), affine)

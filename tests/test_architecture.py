@@ -13,7 +13,7 @@ import pathogan_bench
 
 #: lowest first; a module may import modules of its own layer or of lower ones
 LAYERS: list[set[str]] = [
-    {"errors", "io", "progress", "spec", "distributed"},
+    {"errors", "io", "progress", "spec", "distributed", "orientation"},
     {"device", "data", "metrics", "losses", "hookspecs", "registry", "model", "figures", "samples", "report"},
     {"config", "evaluation"},
     {"engine"},

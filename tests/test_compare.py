@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pathogan_bench import metrics as M
-from pathogan_bench.comparison import compare_runs
+from pathogan_bench.comparison import ComparedRun, compare_runs
 from pathogan_bench.errors import UserError
 from test_report import make_run
 
@@ -26,7 +27,7 @@ def test_compare_runs_side_by_side(tmp_path):
     unet_test = table[(table["model"] == "unet") & (table["split"] == "test")].iloc[0]
     assert unet_test["dice_mean"] == 1.0 and unet_test["hd95_mean"] == 0.0
     markdown = (tmp_path / "out" / "comparison.md").read_text()
-    assert "| unet (Te) | full | full | synthetic | 100.0 ± 0.0 (100.0) |" in markdown
+    assert "| unet (Te) | full | full | ? | synthetic | 100.0 ± 0.0 (100.0) |" in markdown
     csv = pd.read_csv(tmp_path / "out" / "comparison.csv")
     assert len(csv) == 4
     assert (tmp_path / "out" / "dice-boxplot.png").read_bytes()[:4] == b"\x89PNG"
@@ -42,6 +43,39 @@ def test_compare_command(tmp_path):
     assert (tmp_path / "cmp" / "comparison.md").is_file()
     bad = invoke_cli("compare", str(tmp_path), "--out", str(tmp_path / "cmp2"))
     assert bad.code == 2 and "run.json" in bad.err and bad.err.count("\n") == 1
+
+
+def test_same_slices_figure_on_flair_with_affines_and_old_runs(tmp_path, capsys, monkeypatch):
+    from pathogan_bench.comparison import figures as comparison_figures
+
+    a = make_run(tmp_path / "a", model="pathogan", shift=2)
+    b = make_run(tmp_path / "b", model="unet", shift=0)
+    compare_runs([a, b], tmp_path / "out")
+    assert (tmp_path / "out" / "same-slices.png").read_bytes()[:4] == b"\x89PNG"
+    assert "keeps no affines" in capsys.readouterr().err  # runs written before affines were kept say so
+
+    with np.load(b / "predictions.npz") as data:  # a run with FLAIR slices and affines, as written now
+        arrays = {k: data[k] for k in data.files if k != "images"}
+    n = len(arrays["z"])
+    arrays["image"] = np.random.default_rng(0).normal(size=arrays["prob"].shape).astype(np.float16)
+    arrays["image_modality"] = np.asarray("flair")
+    arrays["affine"] = np.repeat(np.diag([-1.0, -1.0, 1.0, 1.0])[None], n, axis=0)
+    np.savez_compressed(b / "predictions.npz", **arrays)
+    seen = {}
+    original = comparison_figures.save_figure
+
+    def keep(path, fig):
+        seen["colorbars"] = [ax for ax in fig.axes if ax.get_ylabel().startswith("probability")]
+        seen["texts"] = [t.get_text() for t in fig.texts] + [ax.get_title() for ax in fig.axes]
+        return original(path, fig)
+
+    monkeypatch.setattr(comparison_figures, "save_figure", keep)
+    runs = [ComparedRun("unet", 0, 1.0, b, "full")]
+    assert comparison_figures.same_slices_figure(runs, tmp_path / "new.png") is not None
+    assert seen["colorbars"], "the probability colour bar is missing"
+    assert "FLAIR: ground truth" in seen["texts"]
+    assert any("anterior up" in t and "assumed" not in t for t in seen["texts"])
+    assert "keeps no" not in capsys.readouterr().err
 
 
 def test_compare_needs_a_run():
@@ -144,3 +178,15 @@ def test_metrics_pairs_segment_output_with_a_dataset_by_case(tmp_path):
     write_nifti(seg / "BraTS-GLI-00003-000-label.nii.gz", pred)
     result = invoke_cli("metrics", seg, data)
     assert result.code == 2 and "BraTS-GLI-00003-000-label.nii.gz" in result.err
+
+
+def test_compare_warns_when_runs_were_scored_on_different_data(tmp_path):
+    a = make_run(tmp_path / "a", model="pathogan")
+    b = make_run(tmp_path / "b", model="unet", seed=1)
+    info = json.loads((b / "run.json").read_text())
+    (b / "run.json").write_text(json.dumps({**info, "data": "/elsewhere"}))
+    result = invoke_cli("compare", a, b, "--out", tmp_path / "cmp")
+    assert result.code == 0, result.output
+    assert "different data" in result.err and "/elsewhere" in result.err
+    text = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "**Warning:**" in text and "| steps |" in text

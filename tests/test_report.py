@@ -183,3 +183,66 @@ def test_fig2_with_and_without_generated_images(tmp_path):
     width_min, height_min = _png_size(minimal)
     assert width_full > width_min and height_full > height_min
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
+
+
+def test_fig2_shows_dice_difference_map_and_orientation(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from pathogan_bench import figures
+
+    captured = {}
+    original = figures.save_figure
+
+    def keep(path, fig):
+        captured["texts"] = [t.get_text() for ax in fig.axes for t in [ax.title, *ax.texts]] + \
+            [t.get_text() for t in fig.texts] + [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        captured["labels"] = [ax.yaxis.label.get_text() for ax in fig.axes]
+        captured["images"] = [im.get_array() for ax in fig.axes for im in ax.images]
+        assert isinstance(fig, matplotlib.figure.Figure)
+        return original(path, fig)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    images = np.zeros((2, 8, 6), np.float32)
+    images[0, 0, -1] = 1.0  # x = 0, y = last: patient's left and anterior in RAS
+    mask = np.zeros((8, 6), bool)
+    mask[2:5, 2:4] = True
+    prob = np.where(mask, 0.9, 0.0)
+    prob[5, 2] = 0.9  # one false positive pixel: Dice = 2 * 6 / (7 + 6)
+    figures.fig2(tmp_path / "f.png", images, prob, mask, translated=images * 0.5, channel_names=("t1c", "flair"),
+                 affine=np.eye(4))
+    texts = "\n".join(captured["texts"])
+    assert f"Dice {100 * 12 / 13:.1f}%" in texts
+    assert "|input − translation|" in texts and "FLAIR: ground truth" in texts
+    assert "ground truth outline" in texts and "prediction: probability ≥ 0.5" in texts
+    assert "patient left on image right, anterior up" in texts and "yellow" not in texts
+    first = np.asarray(captured["images"][0])
+    assert first.shape == (6, 8) and first[0, -1] == 1.0  # anterior-left voxel at the top right
+
+
+def test_sample_grid_is_readable(tmp_path):
+    import torch
+
+    from pathogan_bench.samples import column_title, save_sample_grid
+
+    assert column_title("l_A") == "drawn label map\n($l_{A}$)"
+    assert column_title("y_B = G_A(x_A)").startswith("result: drawn pathology")
+    assert column_title("something else") == "something else"
+    x = torch.rand(4, 4, 64, 64) * 2 - 1
+    label = torch.rand(4, 1, 64, 64)
+    panels = {"x_A (healthy)": x, "l_A": label, "p_A": x, "y_B = G_A(x_A)": x, "x_B (pathological)": x,
+              "l_B (segmentation)": label, "p_B": x, "y_A = G_B(x_B)": x}
+    path = save_sample_grid(tmp_path / "grid.png", panels, title="step 1", channel_names=("t1", "t1c", "t2", "flair"),
+                            affine=np.diag([-1.0, -1.0, 1.0, 1.0]))
+    width, height = _png_size(path)
+    assert 800 < width < 2000 and height < 1200
+    cyclegan = {"x_A (healthy)": x, "G_AB(x_A)": x, "x_B (pathological)": x, "G_BA(x_B)": x,
+                "|x_B - G_BA(x_B)|": (x - x.flip(0)).abs().mean(1, keepdim=True)}
+    assert _png_size(save_sample_grid(tmp_path / "cyc.png", cyclegan))[0] < 2000
+
+
+def test_compare_real_resizes_and_writes_here(shared_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke_cli("data", "compare-real", shared_data / "brats2013-deepmedic", "--size", "64")
+    assert code == 0, err
+    assert (tmp_path / "synthetic-vs-real.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "docs").exists()

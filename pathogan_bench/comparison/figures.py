@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
+from ..evaluation import load_run_info
+from ..figures import (GT_COLOUR, PRED_COLOUR, PRED_DASHES, PROB_CMAP, add_key, dice_text, grey_window,
+                       mark_orientation, modality_label, outline, overlay_key, panel_grid, preferred_channel,
+                       solid_cmap)
 from ..io import save_figure
+from ..orientation import figure_label, orientation_label, to_display
 from .summary import ComparedRun, seed_summary
+
+#: probabilities below this are not drawn over the image
+OVERLAY_FROM = 0.05
+
 
 def label_efficiency_figure(runs: list[ComparedRun], path: Path) -> Path:
     import matplotlib
@@ -34,40 +47,165 @@ def label_efficiency_figure(runs: list[ComparedRun], path: Path) -> Path:
     return save_figure(path, fig)
 
 
-def same_slices_figure(runs: list[ComparedRun], path: Path, n_slices: int = 4) -> Path | None:
-    """The same test slices segmented by every model, next to the ground truth."""
-    import matplotlib
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _slices(run_dir: Path, keys: list[tuple[str, int]], with_mask: bool) -> dict[str, Any]:
+    """What the figure needs of one run's ``predictions.npz`` for the slices ``keys`` (one array at a time).
+
+    ``rows`` maps each key to its position in the returned ``prob``,
+    ``image`` (FLAIR or another kept channel; None for runs that kept
+    none), ``affine`` (None if not kept) and ``mask`` (with ``with_mask``).
+    """
+    with np.load(run_dir / "predictions.npz", allow_pickle=False) as data:
+        files = set(data.files)
+        patient, z = data["patient"].astype(str), data["z"]
+        found = {}
+        for key in keys:
+            hit = np.flatnonzero((patient == key[0]) & (z == key[1]))
+            if len(hit):
+                found[key] = int(hit[0])
+        take = np.asarray(list(found.values()), dtype=np.int64)
+        out: dict[str, Any] = {"rows": {key: n for n, key in enumerate(found)}, "threshold": float(data["threshold"]),
+                               "prob": data["prob"][take], "image": None, "modality": "", "affine": None}
+        if with_mask:
+            out["mask"] = data["mask"][take]
+        if "image" in files:
+            out["image"] = data["image"][take]
+            out["modality"] = str(data["image_modality"]) if "image_modality" in files else ""
+        elif "images" in files and data["images"].ndim == 4:  # every channel, as some runs kept them
+            try:
+                modalities = list(load_run_info(run_dir).get("modalities", []))
+            except UserError:
+                modalities = []
+            images = data["images"]
+            c = preferred_channel(modalities)
+            c = c if c < images.shape[1] else 0
+            out["image"] = images[take, c]
+            out["modality"] = modalities[c] if c < len(modalities) else ""
+        if "affine" in files:
+            out["affine"] = data["affine"][take]
+    return out
+
+
+def same_slices_figure(runs: list[ComparedRun], path: Path, n_slices: int = 4,
+                       note: Callable[[str], None] | None = None) -> Path | None:
+    """The same test slices segmented by every model, on the FLAIR image, next to the ground truth.
+
+    Rows are test slices of the first run (from the largest tumour to the
+    smallest), columns the ground truth and each run's probability map over
+    the FLAIR slice, with the outlines of the ground truth and of the
+    prediction at the run's threshold, and the slice's Dice. Runs written
+    before ``predictions.npz`` kept FLAIR slices and affines are shown
+    without the anatomy or with the orientation of another run (else the
+    assumed one), with a ``note`` (printed to stderr by default).
+    """
+    import matplotlib.patheffects as pe
 
     if not runs:
         return None
-    preds = {r.model: np.load(r.run_dir / "predictions.npz") for r in runs}
-    first = preds[runs[0].model]
-    test = np.flatnonzero(first["split"] == "test")
-    if not len(test):
-        return None
-    area = first["mask"][test].reshape(len(test), -1).sum(1)
-    order = test[np.argsort(-area)]
+    note = note or _note
+    with np.load(runs[0].run_dir / "predictions.npz", allow_pickle=False) as data:
+        split, patient, z = data["split"].astype(str), data["patient"].astype(str), data["z"]
+        test = np.flatnonzero(split == "test")
+        if not len(test):
+            return None
+        area = data["mask"][test].reshape(len(test), -1).sum(1)
+    order = test[np.argsort(-area, kind="stable")]
     chosen = order[np.linspace(0, len(order) - 1, min(n_slices, len(order))).astype(int)]
-    keys = [(str(first["patient"][i]), int(first["z"][i])) for i in chosen]
-    columns = ["ground truth"] + [r.model for r in runs]
-    fig, axes = plt.subplots(len(keys), len(columns), figsize=(2.2 * len(columns), 2.2 * len(keys)), squeeze=False)
-    for row, (patient, z) in enumerate(keys):
+    keys = [(str(patient[i]), int(z[i])) for i in chosen]
+    parts = [_slices(r.run_dir, keys, with_mask=k == 0) for k, r in enumerate(runs)]
+    for r, part in zip(runs, parts):
+        if part["image"] is None:
+            note(f"{r.run_dir / 'predictions.npz'} keeps no FLAIR slices (written by an older version): "
+                 + ("FLAIR taken from another run" if any(q["image"] is not None for q in parts)
+                    else "maps shown without the anatomy underneath"))
+        if part["affine"] is None:
+            note(f"{r.run_dir / 'predictions.npz'} keeps no affines (written by an older version): "
+                 + ("orientation taken from another run" if any(q["affine"] is not None for q in parts)
+                    else f"slices shown as {orientation_label(None)}"))
+
+    def lookup(key: tuple[str, int], shape: tuple[int, ...], own: int) -> tuple[np.ndarray | None, Any]:
+        """Background slice and affine of a slice, from the run itself or else any run that has them."""
+        image, affine = None, None
+        for part in [parts[own]] + [q for j, q in enumerate(parts) if j != own]:
+            n = part["rows"].get(key)
+            if n is None:
+                continue
+            if image is None and part["image"] is not None and part["image"][n].shape == shape:
+                image = np.asarray(part["image"][n], dtype=np.float32)
+            if affine is None and part["affine"] is not None:
+                affine = part["affine"][n]
+        return image, affine
+
+    modality = modality_label(next((q["modality"] for q in parts if q["modality"]), "FLAIR"))
+    columns = [f"{modality}: ground truth"] + [r.model for r in runs]
+    fig, axes = panel_grid(len(keys), len(columns), panel=2.0, row_gap=0.06, col_gap=0.06, top=0.65, right=0.85,
+                           left=0.45)
+    prob_image = None
+    affines = []
+    thresholds = [q["threshold"] for q in parts]
+    halo = [pe.withStroke(linewidth=2, foreground="black")]
+    for row, key in enumerate(keys):
+        mask = parts[0]["mask"][parts[0]["rows"][key]]
+        bg, affine = lookup(key, mask.shape, 0)
+        affines.append(affine)
+        show = lambda a: to_display(np.asarray(a, dtype=np.float32), affine)  # noqa: E731
+        ref = show(mask)
         for col, name in enumerate(columns):
             ax = axes[row][col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            p = first if col == 0 else preds[name]
-            hit = np.flatnonzero((p["patient"] == patient) & (p["z"] == z))
-            if len(hit):
-                img = p["mask"][hit[0]] if col == 0 else p["prob"][hit[0]].astype(np.float32)
-                ax.imshow(img.T[::-1], cmap="magma", vmin=0, vmax=1)
             if row == 0:
                 ax.set_title(name, fontsize=8)
             if col == 0:
-                ax.set_ylabel(f"{patient}\nz={z}", fontsize=7)
-    fig.suptitle("test slices: ground truth and each model's probability map", fontsize=9)
-    fig.tight_layout()
+                ax.set_ylabel(f"{key[0]}\nz={key[1]}", fontsize=7)
+                if bg is None:
+                    ax.imshow(ref, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                else:
+                    shown_bg = show(bg)
+                    ax.imshow(shown_bg, cmap="gray", vmin=grey_window(shown_bg)[0], vmax=grey_window(shown_bg)[1],
+                              interpolation="nearest")
+                    if ref.any():
+                        ax.imshow(np.ma.masked_where(ref < 0.5, ref), cmap=solid_cmap(GT_COLOUR), alpha=0.3, vmin=0,
+                                  vmax=1, interpolation="nearest")
+                outline(ax, ref, "truth")
+                continue
+            k = col - 1
+            n = parts[k]["rows"].get(key)
+            if n is None:
+                ax.text(0.5, 0.5, "not evaluated", ha="center", va="center", fontsize=7, transform=ax.transAxes)
+                continue
+            prob = show(parts[k]["prob"][n])
+            bg_k = lookup(key, prob.shape, k)[0]
+            if bg_k is None:
+                prob_image = ax.imshow(prob, cmap=PROB_CMAP, vmin=0, vmax=1, interpolation="nearest")
+            else:
+                shown_bg = show(bg_k)
+                lo, hi = grey_window(shown_bg)
+                ax.imshow(shown_bg, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+                prob_image = ax.imshow(np.ma.masked_where(prob < OVERLAY_FROM, prob), cmap=PROB_CMAP, vmin=0, vmax=1,
+                                       alpha=0.75, interpolation="nearest")
+            if prob.shape == ref.shape:
+                outline(ax, ref, "truth")
+                ax.text(0.97, 0.03, dice_text(prob, ref, thresholds[k]), transform=ax.transAxes, ha="right",
+                        va="bottom", fontsize=7, color="white", path_effects=halo)
+            outline(ax, prob >= thresholds[k], "prediction")
+    mark_orientation(axes[0][0], affines[0])
+    if prob_image is not None:
+        top, bottom = axes[0][-1].get_position().y1, axes[-1][-1].get_position().y0
+        height = top - bottom
+        cax = fig.add_axes([axes[0][-1].get_position().x1 + 0.15 / fig.get_figwidth(), bottom + 0.1 * height,
+                            0.12 / fig.get_figwidth(), 0.8 * height])
+        bar = fig.colorbar(prob_image, cax=cax)
+        bar.set_label(f"probability (shown from {OVERLAY_FROM:g})", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+    thresholds_text = ", ".join(dict.fromkeys(f"{t:g}" for t in thresholds))
+    handles = overlay_key(float(thresholds[0]) if len(set(thresholds)) == 1 else None, filled_truth=True)
+    if len(set(thresholds)) > 1:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color=PRED_COLOUR, linewidth=2, linestyle=PRED_DASHES,
+                              label=f"prediction ≥ each run's threshold ({thresholds_text})"))
+    add_key(fig, handles, figure_label(affines),
+            "test slices: each model's probability map over the same slices (Dice per slice)")
     return save_figure(path, fig)

@@ -70,7 +70,7 @@ def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int
 
 def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None) -> None:
     full_label_runs = [r.run_dir for r in runs if r.label_fraction >= 1.0]
-    compare_runs(full_label_runs, out_dir)
+    compare_runs(full_label_runs, out_dir, console=console, same_slices=False)
     seed_table = seed_summary(runs)
     write_csv(out_dir / "seeds.csv", seed_table)
     if len({r.label_fraction for r in runs}) > 1:

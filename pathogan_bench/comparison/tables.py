@@ -14,7 +14,7 @@ from ..evaluation import evaluate_run, load_run_info
 from ..io import write_csv, write_text
 from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, print_table, row_label
 
-RUN_COLUMNS = ("model", "supervision", "loss_set", "data")
+RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
 
 
 def load_summary(run_dir: Path) -> Summary:
@@ -54,27 +54,50 @@ def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> 
     return pd.DataFrame(rows), metrics
 
 
+def _steps(summary: Summary) -> str:
+    run = summary.run
+    if summary.run.get("supervision") == "none":
+        return "-"
+    return str(run.get("steps_done", run.get("steps", "?")))
+
+
 def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
-    header = ["model (split)", "supervision", "loss set", "data"] + [column_label(m, unit) for m in metrics] + \
+    header = ["model (split)", "supervision", "loss set", "steps", "data"] + [column_label(m, unit) for m in metrics] + \
         ["slices", "undefined"]
     rows = []
     for summary in summaries:
         for split, per in summary.splits.items():
             rows.append([row_label(summary, split), str(summary.run.get("supervision", "")),
-                         str(summary.run.get("loss_set", "")), str(summary.run.get("data", ""))] +
+                         str(summary.run.get("loss_set", "")), _steps(summary), str(summary.run.get("data", ""))] +
                         [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics] +
                         [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
     return header, rows
 
 
+def data_warning(summaries: Sequence[Summary], run_dirs: Sequence[Path]) -> str | None:
+    """A warning when the runs were not scored on the same data (the comparison is then not like for like)."""
+    data = {str(s.run.get("data", "?")) for s in summaries}
+    sizes = {str(s.run.get("split_sizes")) for s in summaries if s.run.get("split_sizes")}
+    if len(data) > 1:
+        listing = "; ".join(f"{d.name}: {s.run.get('data', '?')}" for s, d in zip(summaries, run_dirs))
+        return f"the runs were trained and scored on different data ({listing}); their scores are not comparable"
+    if len(sizes) > 1:
+        return "the runs split the same data differently (patients per split differ); their scores are not comparable"
+    return None
+
+
 def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str = "test",
-                 console: Console | None = None) -> pd.DataFrame:
-    """Write ``comparison.md``, ``comparison.csv`` and ``dice-boxplot.png`` for finished runs.
+                 console: Console | None = None, same_slices: bool = True) -> pd.DataFrame:
+    """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png`` and ``same-slices.png`` for finished runs.
 
     The box plot shows per-slice Dice of ``split`` (all slices when a run
-    has none of that split). Returns the numeric comparison table.
+    has none of that split); ``same-slices.png`` the same test slices under
+    every run (unless ``same_slices`` is false). Returns the numeric
+    comparison table.
     """
     from ..figures import dice_boxplot
+    from .figures import same_slices_figure
+    from .summary import ComparedRun
 
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
@@ -89,11 +112,14 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str
     write_csv(out_dir / "comparison.csv", table)
     header, rows = _display_rows(summaries, metrics, unit)
     empties = sorted({s.empty for s in summaries})
+    warning = data_warning(summaries, run_dirs)
     write_text(out_dir / "comparison.md", (
-        "# Comparison\n\n" + markdown_table(header, rows) +
+        "# Comparison\n\n" + (f"**Warning:** {warning}.\n\n" if warning else "") + markdown_table(header, rows) +
         f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {unit}; "
-        f"empty-mask convention: {', '.join(empties)}. Runs:\n\n" +
+        f"empty-mask convention: {', '.join(empties)}; steps: training steps done. Runs:\n\n" +
         "".join(f"- {s.model}: `{d}`\n" for s, d in zip(summaries, run_dirs))))
+    if warning and console is not None:
+        Console(stderr=True).print(f"warning: {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     groups = {}
     for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
         frame = pd.read_csv(run_dir / "metrics_slices.csv")
@@ -101,12 +127,22 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str
         groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
     dice_boxplot(out_dir / "dice-boxplot.png", groups,
                  title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
+    if same_slices:
+        compared = [ComparedRun(label, int(s.run.get("seed", 0) or 0), 1.0, d, str(s.run.get("supervision", "")))
+                    for label, s, d in zip(_labels(run_dirs, summaries), summaries, run_dirs)]
+        def note(message: str) -> None:
+            if console is not None:
+                Console(stderr=True).print(f"note: {message}", style="yellow", markup=False, highlight=False,
+                                           soft_wrap=True)
+
+        if same_slices_figure(compared, out_dir / "same-slices.png", note=note if console else None) is None:
+            note(f"{run_dirs[0]} has no test slices; no same-slices.png written")
     if console is not None:
         rich_table = Table(title=f"mean ± std (median); Dice in %, distances in {unit}")
         for i, name in enumerate(header):
-            rich_table.add_column(name, justify="left" if i < 4 else "right", no_wrap=i == 0)
+            rich_table.add_column(name, justify="left" if i < 5 else "right", no_wrap=i == 0, overflow="fold")
         for row in rows:
             rich_table.add_row(*row)
         print_table(rich_table, console)
-        console.print(f"comparison written to {out_dir}")
+        console.print(f"comparison written to {out_dir}", soft_wrap=True)
     return table

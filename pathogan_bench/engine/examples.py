@@ -46,5 +46,7 @@ def write_examples(model: SegmentationModel, data: PreparedData, run_dir: Path, 
             translated=extra["translated"][j] if "translated" in extra else None,
             channel_names=tuple(table.modalities),
             title=f"{title} | {table.patient[i]} z={int(table.z[i])}",
+            threshold=float(model.threshold),
+            affine=table.volumes.get(str(table.patient[i]), {}).get("affine"),
         ))
     return paths

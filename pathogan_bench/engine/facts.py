@@ -8,9 +8,19 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..orientation import axis_codes
 from ..model import SegmentationModel
 from .plan import RunPlan
 from .prepare import PreparedData
+
+
+def _axis_codes(table: Any) -> list[str]:
+    """The volumes' NIfTI axis codes (e.g. ["LPS"]), how their slices are turned for figures; "?" when unknown."""
+    found = set()
+    for volume in getattr(table, "volumes", {}).values():
+        codes, assumed = axis_codes(volume.get("affine") if isinstance(volume, dict) else None)
+        found.add("?" if assumed else "".join(codes))
+    return sorted(found)
 
 
 def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps: int) -> dict[str, Any]:
@@ -24,6 +34,7 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "skipped_cases": list(table.skipped),
         "modalities": list(table.modalities),
         "spacing": list(getattr(table, "spacing", (1.0, 1.0))),
+        "axis_codes": _axis_codes(table),
         "image_size": int(table.images.shape[-1]),
         "seed": config.seed,
         "device": str(device),

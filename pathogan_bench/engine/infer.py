@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..figures import preferred_channel
 from ..io import atomic_path
 from ..model import SegmentationModel
 from .prepare import PreparedData
@@ -28,19 +29,29 @@ class Predictions:
     split: np.ndarray  # (N,) str
     threshold: float
     index: np.ndarray  # (N,) row of the slice table
+    #: (N, H, W) float16: the slices' FLAIR (or first) channel, to show maps on anatomy; None if not kept
+    image: np.ndarray | None = None
+    #: the modality in ``image``
+    image_modality: str = ""
+    #: (N, 4, 4) NIfTI affine of each slice's volume, to show slices the right way up; None if unknown
+    affine: np.ndarray | None = None
 
     def save(self, path: Path) -> Path:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, prob=self.prob, mask=self.mask, patient=self.patient.astype(str), z=self.z,
-                                    split=self.split.astype(str), threshold=np.float32(self.threshold),
-                                    index=self.index)
+                np.savez_compressed(fh, **self.arrays())
         return path
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays as :func:`pathogan_bench.evaluation.load_predictions` returns them from disk."""
-        return {"prob": self.prob, "mask": self.mask, "patient": self.patient.astype(str), "z": self.z,
-                "split": self.split.astype(str), "threshold": np.float32(self.threshold), "index": self.index}
+        out = {"prob": self.prob, "mask": self.mask, "patient": self.patient.astype(str), "z": self.z,
+               "split": self.split.astype(str), "threshold": np.float32(self.threshold), "index": self.index}
+        if self.image is not None:
+            out["image"] = np.asarray(self.image, dtype=np.float16)
+            out["image_modality"] = np.asarray(self.image_modality)
+        if self.affine is not None:
+            out["affine"] = np.asarray(self.affine, dtype=np.float64)
+        return out
 
 
 def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -76,6 +87,11 @@ def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[st
         raise UserError(f"no pathological slices in the evaluated splits {splits}")
     idx = np.concatenate([i for _, i in parts])
     split_names = np.concatenate([np.full(len(i), s) for s, i in parts])
-    prob = predict(model, table.images[idx], device, batch_size)
+    images = table.images[idx]
+    prob = predict(model, images, device, batch_size)
+    channel = preferred_channel(table.modalities)
+    affines = [table.volumes.get(str(p), {}).get("affine") for p in table.patient[idx]]
     return Predictions(prob, np.asarray(table.masks[idx]), table.patient[idx], table.z[idx], split_names,
-                       float(model.threshold), idx)
+                       float(model.threshold), idx, image=np.asarray(images[:, channel], dtype=np.float16),
+                       image_modality=str(table.modalities[channel]) if table.modalities else "",
+                       affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None)

@@ -27,6 +27,11 @@ class PreparedData:
         idx = split_indices(self.table, self.splits, split)
         return idx if domain is None else idx[self.table.domain[idx] == domain]
 
+    def display_affine(self) -> list[list[float]] | None:
+        """The first training patient's NIfTI affine, to orient sample grids of training slices for display."""
+        patients = self.splits.get("train") or self.table.patients()
+        return self.table.volumes.get(str(patients[0]), {}).get("affine") if patients else None
+
     def split_sizes(self) -> dict[str, dict[str, int]]:
         """Patients, healthy and pathological slices per split."""
         return {split: {"patients": len(members), "healthy": len(self.indices(split, 0)),

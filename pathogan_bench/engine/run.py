@@ -95,7 +95,8 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     facts = {**run_facts(plan, model, data, steps), "split_sizes": data.split_sizes()}
     record.write({**facts, "status": "training"})
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
-    trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank)
+    trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank,
+                      display_affine=data.display_affine())
     if resuming:
         _resume(trainer, run_dir, steps, console, record.enabled)
     if model.trainable:

@@ -30,11 +30,14 @@ log = logging.getLogger("pathogan_bench")
 
 class Trainer:
     def __init__(self, model: SegmentationModel, batches: Any, config: TrainConfig, run_dir: Path,
-                 total_steps: int, seed: int, console: Console | None = None, rank: int = 0):
+                 total_steps: int, seed: int, console: Console | None = None, rank: int = 0,
+                 display_affine: Any = None):
         self.model, self.batches, self.config = model, batches, config
         self.run_dir, self.total_steps, self.seed = Path(run_dir), total_steps, seed
         self.console = console or Console(stderr=True)
         self.rank = rank
+        #: the NIfTI affine that orients the sample grids' slices for display (None: assumed)
+        self.display_affine = display_affine
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.step = 0
@@ -170,4 +173,4 @@ class Trainer:
             return None
         modalities = tuple(getattr(getattr(self.model, "ctx", None), "modalities", ()) or ())
         return save_sample_grid(self.run_dir / "figures" / f"samples-step-{self.step:08d}.png", panels,
-                                title=f"step {self.step}", channel_names=modalities)
+                                title=f"step {self.step}", channel_names=modalities, affine=self.display_affine)
