@@ -1,26 +1,36 @@
 """Batched data augmentation on the training device (paper, section 2.5).
 
-Random mirroring, a rotation from U[-0.1, 0.1] rad, a scaling 1.1^r with
-r ~ U[-1, 1] and an elastic deformation: displacement vectors drawn from
-N(0, 5) px on a grid with 128 px spacing, interpolated smoothly (bicubic)
-to every pixel. All of it becomes one sampling grid per image and one
-``grid_sample`` call per batch; masks follow the same grid (nearest), so
-image and mask stay aligned.
+Random mirroring across the patient's left-right axis (a brain is nearly
+symmetric left to right, not front to back: which array axis that is comes
+from the NIfTI affine), a rotation from U[-0.1, 0.1] rad, a scaling 1.1^r
+with r ~ U[-1, 1] and an elastic deformation: displacement vectors drawn
+from N(0, 5) px on a grid with 128 px spacing, interpolated smoothly
+(bicubic) to every pixel. The pixel sizes are the paper's, at 240 px; for
+resized images they are scaled by the resize factor
+(:meth:`AugmentConfig.for_resize`). All of it becomes one sampling grid per
+image and one ``grid_sample`` call per batch; masks follow the same grid
+(nearest), so image and mask stay aligned.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
+#: image rows (array axis 0 of a slice, dim -2 of a batch) and columns (axis 1, dim -1)
+MIRROR_AXES = ("rows", "columns")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     mirror: bool = True
+    #: which image axis is the patient's left-right: "rows" (array axis 0, as in BraTS) or "columns"
+    mirror_axis: str = "rows"
     #: maximum absolute rotation in radians
     rotation: float = 0.1
     #: scale = base ** r, r ~ U[-1, 1]; 1 disables it
@@ -30,6 +40,11 @@ class AugmentConfig:
     elastic_std: float = 5.0
     #: value outside the image after the transform (normalised background)
     fill: float = -1.0
+
+    def for_resize(self, factor: float) -> "AugmentConfig":
+        """The same augmentation for images resized by ``factor`` (pixel-unit settings scaled with it)."""
+        return replace(self, elastic_spacing=max(1, round(self.elastic_spacing * factor)),
+                       elastic_std=self.elastic_std * factor)
 
 
 class Augmenter(nn.Module):
@@ -49,9 +64,11 @@ class Augmenter(nn.Module):
         angle = (u[:, 1] * 2 - 1) * cfg.rotation
         scale = cfg.scale_base ** (u[:, 2] * 2 - 1)
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        sx = torch.where(flip, -1.0, 1.0)
-        theta = torch.stack([torch.stack([cos * sx, -sin, torch.zeros(b)], 1),
-                             torch.stack([sin * sx, cos, torch.zeros(b)], 1)], 1)
+        # grid x runs along the columns (dim -1), grid y along the rows (dim -2): mirror the one that is left-right
+        sign = torch.where(flip, -1.0, 1.0)
+        sx, sy = (sign, torch.ones(b)) if cfg.mirror_axis == "columns" else (torch.ones(b), sign)
+        theta = torch.stack([torch.stack([cos * sx, -sin * sy, torch.zeros(b)], 1),
+                             torch.stack([sin * sx, cos * sy, torch.zeros(b)], 1)], 1)
         identity = cfg.rotation == 0 and cfg.scale_base == 1 and not cfg.mirror and cfg.elastic_std == 0
         if identity:
             return images, masks

@@ -11,13 +11,17 @@ would have seen.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+
+log = logging.getLogger("pathogan_bench")
 
 #: images kept on the training device when they fit in this many bytes
 DEVICE_RESIDENT_BYTES = 4 << 30
@@ -138,7 +142,7 @@ def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatc
 
     config = plan.config
     rank, world = plan.dist.rank, plan.dist.world
-    augment = datalib.Augmenter(datalib.AugmentConfig()) if config.data.augment else None
+    augment = datalib.Augmenter(augment_config(table, train_idx)) if config.data.augment else None
     seed = config.seed * 1009 + rank
     healthy_idx, patho_idx = datalib.select_training(
         table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed)
@@ -169,3 +173,28 @@ def label_fraction(table: Any, idx: np.ndarray, fraction: float, seed: int) -> n
     keep = max(1, int(round(fraction * len(patients))))
     chosen = np.random.default_rng(seed).choice(patients, size=keep, replace=False)
     return idx[np.isin(table.patient[idx], chosen)]
+
+
+def augment_config(table: Any, train_idx: np.ndarray) -> Any:
+    """The paper's augmentation for these slices: mirrored across the patient's left-right axis (from the
+    training patients' affines) and with pixel-unit settings scaled to the resized images."""
+    from ..data import AugmentConfig
+    from ..orientation import axis_codes
+
+    base = AugmentConfig()
+    patients = sorted(set(table.patient[train_idx].tolist()))
+    volumes = [table.volumes.get(str(p), {}) for p in patients]
+    axes = set()
+    for volume in volumes:
+        codes, _ = axis_codes(volume.get("affine"))
+        axes.add("rows" if codes[0] in "LR" else "columns" if codes[1] in "LR" else "none")
+    if len(axes) != 1 or "none" in axes:
+        log.warning("training patients do not share one left-right axis in the image plane (%s); no mirroring",
+                    ", ".join(sorted(axes)))
+        config = replace(base, mirror=False)
+    else:
+        config = replace(base, mirror_axis=axes.pop())
+    source = [v["shape"][0] for v in volumes if v.get("shape")]
+    if source and source[0] != table.images.shape[-2]:
+        config = config.for_resize(table.images.shape[-2] / source[0])
+    return config
