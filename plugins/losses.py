@@ -75,10 +75,19 @@ def kl_to_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Ten
 
 
 def kl() -> Term:
-    """KL divergence of gamma_A = Gamma_A(x_A) and delta_B = Delta_B(l_B * x_B) to N(0, I) (eq. 9)."""
+    """KL divergence of gamma_A = Gamma_A(x_A) and delta_B = Delta_B(l_B * x_B) to N(0, I) (eq. 9), mean over dimensions."""
     def term(step: TranslationStep) -> torch.Tensor:
         return (kl_to_standard_normal(step.mu_gamma, step.logvar_gamma)
                 + kl_to_standard_normal(step.mu_delta, step.logvar_delta))
+    return term
+
+
+def kl_sum() -> Term:
+    """eq. 9 literally: the KL of each whole encoding (summed over its latent dimensions), averaged over the batch."""
+    def term(step: TranslationStep) -> torch.Tensor:
+        z = step.mu_gamma.shape[-1]
+        return z * (kl_to_standard_normal(step.mu_gamma, step.logvar_gamma)
+                    + kl_to_standard_normal(step.mu_delta, step.logvar_delta))
     return term
 
 
@@ -178,7 +187,8 @@ def register_loss_terms():
     return [
         Spec("gan", gan, "Least-squares GAN, generator side, both directions (eq. 7)"),
         Spec("cycle", cycle, "Cycle consistency, L1, both directions (eq. 8)"),
-        Spec("kl", kl, "KL of the encodings gamma_A and delta_B to N(0, I) (eq. 9)"),
+        Spec("kl", kl, "KL of the encodings gamma_A and delta_B to N(0, I) (eq. 9), mean over latent dimensions"),
+        Spec("kl-sum", kl_sum, "KL of the encodings to N(0, I) summed over latent dimensions (eq. 9 literally)"),
         Spec("vae", vae, "VAE likelihoods of label maps and inpaintings, both directions (eq. 10-13)"),
         Spec("identity", identity, "Label maps of wrong-domain inputs are zero (eq. 14)"),
         Spec("relevancy", relevancy, "Small label maps where image and inpainting differ (eq. 15)"),

@@ -222,3 +222,9 @@ def test_resolved_full_set_sums_to_the_weighted_objective():
     expected = (losses.gan()(s) + 5 * losses.cycle()(s) + losses.vae()(s) + losses.identity()(s)
                 + 0.5 * losses.relevancy()(s) + 0.1 * losses.kl()(s))
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_kl_sum_is_the_literal_eq_9_z_times_the_mean():
+    step = make_step(seed=3)
+    z = step.mu_gamma.shape[-1]
+    assert torch.allclose(losses.kl_sum()(step), z * losses.kl()(step))
