@@ -28,8 +28,8 @@ SPLIT_ORDER = ("train", "val", "test")
 SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
 RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
-              "skipped_cases", "image_size", "steps", "steps_done", "train_seconds", "skipped_updates", "split_sizes",
-              "threshold")
+              "skipped_cases", "skip_reasons", "unlabelled_cases", "image_size", "steps", "steps_done", "train_seconds",
+              "skipped_updates", "split_sizes", "threshold")
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
     "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "
@@ -198,7 +198,11 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
         lines.append(f"- {split}: {sizes.get('patients', 0)} patients, {sizes.get('healthy', 0)} healthy and "
                      f"{sizes.get('pathological', 0)} pathological slices")
     if run.get("skipped_cases"):
-        lines.append(f"- skipped {len(run['skipped_cases'])} bad case(s): {', '.join(run['skipped_cases'])}")
+        reasons = run.get("skip_reasons") or {}
+        listed = ", ".join(f"{c} ({reasons[c]})" if c in reasons else c for c in run["skipped_cases"])
+        lines.append(f"- {len(run['skipped_cases'])} case(s) left out: {listed}")
+    if run.get("unlabelled_cases"):
+        lines.append(f"- kept without a segmentation (never trained on or scored): {', '.join(run['unlabelled_cases'])}")
     return lines
 
 

@@ -1,4 +1,16 @@
-"""Built-in dataset readers: the BraTS naming schemes and the synthetic dataset."""
+"""Built-in dataset readers: the BraTS naming schemes and the synthetic dataset.
+
+Every reader takes two options besides ``modalities``:
+
+- ``allow_missing_modalities`` (default False): a case lacking one of the
+  modalities (the requested ones, or every modality found in the folder) is
+  skipped and listed in ``CaseCollection.skipped`` (with the reason in
+  ``skip_reasons``) instead of stopping with an error naming it;
+- ``allow_unlabelled`` (default False): when some cases have a
+  segmentation, a case without one is kept unlabelled (segmented, never
+  trained on or scored; listed in ``CaseCollection.unlabelled``) instead of
+  stopping with an error naming it.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +21,31 @@ from pathogan_bench.plugin import CaseCollection, Spec, collect, detect_scheme, 
 
 
 def _reader(scheme: str):
-    def factory(root: Path | None, modalities: list[str] | None = None, **options) -> CaseCollection:
-        return collect(Path(root) if root else None, scheme, modalities)
+    def factory(root: Path | None, modalities: list[str] | None = None, allow_missing_modalities: bool = False,
+                allow_unlabelled: bool = False, **options) -> CaseCollection:
+        return collect(Path(root) if root else None, scheme, modalities,
+                       allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
 
     return factory
 
 
-def auto(root: Path | None, modalities: list[str] | None = None, **options) -> CaseCollection:
+def auto(root: Path | None, modalities: list[str] | None = None, allow_missing_modalities: bool = False,
+         allow_unlabelled: bool = False, **options) -> CaseCollection:
     """Detect the folder's BraTS naming scheme (2013 DeepMedic, 2017-2020 or 2021+)."""
+    flags = {"allow_missing_modalities": allow_missing_modalities, "allow_unlabelled": allow_unlabelled}
     if root is None:
-        return synthetic(None, modalities, **options)
-    return collect(Path(root), detect_scheme(Path(root)), modalities)
+        return synthetic(None, modalities, **flags, **options)
+    return collect(Path(root), detect_scheme(Path(root)), modalities, **flags)
 
 
 def synthetic(root: Path | None, modalities: list[str] | None = None, size: int = 64, patients: int = 10,
-              seed: int = 0, cache_dir: Path | None = None, **options) -> CaseCollection:
+              seed: int = 0, cache_dir: Path | None = None, allow_missing_modalities: bool = False,
+              allow_unlabelled: bool = False, **options) -> CaseCollection:
     """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)."""
     if root is None:
         root = synthetic_root(default_cache_dir(cache_dir or ""), patients=patients, size=size, seed=seed)
-    cases = collect(Path(root), "brats2021", modalities)  # its dataset.json gives the slice range
+    cases = collect(Path(root), "brats2021", modalities,  # its dataset.json gives the slice range
+                    allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
     cases.scheme = "synthetic"
     return cases
 

@@ -136,7 +136,7 @@ def test_report_counts_skipped_bad_cases():
     patients = pd.DataFrame({"patient": ["a"], "split": ["test"], "dice_pp": [1.0], "slices": [1]})
     run = {"model": "m", "spacing": [1, 1], "skipped_cases": ["bad-1", "bad-2"]}
     markdown = render_markdown(summarise(slices, patients, run, ["dice", "dice_pp"], "default"))
-    assert "skipped 2 bad case(s): bad-1, bad-2" in markdown
+    assert "2 case(s) left out: bad-1, bad-2" in markdown
     clean = render_markdown(summarise(slices, patients, {**run, "skipped_cases": []}, ["dice", "dice_pp"], "default"))
     assert "skipped" not in clean
 

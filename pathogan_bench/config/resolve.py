@@ -188,6 +188,9 @@ def overrides_from_options(**options: Any) -> dict[str, Any]:
         values["model_options"] = dict(parse_option(t) for t in options["model_option"])
     if options.get("deterministic"):
         put("train", "deterministic", True)
+    for flag in ("allow_missing_modalities", "allow_unlabelled"):
+        if options.get(flag):
+            put("data", flag, True)
     if options.get("compile"):
         put("train", "compile", True)
     if options.get("compile_mode"):

@@ -35,6 +35,10 @@ class DataConfig:
     #: fraction of training patients whose pixel labels a fully supervised model may use
     label_fraction: float = 1.0
     skip_bad_cases: bool = False
+    #: skip (and list) cases lacking a modality instead of stopping with an error naming them
+    allow_missing_modalities: bool = False
+    #: keep cases without a segmentation, when others have one, as unlabelled (never trained on or scored)
+    allow_unlabelled: bool = False
     #: where preprocessed slices and generated synthetic data are cached; empty = default
     cache_dir: str = ""
     #: the synthetic dataset used when no path is given

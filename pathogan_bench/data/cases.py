@@ -3,12 +3,23 @@
 Three BraTS naming schemes are understood; each dataset plugin builds a
 :class:`CaseCollection` from a folder. Modalities have canonical names
 ``flair``, ``t1``, ``t1c`` and ``t2``.
+
+Nothing is left out silently. The modalities read are the requested ones,
+or without a request every modality found in the folder; a case that lacks
+one is an error naming it, unless ``allow_missing_modalities`` is set: then
+that case is skipped (the others keep every modality) and listed in
+:attr:`CaseCollection.skipped` with the reason. When some cases have a
+segmentation, a case without one is an error, unless ``allow_unlabelled``
+is set: then it is kept unlabelled (segmented, never trained on or scored)
+and listed in :attr:`CaseCollection.unlabelled`. A folder that cannot be
+read is an error, never an empty result.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -79,13 +90,21 @@ class CaseCollection:
     scheme: str
     #: axial slice range used when the preprocessing config gives none
     default_slice_range: tuple[int, int] | None = (60, 100)
+    #: patients left out of ``cases`` (e.g. lacking a modality with ``allow_missing_modalities``)
     skipped: list[str] = field(default_factory=list)
+    #: why each patient of ``skipped`` was left out
+    skip_reasons: dict[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Case]:
         return iter(self.cases)
 
     def __len__(self) -> int:
         return len(self.cases)
+
+    @property
+    def unlabelled(self) -> list[str]:
+        """Patients without a segmentation (kept: segmented, never trained on or scored)."""
+        return [case.patient_id for case in self.cases if case.label is None]
 
     def fingerprint(self) -> list[tuple[str, int, int]]:
         """(path, size, mtime) of every file read, for cache keys."""
@@ -99,60 +118,151 @@ class CaseCollection:
 
 
 def read_volume(path: Path) -> Volume:
-    """A 3D NIfTI volume as float32, with clear errors for bad files."""
+    """A 3D NIfTI volume as float32, with clear errors for bad files.
+
+    Complex-valued images, volumes with more than three dimensions and
+    volumes with NaN or infinite voxels (also those whose values do not fit
+    in float32) are refused with one line naming the file.
+    """
     import nibabel as nib
 
     try:
         img = nib.load(str(path))
-        data = np.asarray(img.dataobj, dtype=np.float32)
+        dtype = np.dtype(img.get_data_dtype())
+        if dtype.kind == "c":
+            raise UserError(f"{path}: complex-valued image ({dtype}); expected real intensities")
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = np.asarray(img.dataobj, dtype=np.float32)
+    except UserError:
+        raise
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except PermissionError:
+        raise UserError(f"{path}: cannot read the file (permission denied)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a NIfTI file") from None
     except Exception as exc:  # nibabel raises many kinds for truncated / foreign files
-        raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {_first_line(exc)})") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise UserError(f"{path}: expected a 3D volume, got {data.ndim}D with shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise UserError(f"{path}: contains NaN or infinite values")
+    finite = np.isfinite(data)
+    if not finite.all():
+        nan = int(np.isnan(data).sum())
+        inf = int((~finite).sum()) - nan
+        parts = [f"{nan} NaN" if nan else "", f"{inf} infinite or beyond float32" if inf else ""]
+        raise UserError(f"{path}: contains NaN or infinite values ({' and '.join(p for p in parts if p)} voxel(s))")
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
     return Volume(data, np.asarray(img.affine, dtype=np.float64), zooms)  # type: ignore[arg-type]
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
 def choose_modalities(cases: list[Case], requested: Sequence[str] | None, root: Path | None) -> tuple[str, ...]:
-    """Requested modalities (validated), or every modality all cases have."""
+    """The requested modalities (validated, canonical names), or every modality any case has."""
     if not cases:
         raise UserError(f"{root}: no cases found (empty folder or unknown naming scheme)")
     if requested:
-        wanted = []
+        wanted: list[str] = []
         for name in requested:
-            canonical = ALIASES.get(name.lower())
+            canonical = ALIASES.get(str(name).strip().lower())
             if canonical is None:
                 raise UserError(f"unknown modality '{name}'; use flair, t1, t1c or t2")
-            wanted.append(canonical)
-        for case in cases:
-            missing = [m for m in wanted if m not in case.images]
-            if missing:
-                raise UserError(f"{_case_dir(case)}: modality {', '.join(missing)} missing for {case.patient_id}")
+            if canonical not in wanted:
+                wanted.append(canonical)
         return tuple(wanted)
-    common = set(CANONICAL)
+    found = set().union(*(case.images for case in cases))
+    return tuple(m for m in CANONICAL if m in found)
+
+
+def require_modalities(cases: list[Case], modalities: Sequence[str], root: Path | None,
+                       allow_missing: bool = False) -> tuple[list[Case], dict[str, str]]:
+    """The cases that have every modality, and why each other one is skipped (an error unless ``allow_missing``).
+
+    With ``allow_missing`` every case may be skipped: the collection is then
+    empty, and preparing slices from it fails naming the reasons.
+    """
+    kept, reasons = [], {}
     for case in cases:
-        common &= set(case.images)
-    if not common:
-        raise UserError(f"{root}: no modality is present in every case")
-    return tuple(m for m in CANONICAL if m in common)
+        missing = [m for m in modalities if m not in case.images]
+        if missing:
+            reasons[case.patient_id] = f"modality {', '.join(missing)} missing"
+        else:
+            kept.append(case)
+    if reasons and not allow_missing:
+        first = next(c for c in cases if c.patient_id in reasons)
+        more = f" (and {len(reasons) - 1} more case(s))" if len(reasons) > 1 else ""
+        raise UserError(f"{case_folder(first)}: {reasons[first.patient_id]} for {first.patient_id}{more}; "
+                        f"choose --modalities, or skip such cases with --allow-missing-modalities")
+    for pid, reason in reasons.items():  # listed by whoever reports the collection (data prepare, run.json)
+        log.info("skipping %s: %s", pid, reason)
+    return kept, reasons
 
 
-def _case_dir(case: Case) -> Path:
-    return next(iter(case.images.values())).parent if case.images else Path(case.patient_id)
+def require_labels(cases: list[Case], allow_unlabelled: bool = False) -> None:
+    """When some cases have a segmentation, one without is an error unless ``allow_unlabelled``."""
+    unlabelled = [c for c in cases if c.label is None]
+    if not unlabelled or len(unlabelled) == len(cases) or allow_unlabelled:
+        return
+    first = unlabelled[0]
+    more = f" (and {len(unlabelled) - 1} more case(s))" if len(unlabelled) > 1 else ""
+    raise UserError(f"{case_folder(first)}: no segmentation for {first.patient_id}{more}, while "
+                    f"{len(cases) - len(unlabelled)} other case(s) have one; --allow-unlabelled keeps such cases "
+                    "unlabelled (segmented, never trained on or scored)")
+
+
+def case_folder(case: Case) -> Path:
+    """The folder of a case's files (for messages)."""
+    files = [*case.images.values(), case.label, case.brain_mask]
+    return next((f.parent for f in files if f is not None), Path(case.patient_id))
 
 
 # -- naming schemes ----------------------------------------------------------
 NII = re.compile(r"\.nii(\.gz)?$")
 
 
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """A folder's entries; an unreadable folder is an error naming it, never an empty listing."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except PermissionError:
+        raise UserError(f"{folder}: cannot read the folder (permission denied)") from None
+    except NotADirectoryError:
+        raise UserError(f"{folder}: not a folder") from None
+    except OSError as exc:
+        raise UserError(f"{folder}: cannot read the folder ({exc.strerror or type(exc).__name__})") from None
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    """Every file under ``root``, sorted per folder; stops with an error at an unreadable folder."""
+    for entry in _entries(root):
+        if _is_dir(entry):
+            yield from _walk_files(Path(entry.path))
+        elif _is_file(entry):
+            yield Path(entry.path)
+
+
 def _nifti_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and NII.search(p.name))
+    return [Path(e.path) for e in _entries(folder) if _is_file(e) and NII.search(e.name)]
 
 
 def scan_brats2021(root: Path) -> list[Case]:
@@ -169,8 +279,8 @@ def scan_brats2017(root: Path) -> list[Case]:
 
 def _scan(root: Path, pattern: re.Pattern[str]) -> list[Case]:
     found: dict[str, dict[str, Path]] = {}
-    for path in sorted(root.rglob("*")):
-        match = pattern.match(path.name) if path.is_file() else None
+    for path in sorted(_walk_files(root)):
+        match = pattern.match(path.name)
         if match:
             found.setdefault(match["pid"], {})[match["mod"].lower()] = path
     cases = []
@@ -187,7 +297,7 @@ DEEPMEDIC_FILES = {"flair": "Flair_subtrMeanDivStd", "t1c": "T1c_subtrMeanDivStd
 def scan_brats2013(root: Path) -> list[Case]:
     """The BraTS 2013/2015 DeepMedic layout: one folder per patient."""
     cases = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in (Path(e.path) for e in _entries(root) if _is_dir(e)):
         files = {NII.sub("", p.name): p for p in _nifti_files(folder)}
         images = {m: files[stem] for m, stem in DEEPMEDIC_FILES.items() if stem in files}
         if images:
@@ -210,14 +320,28 @@ def detect_scheme(root: Path) -> str:
 
 
 def collect(root: Path | None, scheme: str, modalities: Sequence[str] | None = None,
-            default_slice_range: tuple[int, int] | None = (60, 100)) -> CaseCollection:
-    if root is None or not Path(root).is_dir():
+            default_slice_range: tuple[int, int] | None = (60, 100), *, allow_missing_modalities: bool = False,
+            allow_unlabelled: bool = False) -> CaseCollection:
+    """The cases of ``root`` in a naming scheme, checked for missing modalities and segmentations.
+
+    ``allow_missing_modalities``: skip (and list in ``skipped``) a case that
+    lacks one of the modalities instead of failing. ``allow_unlabelled``:
+    keep a case without a segmentation, while others have one, unlabelled
+    instead of failing.
+    """
+    if root is None or not Path(root).exists():
         raise UserError(f"{root}: data folder not found")
     root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder")
+    if scheme not in SCANNERS:
+        raise UserError(f"unknown naming scheme '{scheme}'; use {', '.join(SCANNERS)}")
     cases = SCANNERS[scheme](root)
     chosen = choose_modalities(cases, modalities, root)
+    kept, reasons = require_modalities(cases, chosen, root, allow_missing_modalities)
+    require_labels(kept, allow_unlabelled)
     described = described_slice_range(root)
-    return CaseCollection(root, cases, chosen, scheme, described or default_slice_range)
+    return CaseCollection(root, kept, chosen, scheme, described or default_slice_range, list(reasons), reasons)
 
 
 #: optional description of a dataset folder, e.g. {"slice_range": [18, 46]} for volumes that are not 155 slices deep
@@ -231,6 +355,11 @@ def described_slice_range(root: Path) -> tuple[int, int] | None:
         return None
     try:
         lo, hi = json.loads(path.read_text())["slice_range"]
-        return int(lo), int(hi)
-    except (ValueError, KeyError, TypeError):
+        lo, hi = int(lo), int(hi)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise UserError(f"{path}: expected JSON with \"slice_range\": [FIRST, LAST]") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if not 0 <= lo <= hi:
+        raise UserError(f"{path}: slice_range [{lo}, {hi}]: expected 0 <= FIRST <= LAST")
+    return lo, hi

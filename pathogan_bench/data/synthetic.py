@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..io import atomic_path, write_json
+from ..errors import UserError
+from ..io import apply_umask, atomic_path, write_json
 from ..progress import progress_bar
+from .cache import CACHE_ENV
 from .cases import DESCRIPTION_FILE
 
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
@@ -192,9 +194,14 @@ def synthetic_root(cache_dir: str | Path, patients: int = 10, size: int = 64, se
     root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{key}"
     if (root / ".complete").is_file():
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    except OSError as exc:
+        raise UserError(f"{root.parent}: cannot write the synthetic data ({exc.strerror or type(exc).__name__}); "
+                        f"choose another cache folder with ${CACHE_ENV}") from None
+    try:
+        apply_umask(tmp, directory=True)  # mkdtemp makes it private; the cache is shared like any folder
         synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed)
         (tmp / ".complete").write_text("ok\n")
         try:

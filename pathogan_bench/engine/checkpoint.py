@@ -142,12 +142,24 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
 
 
 def load_latest(folder: str | Path, device: str | torch.device = "cpu") -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads and verifies; each newer one that does not is warned of and skipped."""
+    """The newest checkpoint that loads and verifies, or None when the folder has none.
+
+    Each newer checkpoint that does not verify is warned of; when none
+    verifies, the newest one's :class:`CheckpointError` is raised (one line
+    naming the file and the problem).
+    """
+    failures: list[CheckpointError] = []
     for path in checkpoints_newest_first(folder):
         try:
-            return path, load_checkpoint(path, device=device)
+            state = load_checkpoint(path, device=device)
         except CheckpointError as exc:
+            failures.append(exc)
+            continue
+        for exc in failures:
             log.warning("%s; falling back to an older checkpoint", exc)
+        return path, state
+    if failures:
+        raise failures[0]
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,10 @@ class PreparedData:
     dataset_name: str
     #: the data folder (for the built-in synthetic data, its generated folder in the cache)
     data_path: str
+    #: cases left out, and why
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    #: cases kept without a segmentation (segmented, never trained on or scored)
+    unlabelled: list[str] = field(default_factory=list)
 
     def indices(self, split: str, domain: int | None = None) -> np.ndarray:
         """Slice indices of a split's patients, optionally of one domain (0 healthy, 1 pathological)."""
@@ -60,11 +64,13 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
                                       seed=config.seed, modalities=tuple(dcfg.modalities) or None)
         dataset_name = "synthetic" if dcfg.dataset == "auto" else dcfg.dataset
     dataset = registry.create("dataset", dataset_name, root, modalities=list(dcfg.modalities) or None,
-                              skip_bad_cases=dcfg.skip_bad_cases)
+                              skip_bad_cases=dcfg.skip_bad_cases, allow_missing_modalities=dcfg.allow_missing_modalities,
+                              allow_unlabelled=dcfg.allow_unlabelled)
     table = datalib.prepare_slices(dataset, preprocess_config(config, dataset), cache / "slices")
     split_seed = dcfg.split_seed if dcfg.split_seed >= 0 else config.seed
     splits = table.split_patients(tuple(dcfg.split_fractions), seed=split_seed)
-    return PreparedData(table, splits, dataset_name, str(root))
+    return PreparedData(table, splits, dataset_name, str(root), dict(getattr(dataset, "skip_reasons", {}) or {}),
+                        list(getattr(dataset, "unlabelled", []) or []))
 
 
 def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConfig:

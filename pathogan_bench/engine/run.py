@@ -92,7 +92,8 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     steps = total_steps(plan, batches)
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
-    facts = {**run_facts(plan, model, data, steps), "split_sizes": data.split_sizes()}
+    facts = {**run_facts(plan, model, data, steps), "split_sizes": data.split_sizes(),
+             "skip_reasons": data.skip_reasons, "unlabelled_cases": data.unlabelled}
     record.write({**facts, "status": "training"})
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
     trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank,

@@ -39,15 +39,20 @@ def find_case(folder: Path, modalities: list[str]) -> Case:
     """The one case in ``folder``, or the case named ``folder`` in its parent (any supported naming scheme)."""
     registry = get_registry()
     candidates: list[Case] = []
+    reasons: dict[str, str] = {}
     for root, name in ((folder, None), (folder.parent, folder.name)):
-        try:
-            cases = registry.create("dataset", "auto", root).cases
+        try:  # the other cases of a folder do not matter here: nothing about them is an error
+            collection = registry.create("dataset", "auto", root, modalities=modalities,
+                                         allow_missing_modalities=True, allow_unlabelled=True)
         except UserError:
             continue
-        candidates = [c for c in cases if name is None or c.patient_id == name or
+        reasons.update(getattr(collection, "skip_reasons", {}))
+        candidates = [c for c in collection.cases if name is None or c.patient_id == name or
                       any(p.parent == folder for p in c.images.values())]
         if candidates:
             break
+    if not candidates and folder.name in reasons:
+        raise UserError(f"{folder}: {reasons[folder.name]}")
     if len(candidates) != 1:
         raise UserError(f"{folder}: expected one case, found {len(candidates)}")
     case = candidates[0]

@@ -1,0 +1,1002 @@
+"""A corpus of bad input: each kind stops with one line naming the file or option and the problem.
+
+Every kind builds its own bad input from scratch (tiny NIfTI volumes, folders
+in the BraTS layouts, TOML configs, copies of one tiny trained run with
+altered checkpoints) and runs one command. A kind passes when the command
+exits with code 2, prints exactly one line on stderr (``error: ...``) that
+names the offending file or option and the problem, prints no traceback,
+and leaves nothing behind: no new run directory that looks finished, no
+partial or new output file, no empty or partial cache entry. A few kinds are
+not errors by design (values near the float32 limit are normalised to finite
+values; a corrupt newest checkpoint falls back to an older one with a
+warning; a case without a segmentation beside labelled ones can still be
+segmented); they assert that outcome instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import TINY_DATA, invoke_cli
+
+SHAPE = (32, 32, 12)
+MODS = ("t1n", "t1c", "t2w", "t2f")
+#: the tests' tiny data, with checkpoints at steps 4 and 6 of a 6-step run
+TINY = TINY_DATA + """
+[train]
+log_every = 2
+checkpoint_every = 4
+sample_every = 0
+[eval]
+figure_slices = 0
+"""
+TINY_MODEL = ("--model-option", "width=0.0625")
+#: files only a finished (or finishing) run writes
+FINISHED_OUTPUTS = {"predictions.npz", "summary.json", "report.md", "metrics_slices.csv", "metrics_patients.csv"}
+#: what a run that failed early may leave in its directory
+RUN_BOOKKEEPING = {"config.toml", "run.json", "log.txt", "splits.json"}
+
+
+def cli(*args):
+    """Every command of the corpus goes through here."""
+    return invoke_cli(*args)
+
+
+# -- building bad input ----------------------------------------------------------
+def write(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+def volume(seed: int = 0, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    """A brain of normal intensities in the middle 20 x 20 pixels (or 5/8 of a smaller image), zero around."""
+    rng = np.random.default_rng(seed)
+    data = np.zeros(shape, np.float32)
+    a, b = shape[0] * 3 // 16, shape[0] * 13 // 16
+    data[a:b, a:b, :] = rng.normal(100, 20, (b - a, b - a) + tuple(shape[2:]))
+    return data
+
+
+def label(shape: tuple[int, ...] = SHAPE) -> np.ndarray:
+    seg = np.zeros(shape, np.uint8)
+    for z in (5, 6, 7):
+        seg[10:16, 10:16, z] = 2
+        seg[12:14, 12:14, z] = 4
+    return seg
+
+
+def brats2021_case(root: Path, pid: str, mods=MODS, seg: bool = True) -> Path:
+    for i, m in enumerate(mods):
+        write(root / pid / f"{pid}-{m}.nii.gz", volume(i))
+    if seg:
+        write(root / pid / f"{pid}-seg.nii.gz", label())
+    return root / pid
+
+
+def brats2021(root: Path, n: int = 2) -> Path:
+    """A dataset folder with ``n`` labelled cases BraTS-GLI-0000{1..n}-000, every slice in range."""
+    for i in range(1, n + 1):
+        brats2021_case(root, f"BraTS-GLI-{i:05d}-000")
+    describe(root)
+    return root
+
+
+def describe(root: Path) -> None:
+    """The folder's dataset.json: every one of the volumes' slices."""
+    (root / "dataset.json").write_text(json.dumps({"slice_range": [0, SHAPE[2] - 1]}))
+
+
+def file_of(root: Path, case: int, modality: str) -> Path:
+    pid = f"BraTS-GLI-{case:05d}-000"
+    return root / pid / f"{pid}-{modality}.nii.gz"
+
+
+def brats2013_case(root: Path, pid: str, mask_shape: tuple[int, ...] = SHAPE) -> Path:
+    names = ("Flair_subtrMeanDivStd", "T1_subtrMeanDivStd", "T1c_subtrMeanDivStd", "T2_subtrMeanDivStd")
+    for i, name in enumerate(names):
+        write(root / pid / f"{name}.nii.gz", volume(i))
+    write(root / pid / "brainmask.nii.gz", np.ones(mask_shape, np.uint8))
+    write(root / pid / "OTMultiClass.nii.gz", label())
+    return root / pid
+
+
+def flip_bytes(path: Path, offset_from_end: int = 64, count: int = 16) -> None:
+    """Alter a file's content in place, keeping its size."""
+    data = bytearray(path.read_bytes())
+    start = max(0, len(data) - offset_from_end)
+    for i in range(start, min(len(data), start + count)):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def corrupt_safetensors_header(tensor_file: Path) -> None:
+    """Garble the JSON header of a safetensors file and record the new file in its checkpoint JSON.
+
+    The checkpoint JSON's size and SHA-256 are updated to match, so the
+    header itself is what a reader has to refuse.
+    """
+    import hashlib
+
+    data = bytearray(tensor_file.read_bytes())
+    data[8:24] = b"{not json at all"
+    tensor_file.write_bytes(bytes(data))
+    meta_path = tensor_file.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    if "sha256" in meta:
+        meta["sha256"] = hashlib.sha256(bytes(data)).hexdigest()
+    if "tensor_bytes" in meta:
+        meta["tensor_bytes"] = len(data)
+    meta_path.write_text(json.dumps(meta))
+
+
+# -- the harness -------------------------------------------------------------------
+@dataclass
+class Env:
+    """A fresh folder for one kind, with the shared trained run on request."""
+
+    root: Path
+    trained: Callable[[], Path]
+    denied: list[Path] = field(default_factory=list)
+    #: folders made unreadable with chmod, given their permissions back after the command
+    locked: list[Path] = field(default_factory=list)
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def run_copy(self, name: str = "run") -> Path:
+        target = self.root / name
+        shutil.copytree(self.trained(), target)
+        return target
+
+    def toml(self, text: str, name: str = "bad.toml") -> Path:
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+    def tiny(self) -> Path:
+        return self.toml(TINY, "tiny.toml")
+
+    def deny(self, folder: Path) -> None:
+        """Make ``folder`` unreadable as it is for a user without permission (simulated for root)."""
+        self.denied.append(folder)
+
+
+@dataclass
+class Outcome:
+    args: list
+    #: substrings the one stderr line must contain: the offending file or option, and the problem
+    expect: tuple[str, ...] = ()
+    #: further checks after a command that is meant to succeed (exit code 0): problems found
+    check: Callable[[], list[str]] | None = None
+
+
+@dataclass
+class Kind:
+    name: str
+    build: Callable[[Env], Outcome]
+    code: int = 2
+    xfail: str | None = None
+    #: only meaningful where folder permissions are enforced (not for root)
+    needs_permissions: bool = False
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def kind(name: str, code: int = 2, xfail: str | None = None, needs_permissions: bool = False):
+    def register(build: Callable[[Env], Outcome]) -> Callable[[Env], Outcome]:
+        assert name not in KINDS, name
+        KINDS[name] = Kind(name, build, code, xfail, needs_permissions)
+        return build
+
+    return register
+
+
+@contextlib.contextmanager
+def denied(paths: list[Path]) -> Iterator[None]:
+    """``os.scandir`` and ``os.listdir`` fail with PermissionError on ``paths``, as for a user without rights."""
+    if not paths:
+        yield
+        return
+    blocked = {os.path.realpath(p) for p in paths}
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def check(path) -> None:
+        if os.path.realpath(os.fspath(path)) in blocked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    def scandir(path="."):
+        check(path)
+        return real_scandir(path)
+
+    def listdir(path="."):
+        check(path)
+        return real_listdir(path)
+
+    os.scandir, os.listdir = scandir, listdir
+    try:
+        yield
+    finally:
+        os.scandir, os.listdir = real_scandir, real_listdir
+
+
+class _LastResort(logging.Handler):
+    """Warnings of the project's logger to the current stderr when nothing else handles them.
+
+    That is what a command line process does without logging configuration
+    (Python's last-resort handler); under pytest the root logger's capture
+    handler would swallow them.
+    """
+
+    def __init__(self, logger: logging.Logger):
+        super().__init__(logging.WARNING)
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if any(h is not self for h in self.logger.handlers):  # a run's own log handlers take it
+            return
+        sys.stderr.write(f"{record.getMessage()}\n")
+
+
+@contextlib.contextmanager
+def as_in_a_shell() -> Iterator[list[warnings.WarningMessage]]:
+    """Log warnings go to stderr as in a shell; Python warnings are collected (a shell would print them)."""
+    logger = logging.getLogger("pathogan_bench")
+    handler, propagate = _LastResort(logger), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")  # Python's own defaults for a script
+            for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                warnings.simplefilter("ignore", category)
+            yield caught
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def permissions_enforced(tmp: Path) -> bool:
+    probe = tmp / "probe"
+    probe.mkdir()
+    probe.chmod(0)
+    try:
+        os.listdir(probe)
+        return False
+    except PermissionError:
+        return True
+    finally:
+        probe.chmod(0o755)
+        probe.rmdir()
+
+
+def snapshot(root: Path) -> dict[Path, tuple[int, int] | None]:
+    """Every file (size, mtime) and folder (None) under ``root``."""
+    found: dict[Path, tuple[int, int] | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            found[Path(dirpath) / d] = None
+        for f in filenames:
+            st = (Path(dirpath) / f).stat()
+            found[Path(dirpath) / f] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _in_run_dir(path: Path) -> bool:
+    """``path`` is a file a run that failed early may leave in its run directory."""
+    return path.name in RUN_BOOKKEEPING and (path.parent / "config.toml").is_file()
+
+
+def leftovers(before: dict[Path, tuple[int, int] | None], root: Path, cache: Path) -> list[str]:
+    """What a command left behind under ``root``: partial, new or changed output files, empty cache entries."""
+    problems = []
+    for path, stat in sorted(snapshot(root).items()):
+        rel = path.relative_to(root)
+        if any(".tmp" in part for part in rel.parts):
+            problems.append(f"partial file {rel}")
+        elif path.parent == cache and path.name.startswith("."):
+            problems.append(f"partial cache entry {rel}")
+        elif path.parent == cache / "slices" and stat is None and not (path / "meta.json").is_file():
+            problems.append(f"partial or empty cache entry {rel}")
+        elif path.parent == cache and path.name.startswith("synthetic-") and not (path / ".complete").is_file():
+            problems.append(f"partial synthetic data {rel}")
+        elif cache in path.parents or stat is None:
+            continue
+        elif path.name == "run.json" and before.get(path) != stat and _status(path) == "done":
+            problems.append(f"a finished run {rel.parent}")
+        elif path in before:
+            if before[path] != stat and not _in_run_dir(path):
+                problems.append(f"changed file {rel}")
+        elif not _in_run_dir(path):
+            problems.append(f"new file {rel}" + (" (a run's output)" if path.name in FINISHED_OUTPUTS else ""))
+    return problems
+
+
+def _status(run_json: Path) -> str | None:
+    try:
+        return json.loads(run_json.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return "unreadable"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    problems: list[str]
+
+
+@contextlib.contextmanager
+def cache_at(folder: Path) -> Iterator[None]:
+    """Generated data and preprocessed slices go to ``folder`` (``$PATHOGAN_BENCH_CACHE``)."""
+    old = os.environ.get("PATHOGAN_BENCH_CACHE")
+    os.environ["PATHOGAN_BENCH_CACHE"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PATHOGAN_BENCH_CACHE", None)
+        else:
+            os.environ["PATHOGAN_BENCH_CACHE"] = old
+
+
+def run_kind(k: Kind, root: Path, trained: Callable[[], Path]) -> Result:
+    """Build one kind under ``root`` (fresh), run its command, and collect what is wrong with the outcome.
+
+    A run that fails after creating its run directory may leave its
+    bookkeeping there (config.toml, run.json marked failed, log.txt,
+    splits.json); anything else new or changed counts as left behind.
+    """
+    env = Env(root, trained)
+    root.mkdir(parents=True, exist_ok=True)
+    outcome = k.build(env)
+    before = snapshot(root)
+    try:
+        with cache_at(env.cache), denied(env.denied), as_in_a_shell() as caught:
+            result = cli(*outcome.args)
+    finally:
+        for path in env.locked:
+            path.chmod(0o755)
+    problems: list[str] = []
+    err = result.err + "".join(f"{w.category.__name__}: {w.message}\n" for w in caught)
+    lines = err.splitlines()
+    if "Traceback" in result.out + result.err:
+        problems.append("a traceback")
+    if result.code != k.code:
+        problems.append(f"exit code {result.code}, expected {k.code}")
+    if k.code == 2:
+        if len(lines) != 1:
+            problems.append(f"{len(lines)} lines on stderr, expected 1")
+        first = lines[0] if lines else ""
+        if not first.startswith("error: "):
+            problems.append(f"stderr does not start with 'error: ': {first!r}")
+        problems += [f"stderr does not mention {s!r}" for s in outcome.expect if s not in first]
+        problems += leftovers(before, root, env.cache)
+    else:
+        if any(line.startswith(("error", "internal error")) for line in lines):
+            problems.append(f"an error on stderr: {result.err.strip()[:300]!r}")
+        problems += [f"stderr does not mention {s!r}" for s in outcome.expect if s not in err]
+        problems += [p for p in leftovers(before, root, env.cache) if p.startswith("partial")]
+        if outcome.check is not None:
+            problems += outcome.check()
+    return Result(result.code, result.out, err, problems)
+
+
+def train_tiny(root: Path, steps: int = 6) -> Path:
+    """The tiny PathoGAN run the checkpoint and run-folder kinds start from (checkpoints at steps 4 and 6)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "tiny.toml").write_text(TINY)
+    with cache_at(root / "cache"):
+        result = cli("run", "--config", root / "tiny.toml", "--steps", str(steps), *TINY_MODEL,
+                     "--out", root / "runs", "--name", "trained", "--seed", "1")
+    assert result.code == 0, result.out + result.err
+    return root / "runs" / "trained"
+
+
+# -- the corpus: run options and configs (checked before any data is read) ---------------
+def run_args(env: Env, *extra) -> list:
+    return ["run", "--config", env.tiny(), *TINY_MODEL, "--out", env.path("runs"), *extra]
+
+
+@kind("run --steps -5")
+def _(env):
+    return Outcome(run_args(env, "--steps", "-5"), ("train.steps", "-5"))
+
+
+@kind("run --batch-size 0")
+def _(env):
+    return Outcome(run_args(env, "--batch-size", "0"), ("train.batch_size", "0"))
+
+
+@kind("run --seed -1")
+def _(env):
+    return Outcome(run_args(env, "--seed", "-1"), ("seed = -1",))
+
+
+@kind("run --epochs nan")
+def _(env):
+    return Outcome(run_args(env, "--epochs", "nan"), ("train.epochs", "nan"))
+
+
+@kind("TOML log_every = 0")
+def _(env):
+    config = env.toml(TINY.replace("log_every = 2", "log_every = 0"))
+    return Outcome(["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")],
+                   ("bad.toml", "train.log_every", "0"))
+
+
+@kind("TOML image_size = 20")
+def _(env):
+    config = env.toml(TINY.replace("image_size = 32", "image_size = 20"))
+    return Outcome(["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")],
+                   ("bad.toml", "data.image_size", "20"))
+
+
+@kind("TOML slice_range = [100, 60]")
+def _(env):
+    config = env.toml(TINY.replace("[data]", "[data]\nslice_range = [100, 60]"))
+    return Outcome(["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")],
+                   ("bad.toml", "data.slice_range", "[100, 60]"))
+
+
+@kind("TOML syntax error")
+def _(env):
+    config = env.path("broken.toml")
+    config.write_text("[data\nsynthetic_size = 32\n")
+    return Outcome(["run", "--config", config, "--out", env.path("runs")], ("broken.toml", "TOML"))
+
+
+@kind("TOML unknown key")
+def _(env):
+    config = env.toml(TINY.replace("[data]", "[data]\nslices = [60, 100]"))
+    return Outcome(["run", "--config", config, "--out", env.path("runs")], ("bad.toml", "slices"))
+
+
+@kind("TOML unknown metric in [eval] metrics")
+def _(env):
+    config = env.toml(TINY.replace("[eval]", '[eval]\nmetrics = ["dice", "nope"]'))
+    return Outcome(["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")], ("eval.metrics", "nope"))
+
+
+@kind("run --model-option width=-1")
+def _(env):
+    return Outcome(["run", "--config", env.tiny(), "--model-option", "width=-1", "--out", env.path("runs")],
+                   ("width", "-1"))
+
+
+@kind("run --model-option z=0")
+def _(env):
+    return Outcome(run_args(env, "--model-option", "z=0"), ("option z", "0"))
+
+
+@kind("run --model-option lr=nan")
+def _(env):
+    return Outcome(run_args(env, "--model-option", "lr=nan"), ("option lr", "nan"))
+
+
+@kind("run --loss gan=-1")
+def _(env):
+    return Outcome(run_args(env, "--loss", "gan=-1"), ("loss.gan", "-1"))
+
+
+@kind("run --loss gan=nan")
+def _(env):
+    return Outcome(run_args(env, "--loss", "gan=nan"), ("loss.gan", "nan"))
+
+
+@kind("run --loss gan=inf")
+def _(env):
+    return Outcome(run_args(env, "--loss", "gan=inf"), ("loss.gan", "inf"))
+
+
+@kind("run --name ../../x")
+def _(env):
+    return Outcome(run_args(env, "--name", "../../x"), ("name", "../../x"))
+
+
+@kind("run --out naming an existing file")
+def _(env):
+    target = env.path("taken.txt")
+    target.write_text("a file\n")
+    return Outcome(["run", "--config", env.tiny(), *TINY_MODEL, "--out", target], ("taken.txt", "--out"))
+
+
+@kind("run --resume of a folder that is not a run")
+def _(env):
+    folder = env.path("not-a-run")
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello\n")
+    return Outcome(["run", "--resume", folder], ("not-a-run", "not a run directory"))
+
+
+@kind("run --slices 100-60")
+def _(env):
+    return Outcome(run_args(env, "--slices", "100-60"), ("--slices", "100-60"))
+
+
+# -- the corpus: data folders -------------------------------------------------------
+def prepare(root: Path, *extra) -> list:
+    return ["data", "prepare", root, *extra]
+
+
+@kind("truncated .nii.gz")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 2, "t2f")
+    target.write_bytes(target.read_bytes()[:200])
+    return Outcome(prepare(root), (target.name, "not a readable NIfTI"))
+
+
+@kind("text file named .nii.gz")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 1, "t1c")
+    target.write_text("patient notes, not an image\n")
+    return Outcome(prepare(root), (target.name, "not a readable NIfTI"))
+
+
+@kind("gzipped text named .nii.gz")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 1, "t2w")
+    with gzip.open(target, "wb") as fh:
+        fh.write(b"hello, not an image")
+    return Outcome(prepare(root), (target.name, "not a readable NIfTI"))
+
+
+@kind("complex-valued image")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 2, "t1n"), volume(0).astype(np.complex64) * (1 + 1j))
+    return Outcome(prepare(root), (target.name, "complex"))
+
+
+@kind("4D image")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 1, "t1n"), np.zeros(SHAPE + (2,), np.float32))
+    return Outcome(prepare(root), (target.name, "3D"))
+
+
+@kind("NaN voxels")
+def _(env):
+    root = brats2021(env.path("data"))
+    bad = volume(3)
+    bad[10, 10, 4] = np.nan
+    target = write(file_of(root, 2, "t2f"), bad)
+    return Outcome(prepare(root), (target.name, "NaN"))
+
+
+@kind("float64 values beyond float32")
+def _(env):
+    root = brats2021(env.path("data"))
+    bad = volume(3).astype(np.float64)
+    bad[10, 10, 4] = 1e300
+    target = write(file_of(root, 2, "t2f"), bad)
+    return Outcome(prepare(root), (target.name, "infinite"))
+
+
+def finite_cache(env: Env) -> Callable[[], list[str]]:
+    """Problems of the cached slices: non-finite or out-of-range values, a flattened modality."""
+
+    def check() -> list[str]:
+        entries = sorted((env.cache / "slices").glob("*/images.npy"))
+        if len(entries) != 1:
+            return [f"{len(entries)} cache entries, expected 1"]
+        images = np.load(entries[0])
+        problems = []
+        if not np.isfinite(images).all():
+            problems.append(f"{int((~np.isfinite(images)).sum())} non-finite cached values")
+        elif images.min() < -1 or images.max() > 1:
+            problems.append(f"cached values outside [-1, 1]: {images.min()}..{images.max()}")
+        else:
+            brain = images[:, :, 6:26, 6:26]
+            if (brain.std(axis=(0, 2, 3)) < 0.1).any():
+                problems.append(f"a flattened modality (brain std per channel {brain.std(axis=(0, 2, 3)).round(3)})")
+        return problems
+
+    return check
+
+
+@kind("values near 3e38 (normalised to finite values)", code=0)
+def _(env):
+    root = brats2021(env.path("data"))
+    big = volume(3)
+    for case in (1, 2):
+        write(file_of(root, case, "t2f"), (big / big.max() * np.float32(3.0e38)).astype(np.float32))
+    return Outcome(prepare(root), check=finite_cache(env))
+
+
+@kind("one voxel at 1e30 (normalised, modality kept)", code=0)
+def _(env):
+    root = brats2021(env.path("data"))
+    hot = volume(3)
+    hot[12, 12, 6] = 1e30
+    for case in (1, 2):
+        write(file_of(root, case, "t2f"), hot)
+    return Outcome(prepare(root), check=finite_cache(env))
+
+
+@kind("missing modality")
+def _(env):
+    root = brats2021(env.path("data"))
+    file_of(root, 2, "t1c").unlink()
+    return Outcome(prepare(root), ("BraTS-GLI-00002-000", "t1c missing"))
+
+
+@kind("missing requested modality")
+def _(env):
+    root = brats2021(env.path("data"))
+    file_of(root, 1, "t1c").unlink()
+    return Outcome(prepare(root, "--modalities", "flair,t1c"), ("BraTS-GLI-00001-000", "t1c missing"))
+
+
+@kind("missing segmentation")
+def _(env):
+    root = brats2021(env.path("data"), 3)
+    file_of(root, 2, "seg").unlink()
+    return Outcome(prepare(root), ("BraTS-GLI-00002-000", "no segmentation"))
+
+
+@kind("mismatched shapes between modalities")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 1, "t1c"), volume(1, (16, 16, 12)))
+    return Outcome(prepare(root), (target.name, "differs"))
+
+
+@kind("segmentation shape differs from the images")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 2, "seg"), label((16, 16, 12)))
+    return Outcome(prepare(root), (target.name, "differs"))
+
+
+@kind("label values outside the scheme")
+def _(env):
+    root = brats2021(env.path("data"))
+    seg = label()
+    seg[0, 0, 0] = 7
+    target = write(file_of(root, 2, "seg"), seg)
+    return Outcome(prepare(root), (target.name, "outside the scheme"))
+
+
+@kind("brainmask shape mismatch (2013 layout)")
+def _(env):
+    root = env.path("data")
+    brats2013_case(root, "brats_2013_pat0001_1")
+    brats2013_case(root, "brats_2013_pat0002_1", mask_shape=(16, 16, 12))
+    describe(root)
+    return Outcome(prepare(root), ("brats_2013_pat0002_1", "brainmask.nii.gz", "differs"))
+
+
+@kind("reversed slice range (data prepare --slices 100-60)")
+def _(env):
+    return Outcome(prepare(brats2021(env.path("data")), "--slices", "100-60"), ("--slices", "100-60"))
+
+
+@kind("reversed slice range (data show --slices 100-60)")
+def _(env):
+    return Outcome(["data", "show", brats2021(env.path("data")), "--slices", "100-60", "--out", env.path("grid.png")],
+                   ("--slices", "100-60"))
+
+
+@kind("slice range not FIRST-LAST")
+def _(env):
+    return Outcome(prepare(brats2021(env.path("data")), "--slices", "60"), ("--slices", "FIRST-LAST"))
+
+
+@kind("slice range outside the volume")
+def _(env):
+    return Outcome(prepare(brats2021(env.path("data")), "--slices", "200-220"), ("200-220", "outside"))
+
+
+@kind("dataset.json with a reversed slice range")
+def _(env):
+    root = brats2021(env.path("data"))
+    (root / "dataset.json").write_text('{"slice_range": [100, 60]}')
+    return Outcome(prepare(root), ("dataset.json", "slice_range"))
+
+
+@kind("dataset.json that is not JSON")
+def _(env):
+    root = brats2021(env.path("data"))
+    (root / "dataset.json").write_text("slice_range: 60-100\n")
+    return Outcome(prepare(root), ("dataset.json", "slice_range"))
+
+
+@kind("data prepare --split-fractions not numbers")
+def _(env):
+    return Outcome(prepare(brats2021(env.path("data")), "--split-fractions", "a,b,c"), ("--split-fractions", "a,b,c"))
+
+
+@kind("empty folder")
+def _(env):
+    root = env.path("empty")
+    root.mkdir()
+    return Outcome(prepare(root), (str(root), "no BraTS-style"))
+
+
+@kind("unreadable folder (chmod 000)", needs_permissions=True)
+def _(env):
+    root = brats2021(env.path("data"))
+    root.chmod(0)
+    env.locked.append(root)
+    return Outcome(prepare(root), (str(root), "permission denied"))
+
+
+@kind("unreadable folder (simulated PermissionError)")
+def _(env):
+    root = brats2021(env.path("data"))
+    env.deny(root)
+    return Outcome(prepare(root), (str(root), "permission denied"))
+
+
+@kind("unreadable case folder inside a dataset (simulated PermissionError)")
+def _(env):
+    root = brats2021(env.path("data"), 3)
+    env.deny(root / "BraTS-GLI-00002-000")
+    return Outcome(prepare(root), ("BraTS-GLI-00002-000", "permission denied"))
+
+
+@kind("run --data with a case missing a modality")
+def _(env):
+    root = brats2021(env.path("data"), 3)
+    file_of(root, 3, "t2w").unlink()
+    return Outcome(["run", "--config", env.tiny(), *TINY_MODEL, "--data", root, "--out", env.path("runs")],
+                   ("BraTS-GLI-00003-000", "t2 missing"))
+
+
+@kind("run --data with a case missing its segmentation")
+def _(env):
+    root = brats2021(env.path("data"), 3)
+    file_of(root, 1, "seg").unlink()
+    return Outcome(["run", "--config", env.tiny(), *TINY_MODEL, "--data", root, "--out", env.path("runs")],
+                   ("BraTS-GLI-00001-000", "no segmentation"))
+
+
+# -- the corpus: segment, metrics, evaluate, compare on a trained run --------------------
+def segment(env: Env, run: Path, *inputs: Path) -> list:
+    return ["segment", run, *inputs, "--out", env.path("seg"), "--device", "cpu"]
+
+
+@kind("segment: input lacks a modality the model was trained on")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", mods=("t1n", "t2f"), seg=False)
+    return Outcome(segment(env, env.trained(), case), ("BraTS-GLI-00009-000", "missing"))
+
+
+@kind("segment: complex-valued input")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    target = write(case / "BraTS-GLI-00009-000-t2w.nii.gz", volume(2).astype(np.complex64))
+    return Outcome(segment(env, env.trained(), case), (target.name, "complex"))
+
+
+@kind("segment: input with NaN voxels")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    bad = volume(2)
+    bad[:, :, 3] = np.nan
+    target = write(case / "BraTS-GLI-00009-000-t2w.nii.gz", bad)
+    return Outcome(segment(env, env.trained(), case), (target.name, "NaN"))
+
+
+@kind("segment: brainmask shape mismatch (2013 layout)")
+def _(env):
+    case = brats2013_case(env.path("in"), "brats_2013_pat0009_1", mask_shape=(16, 16, 12))
+    return Outcome(segment(env, env.trained(), case), ("brainmask.nii.gz", "differs"))
+
+
+@kind("segment: values near 3e38 give finite probabilities", code=0)
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    big = volume(3)
+    write(case / "BraTS-GLI-00009-000-t2f.nii.gz", (big / big.max() * np.float32(3.0e38)).astype(np.float32))
+
+    def check() -> list[str]:
+        found = list(env.path("seg").rglob("BraTS-GLI-00009-000-prob.nii.gz"))
+        if not found:
+            return ["no probability map written"]
+        data = np.asarray(nib.load(str(found[0])).dataobj)
+        return [] if np.isfinite(data).all() else [f"{int((~np.isfinite(data)).sum())} non-finite probabilities"]
+
+    return Outcome(segment(env, env.trained(), case), check=check)
+
+
+@kind("segment: an unlabelled case next to labelled ones (2013 layout) is segmented", code=0)
+def _(env):
+    root = env.path("in")
+    brats2013_case(root, "brats_2013_pat0001_1")
+    case = brats2013_case(root, "brats_2013_pat0009_1")
+    (case / "OTMultiClass.nii.gz").unlink()
+
+    def check() -> list[str]:
+        return [] if list(env.path("seg").rglob("brats_2013_pat0009_1-label.nii.gz")) else ["nothing segmented"]
+
+    return Outcome(segment(env, env.trained(), case), check=check)
+
+
+@kind("segment: --out names a file")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    target = env.path("seg")
+    target.write_text("a file\n")
+    return Outcome(["segment", env.trained(), case, "--out", target, "--device", "cpu"], (str(target), "--out"))
+
+
+@kind("segment: RUN_DIR is not a run")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, env.path("in"), case), ("not a run directory",))
+
+
+@kind("checkpoint tensor file altered at the same size (every checkpoint)")
+def _(env):
+    run = env.run_copy()
+    for tensors in sorted((run / "checkpoints").glob("*.safetensors")):
+        flip_bytes(tensors)
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, run, case), ("step-00000006.safetensors", "SHA-256"))
+
+
+@kind("checkpoint tensor file altered at the same size (newest only: warned fallback)", code=0)
+def _(env):
+    run = env.run_copy()
+    flip_bytes(run / "checkpoints" / "step-00000006.safetensors")
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+
+    def check() -> list[str]:
+        return [] if list(env.path("seg").rglob("BraTS-GLI-00009-000-label.nii.gz")) else ["nothing segmented"]
+
+    return Outcome(segment(env, run, case), ("step-00000006.safetensors", "falling back"), check)
+
+
+@kind("corrupt safetensors header (every checkpoint)")
+def _(env):
+    run = env.run_copy()
+    for tensors in sorted((run / "checkpoints").glob("*.safetensors")):
+        corrupt_safetensors_header(tensors)
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, run, case), ("step-00000006.safetensors", "safetensors"))
+
+
+@kind("checkpoint does not match config.toml (width changed after training)")
+def _(env):
+    run = env.run_copy()
+    config = run / "config.toml"
+    text = config.read_text()
+    assert "width = 0.0625" in text
+    config.write_text(text.replace("width = 0.0625", "width = 0.125"))
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, run, case), ("step-00000006", "does not match"))
+
+
+@kind("run directory without checkpoints")
+def _(env):
+    run = env.run_copy()
+    shutil.rmtree(run / "checkpoints")
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, run, case), ("checkpoints", "no complete checkpoint"))
+
+
+@kind("metrics: shapes differ")
+def _(env):
+    pred = write(env.path("pred.nii.gz"), label((16, 16, 12)))
+    gt = write(env.path("gt.nii.gz"), label())
+    return Outcome(["metrics", pred, gt, "--out", env.path("scores.csv")], ("pred.nii.gz", "differs"))
+
+
+@kind("metrics: prediction is a text file")
+def _(env):
+    pred = env.path("pred.nii.gz")
+    pred.write_text("not an image\n")
+    gt = write(env.path("gt.nii.gz"), label())
+    return Outcome(["metrics", pred, gt, "--out", env.path("scores.csv")], ("pred.nii.gz",))
+
+
+@kind("metrics: --spacing not numbers")
+def _(env):
+    pred = write(env.path("pred.nii.gz"), label())
+    gt = write(env.path("gt.nii.gz"), label())
+    return Outcome(["metrics", pred, gt, "--spacing", "1,x,1", "--out", env.path("scores.csv")], ("--spacing",))
+
+
+@kind("evaluate: folder that is not a run")
+def _(env):
+    folder = env.path("not-a-run")
+    folder.mkdir()
+    return Outcome(["evaluate", folder, "--out", env.path("rescored")], ("not-a-run", "not a run directory"))
+
+
+@kind("evaluate: truncated predictions.npz")
+def _(env):
+    run = env.run_copy()
+    target = run / "predictions.npz"
+    target.write_bytes(target.read_bytes()[:300])
+    return Outcome(["evaluate", run, "--out", env.path("rescored")], ("predictions.npz",))
+
+
+@kind("evaluate: unknown metric")
+def _(env):
+    run = env.run_copy()
+    return Outcome(["evaluate", run, "--metrics", "dice,nope", "--out", env.path("rescored")], ("nope",))
+
+
+@kind("compare: a folder that is not a run")
+def _(env):
+    folder = env.path("not-a-run")
+    folder.mkdir()
+    return Outcome(["compare", env.trained(), folder, "--out", env.path("comparison")],
+                   ("not-a-run", "not a run directory"))
+
+
+@kind("compare: run.json that is not JSON")
+def _(env):
+    run = env.run_copy()
+    (run / "run.json").write_text("{status: done")
+    return Outcome(["compare", env.trained(), run, "--out", env.path("comparison")], ("run.json", "JSON"))
+
+
+@kind("compare: a run that failed before training")
+def _(env):
+    run = env.run_copy()
+    for name in (*FINISHED_OUTPUTS, "checkpoints", "losses.csv"):
+        target = run / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "failed", "error": "out of memory"}))
+    return Outcome(["compare", env.trained(), run, "--out", env.path("comparison")], (str(run),))
+
+
+# -- the tests ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Callable[[], Path]:
+    """One tiny trained run shared by every kind that needs one (trained on first use)."""
+    made: list[Path] = []
+
+    def get() -> Path:
+        if not made:
+            made.append(train_tiny(tmp_path_factory.mktemp("bad-input-run")))
+        return made[0]
+
+    return get
+
+
+def _param(k: Kind):
+    marks = [pytest.mark.xfail(strict=True, reason=k.xfail)] if k.xfail else []
+    return pytest.param(k.name, marks=marks, id=k.name)
+
+
+@pytest.mark.parametrize("name", [_param(k) for k in KINDS.values()])
+def test_bad_input(name, tmp_path, trained_run):
+    k = KINDS[name]
+    if k.needs_permissions and not permissions_enforced(tmp_path):
+        pytest.skip("folder permissions are not enforced for this user (root)")
+    result = run_kind(k, tmp_path / "kind", trained_run)
+    assert not result.problems, (f"{result.problems}\nexit {result.code}\nstderr: {result.err}\n"
+                                 f"stdout: {result.out[-2000:]}")
+
+
+def test_the_corpus_is_large_enough():
+    assert len([k for k in KINDS.values() if k.code == 2]) >= 30
