@@ -159,8 +159,15 @@ def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys,
     code, _, err = invoke_cli("sample", str(trained_run), "--n", "3", "--out", str(workdir / "samples"))
     assert code == 0, err
     assert (workdir / "samples" / "samples.png").read_bytes()[:4] == b"\x89PNG"
-    drawn = nib.load(str(workdir / "samples" / "samples-flair.nii.gz")).get_fdata()
+    image = nib.load(str(workdir / "samples" / "samples-flair.nii.gz"))
+    drawn = image.get_fdata()
     assert drawn.shape == (32, 32, 3) and np.isfinite(drawn).all() and drawn.min() >= -1 and drawn.max() <= 1
+    spacing = json.loads((trained_run / "run.json").read_text())["spacing"]
+    assert np.allclose(image.header.get_zooms()[:2], spacing)  # the slices' pixel size, not an identity affine
+    label = nib.load(str(workdir / "samples" / "samples-label.nii.gz"))
+    assert label.get_data_dtype() == np.uint8 and set(np.unique(label.get_fdata())) <= {0.0, 1.0}
+    prob = nib.load(str(workdir / "samples" / "samples-prob.nii.gz")).get_fdata()
+    assert prob.min() >= 0 and prob.max() <= 1
 
 
 def test_third_party_loss_term_through_the_cli(workdir, capsys, shared_cache):
