@@ -10,6 +10,8 @@ installed (``pip install -e .[bench]``)::
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ import pytest
 
 from pathogan_bench.metrics import PAIR_METRICS, default_workers, score_batch
 
-GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "metrics-golden"
+#: the golden pairs of the test data (PATHOGAN_BENCH_TEST_DATA, else ../shared/data beside the clone)
+GOLDEN = Path(os.environ.get("PATHOGAN_BENCH_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data") \
+    / "metrics-golden"
 N_SLICES = 10_000
 MEDPY_SAMPLE = 500
 

@@ -10,6 +10,8 @@ import pytest
 
 from pathogan_bench.metrics import dice_pp, score_batch
 
+from conftest import SHARED_DATA
+
 #: toolkit metric -> golden column it must match (see metrics-golden/README.md)
 REFERENCE = {
     "dice": "medpy_dice",
@@ -24,7 +26,7 @@ RTOL = 1e-6
 
 @pytest.fixture(scope="module")
 def golden():
-    folder = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "metrics-golden"
+    folder = SHARED_DATA / "metrics-golden"
     if not (folder / "golden.csv").is_file():
         pytest.skip(f"golden metric data not available at {folder}")
     table = pd.read_csv(folder / "golden.csv", dtype={"z": str})
