@@ -66,6 +66,12 @@ def supervision_of(entry: Any) -> Supervision:
     return kind  # type: ignore[return-value]
 
 
+def model_options(entry: Any, preset: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a model is built with: what the preset adds for it, then the run's ``[model_options]``."""
+    added = dict(getattr(entry.spec.factory, "preset_options", {}).get(preset, {}))
+    return {**added, **options}
+
+
 def check_model_options(entry: Any, options: dict[str, Any]) -> None:
     """Check a model's options without building it (a factory may offer ``check_options(options)``)."""
     check = getattr(entry.spec.factory, "check_options", None)
@@ -130,6 +136,8 @@ class SegmentationModel(nn.Module):
     uses_loss_set: ClassVar[bool] = False
     #: the model's options dataclass, if it has one (enables checks before any data is read)
     config_class: ClassVar[type | None] = None
+    #: model options a preset adds for this model, e.g. {"quick": {"sampling_steps": 10}}; the user's win
+    preset_options: ClassVar[dict[str, dict[str, Any]]] = {}
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
 

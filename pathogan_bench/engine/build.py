@@ -48,9 +48,9 @@ def build_model(plan: RunPlan, in_channels: int, image_size: int, modalities: tu
     config = plan.config
     ctx = model_context(plan, in_channels, image_size, modalities, steps)
     try:
-        model = plan.model.spec.factory(ctx, **config.model_options)
+        model = plan.model.spec.factory(ctx, **plan.model_options)
     except TypeError as exc:
-        raise UserError(f"model '{config.model}': bad model_options {config.model_options}: {exc}") from None
+        raise UserError(f"model '{config.model}': bad model_options {plan.model_options}: {exc}") from None
     model = model.to(plan.device)
     if config.train.compile:
         compile_networks(model, config.train.compile_mode)

@@ -28,6 +28,7 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
     return {
         "model": config.model,
         "supervision": plan.supervision,
+        "model_options": dict(plan.model_options),
         "loss_set": plan.loss_set_label,
         "dataset": data.dataset_name,
         "data": data.data_path or "synthetic",

@@ -15,7 +15,7 @@ import torch
 from ..config import RunConfig
 from ..losses import loss_set_pairs
 from ..metrics.registered import check_metric_names
-from ..model import Supervision, check_model_options, supervision_of
+from ..model import Supervision, check_model_options, model_options, supervision_of
 from ..registry import Entry, Registry, get_registry
 from ..distributed import DistributedContext
 from ..errors import UserError
@@ -27,6 +27,8 @@ class RunPlan:
     registry: Registry
     model: Entry
     supervision: Supervision
+    #: the options the model is built with: the preset's for this model, then the run's [model_options]
+    model_options: dict
     #: the loss set after overrides and removals: (term, weight); empty for models without one
     loss_pairs: tuple[tuple[str, float], ...]
     device: torch.device
@@ -48,7 +50,8 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     if config.data.path:
         check_data_folder(Path(config.data.path).expanduser())
     entry = registry.get("model", config.model)
-    check_model_options(entry, config.model_options)
+    options = model_options(entry, config.preset, config.model_options)
+    check_model_options(entry, options)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
     try:
         check_metric_names(registry, config.eval.metrics, config.eval.empty)
@@ -56,7 +59,7 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
         raise UserError(f"eval.metrics {config.eval.metrics}: {exc}") from None
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
-    return RunPlan(config, registry, entry, supervision_of(entry), tuple(pairs), device, dist)
+    return RunPlan(config, registry, entry, supervision_of(entry), options, tuple(pairs), device, dist)
 
 
 def check_data_folder(root: Path) -> None:
