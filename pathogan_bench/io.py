@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,34 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike[str], unwritable: str) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; rename it to ``target`` on success, remove it on failure.
+
+    A folder another process completed first is kept (the temporary one is
+    dropped). ``unwritable`` ends the one-line error raised when the parent
+    cannot be written (e.g. "choose another cache folder").
+    """
+    from .errors import UserError
+
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise UserError(f"{target.parent}: cannot write ({exc.strerror or type(exc).__name__}); {unwritable}") from None
+    try:
+        apply_umask(tmp, directory=True)  # mkdtemp makes it private; results are shared like any folder
+        yield tmp
+        try:
+            os.replace(tmp, target)
+        except OSError:  # completed concurrently by another process
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..io import apply_umask
+from ..io import atomic_folder
 from ..progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import Case, CaseCollection, case_folder, read_volume
@@ -273,26 +272,12 @@ def prepare_slices(dataset: CaseCollection, config: PreprocessConfig, cache_dir:
 
 def _save(table: SliceTable, folder: Path) -> None:
     """Write the cache into a temporary folder and rename it into place (complete entries only)."""
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    except OSError as exc:
-        raise UserError(f"{folder.parent}: cannot write the cache ({exc.strerror or type(exc).__name__}); "
-                        f"choose another with --cache or ${CACHE_ENV}") from None
-    try:
-        apply_umask(tmp, directory=True)  # mkdtemp makes it private; the cache is shared like any folder
+    with atomic_folder(folder, f"choose another with --cache or ${CACHE_ENV}") as tmp:
         np.save(tmp / "images.npy", table.images)
         np.save(tmp / "masks.npy", table.masks)
         pd.DataFrame({"patient": table.patient, "z": table.z, "domain": table.domain}).to_csv(tmp / "index.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps({"modalities": table.modalities, "spacing": table.spacing,
                                                    "volumes": table.volumes, "skipped": table.skipped}))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process filled the cache first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _load(folder: Path) -> SliceTable:

@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from ..errors import UserError
-from ..io import apply_umask, atomic_path, write_json
+from ..io import atomic_folder, atomic_path, write_json
 from ..progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import DESCRIPTION_FILE
@@ -194,23 +190,9 @@ def synthetic_root(cache_dir: str | Path, patients: int = 10, size: int = 64, se
     root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{key}"
     if (root / ".complete").is_file():
         return root
-    try:
-        root.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    except OSError as exc:
-        raise UserError(f"{root.parent}: cannot write the synthetic data ({exc.strerror or type(exc).__name__}); "
-                        f"choose another cache folder with ${CACHE_ENV}") from None
-    try:
-        apply_umask(tmp, directory=True)  # mkdtemp makes it private; the cache is shared like any folder
+    with atomic_folder(root, f"choose another cache folder with ${CACHE_ENV}") as tmp:
         synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed)
         (tmp / ".complete").write_text("ok\n")
-        try:
-            os.replace(tmp, root)
-        except OSError:  # generated concurrently by another process
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return root
 
 
