@@ -75,3 +75,22 @@ def check_positive(config: Any, *names: str) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} = {value!r}: expected a finite number > 0")
+
+
+def difference_map(images: torch.Tensor, healthy: torch.Tensor, smoothing: int) -> torch.Tensor:
+    """d (B,H,W): the channel mean of |x - healthy(x)|, box-filtered over ``smoothing`` pixels, 0 outside the brain.
+
+    The anomaly map of models that segment by translating to healthy (CycleGAN, the diffusion models).
+    """
+    diff = (images.float() - healthy.float()).abs().mean(dim=1, keepdim=True)
+    if smoothing > 1:
+        k = smoothing
+        diff = F.avg_pool2d(F.pad(diff, [k // 2, (k - 1) // 2] * 2, mode="replicate"), k, stride=1)
+    return diff[:, 0] * brain_mask(images)
+
+
+def threshold_probability(difference: torch.Tensor, threshold: torch.Tensor, softness: float,
+                          images: torch.Tensor) -> torch.Tensor:
+    """sigmoid((d - t) / (softness t)) inside the brain, 0 outside: 0.5 at the label-free threshold t, monotone in d."""
+    scale = (softness * threshold).clamp(min=1e-6)
+    return torch.sigmoid((difference - threshold) / scale) * brain_mask(images)

@@ -69,9 +69,11 @@ class LossWindow:
         seconds = time.perf_counter() - self.t0
         keys, names = list(self.sums), list(skipped_now)
         skipped = [skipped_now[n] - self.skipped_at_start.get(n, 0) for n in names]
+        if self.worst is None:  # no step in the window
+            return WindowSummary(0, seconds, {}, {}, {}, 0)
         parts = [self.sums[k] for k in keys] + [self.bad[k].float() for k in keys] + \
-            [s.float().reshape(()) for s in skipped] + [(self.worst if self.worst is not None else torch.zeros(())).float()]
-        values = torch.stack([p.cpu() for p in parts]).tolist() if parts else [0.0]
+            [s.float().reshape(()) for s in skipped] + [self.worst.float()]
+        values = torch.stack(parts).cpu().tolist()  # one transfer to the host per window
         n = step - self.start
         bad = {k: int(values[len(keys) + i]) for i, k in enumerate(keys)}
         means = {k: (values[i] / (n - bad[k]) if n > bad[k] else math.nan) for i, k in enumerate(keys)}

@@ -6,7 +6,6 @@ instead of deciding again.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ..model import Supervision, check_model_options, model_options, supervision
 from ..registry import Entry, Registry, get_registry
 from ..distributed import DistributedContext
 from ..errors import UserError
+from .prepare import check_data_folder
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,3 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, entry, supervision_of(entry), options, tuple(pairs), device, dist)
-
-
-def check_data_folder(root: Path) -> None:
-    """The data folder exists, is a folder and can be listed (before any run directory is made)."""
-    if not root.exists():
-        raise UserError(f"{root}: data folder not found")
-    if not root.is_dir():
-        raise UserError(f"{root}: not a folder")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise UserError(f"{root}: permission denied")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,16 @@ def split_indices(table: datalib.SliceTable, splits: dict[str, list[str]], split
     return np.flatnonzero(members)
 
 
+def check_data_folder(root: Path) -> None:
+    """The data folder exists, is a folder and can be listed (the plan checks it before a run directory is made)."""
+    if not root.exists():
+        raise UserError(f"{root}: data folder not found")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise UserError(f"{root}: permission denied")
+
+
 def prepare_data(config: RunConfig, registry: Registry | None = None) -> PreparedData:
     """Load (or generate), preprocess and split the run's data."""
     registry = registry or get_registry()
@@ -54,10 +65,7 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
     dcfg = config.data
     if dcfg.path:
         root = Path(dcfg.path).expanduser()
-        if not root.exists():
-            raise UserError(f"{root}: data folder not found")
-        if not root.is_dir():
-            raise UserError(f"{root}: not a folder")
+        check_data_folder(root)
         dataset_name = dcfg.dataset
     else:
         root = datalib.synthetic_root(cache, patients=dcfg.synthetic_patients, size=dcfg.synthetic_size,

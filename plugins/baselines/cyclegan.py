@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from pathogan_bench.plugin import (ModelContext, SegmentationModel, config_from_options, guarded_step,
                                    linear_decay_schedule, make_adam)
-from pathogan_bench_plugins.common import check_positive, autocast, brain_mask, evaluating, percentile, to_layout
+from pathogan_bench_plugins.common import (autocast, brain_mask, check_positive, difference_map, evaluating, percentile,
+                                           threshold_probability, to_layout)
 from pathogan_bench_plugins.gan import ImagePool, init_weights, lsgan_discriminator, lsgan_generator
 
 
@@ -163,11 +163,7 @@ class CycleGAN(SegmentationModel):
     @torch.no_grad()
     def difference(self, images: torch.Tensor) -> torch.Tensor:
         """The difference map d (B,H,W): smoothed mean |x - G_BA(x)| over channels, 0 outside the brain."""
-        diff = (images.float() - self.to_healthy(images)).abs().mean(dim=1, keepdim=True)
-        k = self.config.smoothing
-        if k > 1:
-            diff = F.avg_pool2d(F.pad(diff, [k // 2, (k - 1) // 2] * 2, mode="replicate"), k, stride=1)
-        return diff[:, 0] * brain_mask(images)
+        return difference_map(images, self.to_healthy(images), self.config.smoothing)
 
     @torch.no_grad()
     def calibrate(self, healthy: torch.Tensor) -> None:
@@ -181,10 +177,14 @@ class CycleGAN(SegmentationModel):
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """sigmoid((d - t) / (softness x t)) inside the brain, 0 outside; 0.5 marks the threshold."""
-        t = self.difference_threshold
-        scale = (self.config.softness * t).clamp(min=1e-6)
-        probability = torch.sigmoid((self.difference(images) - t) / scale)
-        return probability * brain_mask(images)
+        return self.segment_and_translate(images)[0]
+
+    @torch.no_grad()
+    def segment_and_translate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One pass of G_BA: the segmentation and the healthy translation it comes from."""
+        healthy = self.to_healthy(images)
+        d = difference_map(images, healthy, self.config.smoothing)
+        return threshold_probability(d, self.difference_threshold, self.config.softness, images), {"translated": healthy}
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

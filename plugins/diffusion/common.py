@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pathogan_bench.plugin import ModelContext, SegmentationModel
-from pathogan_bench_plugins.common import brain_mask, check_positive, evaluating, percentile
+from pathogan_bench_plugins.common import (brain_mask, check_positive, difference_map, evaluating, percentile,
+                                           threshold_probability)
 
 #: guided-diffusion's channel multipliers per level, by image side (powers of two)
 LEVEL_MULTIPLIERS: dict[int, tuple[float, ...]] = {
@@ -245,16 +245,11 @@ class DifferenceModel(SegmentationModel):
 
     def difference(self, images: torch.Tensor, healthy: torch.Tensor) -> torch.Tensor:
         """The difference map d (B,H,W): smoothed channel mean of |x - healthy|, 0 outside the brain."""
-        diff = (images.float() - healthy).abs().mean(dim=1, keepdim=True)
-        k = self.config.smoothing
-        if k > 1:
-            diff = F.avg_pool2d(F.pad(diff, [k // 2, (k - 1) // 2] * 2, mode="replicate"), k, stride=1)
-        return diff[:, 0] * brain_mask(images)
+        return difference_map(images, healthy, self.config.smoothing)
 
     def probability(self, images: torch.Tensor, healthy: torch.Tensor) -> torch.Tensor:
-        t = self.difference_threshold
-        scale = (self.config.softness * t).clamp(min=1e-6)
-        return torch.sigmoid((self.difference(images, healthy) - t) / scale) * brain_mask(images)
+        return threshold_probability(self.difference(images, healthy), self.difference_threshold, self.config.softness,
+                                     images)
 
     @torch.no_grad()
     def calibrate(self, healthy: torch.Tensor) -> None:
