@@ -730,6 +730,12 @@ def _(env):
     return Outcome(prepare(brats2021(env.path("data")), "--split-fractions", "a,b,c"), ("--split-fractions", "a,b,c"))
 
 
+@kind("data prepare --split-fractions that do not sum to 1")
+def _(env):
+    return Outcome(prepare(brats2021(env.path("data")), "--split-fractions", "0.5,0.5,0.5"),
+                   ("--split-fractions", "sum to 1"))
+
+
 @kind("empty folder")
 def _(env):
     root = env.path("empty")

@@ -82,12 +82,10 @@ def prepare_command(directory: Path, dataset: str, modalities: list[str] | None,
     Example:
         pathogan-bench data prepare /data/BraTS2017 --modalities flair,t1c --cache /scratch/cache
     """
-    from ..errors import UserError
+    from ..config.checks import check_split_fractions
 
+    check_split_fractions(split_fractions, "--split-fractions")
     fractions = tuple(split_fractions)
-    if len(fractions) != 3 or not all(np.isfinite(f) and f >= 0 for f in fractions) or sum(fractions) <= 0:
-        shown = ",".join(f"{f:g}" for f in fractions)
-        raise UserError(f"--split-fractions {shown}: expected three fractions >= 0 TRAIN,VAL,TEST, e.g. 0.6,0.2,0.2")
     collection, table = _load(directory, dataset, modalities, cache, slice_range, min_pixels,
                               allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
     splits = table.split_patients(fractions, seed=seed)

@@ -19,6 +19,13 @@ def _finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def check_split_fractions(fractions: Any, where: str) -> None:
+    """Three patient fractions (train, val, test), each >= 0, that sum to 1."""
+    if len(fractions) != 3 or not all(_finite(f) and f >= 0 for f in fractions) or \
+            not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise UserError(f"{where} = {list(fractions)}: expected three fractions >= 0 (train, val, test) that sum to 1")
+
+
 def check_config(config: Any, source: str = "config") -> None:
     """Raise :class:`UserError` naming the first value out of range."""
     data, train, ev = config.data, config.train, config.eval
@@ -46,9 +53,7 @@ def check_config(config: Any, source: str = "config") -> None:
     for key, size in (("data.image_size", data.image_size), ("data.synthetic_size", data.synthetic_size)):
         if size and (size < MIN_IMAGE_SIZE or size % 16):
             _fail(source, key, size, f"0 (keep) or a multiple of 16 >= {MIN_IMAGE_SIZE}")
-    fractions = data.split_fractions
-    if len(fractions) != 3 or not all(_finite(f) and f >= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        _fail(source, "data.split_fractions", fractions, "three fractions >= 0 (train, val, test) that sum to 1")
+    check_split_fractions(data.split_fractions, f"{source}: data.split_fractions")
     if data.slice_range:
         if len(data.slice_range) != 2 or not all(isinstance(v, int) and v >= 0 for v in data.slice_range):
             _fail(source, "data.slice_range", data.slice_range, "[first, last], two slice numbers >= 0")
