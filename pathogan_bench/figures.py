@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .io import save_figure
+from .metrics import dice
 from .orientation import figure_label, slice_view, to_display
 
 #: outline of the reference (ground truth) segmentation
@@ -187,20 +188,14 @@ def colourbar(fig, ax, mappable, label: str, extend: str = "neither"):
     return bar
 
 
-def slice_dice(prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> float:
-    """Dice of ``prob >= threshold`` against ``mask`` for one slice; NaN when both are empty."""
-    pred = np.asarray(prob, dtype=np.float64) >= threshold
-    ref = np.asarray(mask) > 0.5
-    total = int(pred.sum() + ref.sum())
-    return float("nan") if total == 0 else 2.0 * float((pred & ref).sum()) / total
-
-
 def dice_text(prob: np.ndarray, mask: np.ndarray, threshold: float | None) -> str:
-    """"Dice 81.2%" for a panel (empty without a threshold)."""
+    """"Dice 81.2%" of ``prob >= threshold`` against ``mask`` for a panel (empty without a threshold)."""
     if threshold is None:
         return ""
-    d = slice_dice(prob, mask, threshold)
-    return "Dice – (both empty)" if np.isnan(d) else f"Dice {100 * d:.1f}%"
+    pred, ref = np.asarray(prob, dtype=np.float64) >= threshold, np.asarray(mask) > 0.5
+    if not pred.any() and not ref.any():
+        return "Dice – (both empty)"
+    return f"Dice {100 * dice(pred, ref):.1f}%"
 
 
 def fig2(path: str | Path, images: np.ndarray, prob: np.ndarray, mask: np.ndarray,
