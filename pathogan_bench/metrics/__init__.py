@@ -16,6 +16,11 @@ avd_mean   mean of directed all-pixel mean distances          EvaluateSegmentati
 dice_pp    Dice of a patient's slices stacked                 medpy ``dc`` on the stack
 =========  =================================================  ============================
 
+Per patient, :func:`volumetric_scores` stacks each patient's slices into one
+volume and scores it with the 3D voxel size (:mod:`.volumetric`).
+:func:`threshold_free` scores probability maps without a threshold: pixel
+AUROC, AUPRC and the best-threshold Dice (:mod:`.threshold_free`).
+
 Empty masks follow a named convention (:mod:`.empty`): ``default`` or
 ``brats``. docs/METRICS.md gives the definitions in full.
 """
@@ -34,6 +39,8 @@ from .batch import (
 )
 from .core import border
 from .empty import BRATS_PENALTY, CASE_NAMES, CONVENTIONS, EmptyConvention, get_convention
+from .threshold_free import ThresholdFree, threshold_free
+from .volumetric import stack_patient, volumetric_scores
 
 __all__ = [
     "BRATS_PENALTY",
@@ -47,6 +54,7 @@ __all__ = [
     "EmptyConvention",
     "Metric",
     "MetricInputError",
+    "ThresholdFree",
     "assd",
     "avd",
     "avd_mean",
@@ -60,4 +68,7 @@ __all__ = [
     "hd95",
     "score_batch",
     "score_slices",
+    "stack_patient",
+    "threshold_free",
+    "volumetric_scores",
 ]
