@@ -8,9 +8,17 @@ surrounding edema that spreads along the white matter, and pushes the nearby
 anatomy aside (mass effect). Each modality renders the tissues with its own
 contrast (T1: WM > GM > CSF; T2: CSF > GM > WM; FLAIR: like T2 with dark
 CSF; T1c: T1 with a bright enhancing rim), then a smooth bias field,
-partial-volume blur and Rician noise are applied. Files follow the BraTS
-2021+ layout (``SYN-00001/SYN-00001-t2f.nii.gz``, ``-seg`` with labels
-1 necrosis, 2 edema, 4 enhancing).
+partial-volume blur and Rician noise are applied.
+
+A difficulty level (``DIFFICULTY``) adds what makes FLAIR alone ambiguous on
+real scans: tumour parts that are not FLAIR-bright (a fluid-filled core, an
+infiltrated outer edema that stands out on T2 and T1 only) and unlabelled
+FLAIR-bright anatomy in every subject (periventricular caps, white-matter
+hyperintensities, CSF flow artefacts, bright cortex). "easy" has none of
+them.
+
+Files follow the BraTS 2021+ layout (``SYN-00001/SYN-00001-t2f.nii.gz``,
+``-seg`` with labels 1 necrosis, 2 edema, 4 enhancing).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..errors import UserError
 from ..io import atomic_folder, atomic_path, write_json
 from ..progress import progress_bar
 from .cache import CACHE_ENV
@@ -30,17 +39,40 @@ from .cases import DESCRIPTION_FILE
 
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
 ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # tissue classes
 BG, CSF, GM, WM, NECROSIS, EDEMA, ENHANCING = range(7)
-#: intensity of each tissue class per modality (BG, CSF, GM, WM, necrosis, edema, enhancing)
+# ... and those of the FLAIR confounders (difficulty "standard" and "hard"): a fluid-filled tumour core, infiltrated
+# tissue at the edge of the edema, white-matter hyperintensities, CSF with a flow artefact, FLAIR-bright cortex
+CYST, INFILTRATION, WMH, FLOW, BRIGHT_CORTEX = range(7, 12)
+#: intensity of each tissue class per modality (BG, CSF, GM, WM, necrosis, edema, enhancing,
+#: cyst, infiltration, WM hyperintensity, flow artefact, bright cortex)
 CONTRAST = {
-    "t1": np.array([0.0, 0.22, 0.58, 0.84, 0.28, 0.50, 0.55]),
-    "t1c": np.array([0.0, 0.24, 0.60, 0.84, 0.26, 0.52, 1.35]),
-    "t2": np.array([0.0, 1.00, 0.62, 0.42, 0.92, 0.84, 0.70]),
-    "flair": np.array([0.0, 0.10, 0.62, 0.46, 0.55, 1.05, 0.80]),
+    "t1": np.array([0.0, 0.22, 0.58, 0.84, 0.28, 0.50, 0.55, 0.20, 0.50, 0.76, 0.22, 0.57]),
+    "t1c": np.array([0.0, 0.24, 0.60, 0.84, 0.26, 0.52, 1.35, 0.20, 0.52, 0.76, 0.24, 0.59]),
+    "t2": np.array([0.0, 1.00, 0.62, 0.42, 0.92, 0.84, 0.70, 1.00, 0.84, 0.76, 1.00, 0.70]),
+    "flair": np.array([0.0, 0.10, 0.62, 0.46, 0.55, 1.05, 0.80, 0.30, 0.66, 1.00, 0.85, 0.88]),
 }
+
+#: The knobs of each difficulty level; a knob at 0 turns its confounder off, so "easy" is the generator of version 3.
+#: Tumour parts that are not FLAIR-bright (labelled):
+#:   cyst          probability that a tumour's core is a fluid-filled cavity inside a thin enhancing rim
+#:                 (dark on T1 and T1c, bright on T2, darker than white matter on FLAIR; label 1)
+#:   infiltration  share of the edema's volume, at its outer edge, that is infiltrated tissue: edema on T1, T1c
+#:                 and T2, no brighter than grey matter on FLAIR (label 2)
+#: FLAIR-bright healthy anatomy, in every subject (never labelled; bright on FLAIR and T2, about iso on T1 and T1c):
+#:   caps          thickness in mm of the periventricular caps at the horn tips; a quarter of it along the walls
+#:   wmh           mean number of small white-matter hyperintensities
+#:   flow          share of the ventricles' CSF that a flow artefact makes FLAIR-bright (CSF on T1, T1c and T2)
+#:   cortex        share of the cortical ribbon that is FLAIR-bright
+DIFFICULTY: dict[str, dict[str, float]] = {
+    "easy": {"cyst": 0.0, "infiltration": 0.0, "caps": 0.0, "wmh": 0.0, "flow": 0.0, "cortex": 0.0},
+    "standard": {"cyst": 0.4, "infiltration": 0.35, "caps": 4.0, "wmh": 6.0, "flow": 0.1, "cortex": 0.05},
+    "hard": {"cyst": 0.7, "infiltration": 0.55, "caps": 6.0, "wmh": 14.0, "flow": 0.2, "cortex": 0.1},
+}
+DIFFICULTIES = tuple(DIFFICULTY)
+DEFAULT_DIFFICULTY = "standard"
 
 
 def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
@@ -136,6 +168,103 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     return tissue, labels
 
 
+def difficulty_knobs(difficulty: str) -> dict[str, float]:
+    """The knobs of a difficulty level; an unknown name is a ``UserError``."""
+    if difficulty not in DIFFICULTY:
+        raise UserError(f"synthetic difficulty '{difficulty}': expected one of {', '.join(DIFFICULTIES)}")
+    return DIFFICULTY[difficulty]
+
+
+def _edt(mask: np.ndarray, spacing: float) -> np.ndarray:
+    """Distance in mm from each voxel of ``mask`` to the nearest voxel outside it (0 outside)."""
+    return ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+
+
+def _tumour_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
+                        knobs: dict[str, float]) -> None:
+    """Make parts of the tumour FLAIR-iso or -dark, in place: a cystic core, an infiltrated outer edema."""
+    found = np.argwhere(labels > 0)
+    if len(found) == 0:
+        return
+    # work in the tumour's box with a margin of healthy voxels (views: the edits reach the volumes)
+    box = tuple(slice(max(0, lo - 2), hi + 3) for lo, hi in zip(found.min(0), found.max(0)))
+    tissue, labels = tissue[box], labels[box]
+    core = (labels == 1) | (labels == 4)
+    if rng.random() < knobs["cyst"] and core.any():
+        cyst = _edt(core, spacing) > max(rng.uniform(2.0, 4.0), spacing)  # inside a thin enhancing rim
+        tissue[cyst], labels[cyst] = CYST, 1
+    edema = labels == 2
+    if knobs["infiltration"] > 0 and edema.any() and core.any():
+        from_core, to_edge = _edt(~core, spacing), _edt(labels > 0, spacing)
+        outer = from_core / (from_core + to_edge)  # 0 at the core, 1 at the edge of the edema
+        cells = max(2, int(round(max(tissue.shape) * spacing / 30)))  # undulations about 30 mm apart
+        outer += 0.3 * _smooth_noise(tissue.shape, cells, rng)  # an irregular, not concentric, border
+        # a share of the volume, not of the thickness: the same at every resolution, however thin the edema
+        share = min(1.0, knobs["infiltration"] * rng.uniform(0.6, 1.4))
+        tissue[edema & (outer > np.quantile(outer[edema], 1 - share))] = INFILTRATION
+
+
+def _periventricular(tissue: np.ndarray, free: np.ndarray, ventricles: np.ndarray, spacing: float,
+                     rng: np.random.Generator, caps: float) -> None:
+    """FLAIR-bright white matter around the lateral ventricles: caps at the horn tips, a thin rim along the walls."""
+    near = _edt(~ventricles, spacing)
+    y = (np.arange(tissue.shape[1], dtype=np.float32) - (tissue.shape[1] - 1) / 2)[None, :, None] * spacing
+    yv = np.broadcast_to(y, tissue.shape)[ventricles]
+    tips = np.clip(np.maximum(y - yv.max() + 12, yv.min() + 12 - y) / 12, 0, 1)  # 0 along the body, 1 at the tips
+    reach = caps * (0.25 + 0.75 * tips) * (1 + 0.4 * _smooth_noise(tissue.shape, 10, rng))
+    tissue[(tissue == WM) & free & (near < reach)] = WMH
+
+
+def _hyperintensities(tissue: np.ndarray, free: np.ndarray, depth_mm: np.ndarray, spacing: float,
+                      rng: np.random.Generator, mean_count: float) -> None:
+    """Small, irregular white-matter hyperintensities scattered in the deep white matter."""
+    candidates = np.argwhere((tissue == WM) & free & (depth_mm > 8))
+    count = rng.poisson(mean_count)
+    if count == 0 or len(candidates) == 0:
+        return
+    wobble = 1 + 0.3 * _smooth_noise(tissue.shape, 16, rng)
+    for centre in candidates[rng.integers(len(candidates), size=count)]:
+        radius = max(rng.uniform(2.0, 6.0), 0.6 * spacing)
+        reach = int(np.ceil(1.3 * radius / spacing))
+        box = tuple(slice(max(0, c - reach), c + reach + 1) for c in centre)
+        grid = np.ogrid[box]
+        dist = spacing * np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, centre)))
+        blob = (dist < radius * wobble[box]) & (tissue[box] == WM) & free[box]
+        tissue[box][blob] = WMH
+
+
+def _bright_patches(tissue: np.ndarray, region: np.ndarray, share: float, cells: int, rng: np.random.Generator,
+                    value: int) -> None:
+    """Set the ``share`` of ``region`` where a smooth random field is highest to ``value``: a few smooth patches."""
+    if share <= 0 or not region.any():
+        return
+    field = _smooth_noise(tissue.shape, cells, rng)
+    tissue[region & (field > np.quantile(field[region], 1 - share))] = value
+
+
+def _healthy_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
+                         knobs: dict[str, float]) -> None:
+    """Unlabelled FLAIR-bright anatomy, in place: periventricular caps, WM hyperintensities, flow, bright cortex."""
+    brain = tissue != BG
+    depth_mm = _edt(brain, spacing)
+    free = labels == 0
+    ventricles = (tissue == CSF) & (depth_mm > 25)  # sulci and fissure are shallower
+    if knobs["caps"] > 0 and ventricles.any():
+        _periventricular(tissue, free, ventricles, spacing, rng, knobs["caps"])
+    if knobs["wmh"] > 0:
+        _hyperintensities(tissue, free, depth_mm, spacing, rng, knobs["wmh"])
+    _bright_patches(tissue, ventricles, knobs["flow"], 10, rng, FLOW)
+    ribbon = (tissue == GM) & free & (depth_mm < 12)
+    _bright_patches(tissue, ribbon, knobs["cortex"], 5, rng, BRIGHT_CORTEX)
+
+
+def confound(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
+             knobs: dict[str, float]) -> None:
+    """Add the FLAIR confounders of a difficulty level to one subject, in place."""
+    _tumour_confounders(tissue, labels, spacing, rng, knobs)
+    _healthy_confounders(tissue, labels, spacing, rng, knobs)
+
+
 def render(tissue: np.ndarray, modality: str, rng: np.random.Generator, noise: float = 0.025) -> np.ndarray:
     """MR intensities of one modality: contrast, texture, partial volume, bias field, Rician noise."""
     shape = tissue.shape
@@ -154,12 +283,26 @@ def default_depth(size: int) -> int:
     return max(16, int(round(155 * size / 240)))
 
 
+def subject_volumes(size: int, depth: int, seed: int, index: int, tumour: bool,
+                    modalities: Sequence[str] = ALL_MODALITIES,
+                    difficulty: str = DEFAULT_DIFFICULTY) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """BraTS labels and the images of ``modalities`` of subject ``index``, deterministic per (seed, index)."""
+    knobs = difficulty_knobs(difficulty)
+    rng = np.random.default_rng([seed, index])
+    tissue, labels = subject(size, depth, rng, tumour=tumour)
+    if any(knobs.values()):
+        # a stream of its own: each level keeps the anatomy, the tumour and the noise of "easy"
+        confound(tissue, labels, 240.0 / size, np.random.default_rng([seed, index, 1]), knobs)
+    return labels, {modality: render(tissue, modality, rng) for modality in modalities}
+
+
 def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: int | None = None,
                modalities: Sequence[str] = ALL_MODALITIES, seed: int = 0, healthy_fraction: float = 0.2,
-               progress: bool = True) -> Path:
+               progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
     """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir``."""
     import nibabel as nib
 
+    difficulty_knobs(difficulty)  # an unknown level fails before anything is written
     out_dir = Path(out_dir)
     depth = depth or default_depth(size)
     spacing = 240.0 / size
@@ -167,31 +310,32 @@ def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: 
     n_healthy = int(round(healthy_fraction * patients))
     with progress_bar(range(patients), "synthesising", enabled=progress) as bar:
         for i in bar:
-            rng = np.random.default_rng([seed, i])
-            tissue, labels = subject(size, depth, rng, tumour=i >= n_healthy)
+            labels, images = subject_volumes(size, depth, seed, i, i >= n_healthy, modalities, difficulty)
             pid = f"SYN-{i + 1:05d}"
             folder = out_dir / pid
             folder.mkdir(parents=True, exist_ok=True)
-            for modality in modalities:
+            for modality, image in images.items():
                 with atomic_path(folder / f"{pid}-{FILE_SUFFIX[modality]}.nii.gz") as tmp:
-                    nib.save(nib.Nifti1Image(render(tissue, modality, rng), affine), str(tmp))
+                    nib.save(nib.Nifti1Image(image, affine), str(tmp))
             with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
                 nib.save(nib.Nifti1Image(labels, affine), str(tmp))
     lo, hi = synthetic_slice_range(depth)
-    write_json(out_dir / DESCRIPTION_FILE, {"slice_range": [lo, hi]})
+    write_json(out_dir / DESCRIPTION_FILE, {"slice_range": [lo, hi], "difficulty": difficulty})
     return out_dir
 
 
 def synthetic_root(cache_dir: str | Path, patients: int = 10, size: int = 64, seed: int = 0,
-                   modalities: Sequence[str] | None = None) -> Path:
+                   modalities: Sequence[str] | None = None, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
     """A synthetic dataset generated once into ``cache_dir`` and reused."""
+    difficulty_knobs(difficulty)
     modalities = tuple(modalities or ALL_MODALITIES)
-    key = hashlib.sha1(json.dumps([GENERATOR_VERSION, patients, size, seed, sorted(modalities)]).encode()).hexdigest()[:12]
-    root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{key}"
+    identity = [GENERATOR_VERSION, patients, size, seed, sorted(modalities), difficulty]
+    key = hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:12]
+    root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{difficulty}-{key}"
     if (root / ".complete").is_file():
         return root
     with atomic_folder(root, f"choose another cache folder with ${CACHE_ENV}") as tmp:
-        synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed)
+        synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed, difficulty=difficulty)
         (tmp / ".complete").write_text("ok\n")
     return root
 
