@@ -47,7 +47,8 @@ Choices where the paper is open:
   time the means are used. delta_B is drawn from N(0, I) for a real healthy
   image (the A -> B -> A cycle) and for ``sample``; in the B -> A -> B cycle it
   is Delta_B(l_B * x_B), with gradients through l_B (the paper does not hold
-  it constant). The KL (eq. 9) covers Gamma_A(x_A) and Delta_B(l_B * x_B).
+  it constant; ``detach_label_in_delta`` holds it constant). The KL (eq. 9)
+  covers Gamma_A(x_A) and Delta_B(l_B * x_B).
 - Identity passes (eq. 4, 14): G_A on x_B with delta_B = 0 and G_B on x_A;
   the loss is on their label maps.
 - Loss terms (``pathogan_bench_plugins.losses``): means over pixels, channels
@@ -104,6 +105,8 @@ class PathoGANConfig:
     discriminator_options: dict[str, Any] = field(default_factory=dict)
     #: standard deviation of eps added to r0 in training (eq. 6)
     label_noise: float = 1.0
+    #: hold G_B's label map l_B constant in delta_B = Delta_B(l_B * x_B) of the B -> A -> B cycle (training)
+    detach_label_in_delta: bool = False
 
     def check(self) -> None:
         """Raise ValueError naming the first option out of range."""
@@ -121,6 +124,8 @@ class PathoGANConfig:
             raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
         if not math.isfinite(self.label_noise) or self.label_noise < 0:
             raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
+        if not isinstance(self.detach_label_in_delta, bool):
+            raise ValueError(f"detach_label_in_delta = {self.detach_label_in_delta!r}: expected true or false")
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "PathoGANConfig":
@@ -233,7 +238,8 @@ class PathoGAN(SegmentationModel):
         forward_b, cycle_b, identity_b = self.generate_b(
             torch.cat([x_b, forward_a.translated, x_a]), stochastic=True).split([x_b.shape[0], b, b])
         # Delta_B encodes the pathology that G_B removed; G_A puts it back into y_a (cycle B -> A -> B)
-        mu_delta, logvar_delta = self.gen_a.encode_pathology(forward_b.label * x_b)
+        label_b = forward_b.label.detach() if self.config.detach_label_in_delta else forward_b.label
+        mu_delta, logvar_delta = self.gen_a.encode_pathology(label_b * x_b)
         delta_b = reparameterise(mu_delta, logvar_delta)
         cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, stochastic=True)
         d_fake_a = self.disc_a(forward_b.translated) if self.adversarial else None

@@ -13,6 +13,15 @@ whole row. Input and state transforms are 1D convolutions along that line
 with h_0 = 0, the reset gate applied after the state convolution and the
 gate biases starting at 1, as in the reference code (zubata88/mdgru).
 
+Inputs (the reference's default): every channel and, after them, its
+high-pass copy x - G_sigma * x, a Gaussian blur subtracted (``highpass``).
+The reference blurs each volume with sigma = 5 mm (``subtractGaussSigma``);
+here each slice is blurred with ``highpass_sigma`` = 5 pixels of a 240-pixel
+slice (1 mm in BraTS), scaled to the image size the model is built for. The
+blur runs in float32 with half-sample symmetric padding (scipy's
+``mode="reflect"``, the reference's) and a kernel cut at 4 sigma, on the
+whole image: the background is filtered like the brain, as in the reference.
+
 The network (the reference's default): MD-GRU layers with [16, 32, 64]
 channels, each but the last followed by a 1 x 1 convolution with [25, 45]
 channels and tanh, the last by a 1 x 1 convolution to ``classes`` logits;
@@ -29,6 +38,7 @@ axes are scanned.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,6 +53,64 @@ from pathogan_bench_plugins.common import check_positive, autocast, evaluating, 
 
 #: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
 ALL_DIRECTIONS: tuple[str, ...] = ("w+", "w-", "h+", "h-")
+#: the slice side ``highpass_sigma`` is given for: BraTS slices, 240 pixels of 1 mm
+HIGHPASS_REFERENCE_SIDE = 240
+#: the Gaussian kernel is cut at this many standard deviations (scipy's default ``truncate``)
+GAUSSIAN_TRUNCATE = 4.0
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = GAUSSIAN_TRUNCATE) -> torch.Tensor:
+    """The normalised 1D Gaussian of standard deviation ``sigma`` pixels, radius int(truncate * sigma + 0.5), float32."""
+    if not sigma > 0:
+        raise ValueError(f"sigma = {sigma}: expected > 0")
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).float()
+
+
+def symmetric_pad_index(n: int, radius: int, device: torch.device | None = None) -> torch.Tensor:
+    """Indices into an axis of length ``n`` that extend it by ``radius`` on each side by half-sample symmetry.
+
+    The extension of scipy.ndimage's ``mode="reflect"`` (numpy's "symmetric":
+    the edge value is repeated), repeated as often as ``radius`` needs.
+    """
+    i = torch.arange(-radius, n + radius, device=device) % (2 * n)
+    return torch.where(i < n, i, 2 * n - 1 - i)
+
+
+def gaussian_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Each channel of ``x`` (B,C,H,W) convolved with the separable 1D ``kernel`` along both axes, padded symmetrically."""
+    b, c, h, w = x.shape
+    radius = kernel.numel() // 2
+    y = x.reshape(b * c, 1, h, w)
+    y = y.index_select(3, symmetric_pad_index(w, radius, x.device))
+    y = F.conv2d(y, kernel.to(y.dtype).view(1, 1, 1, -1))
+    y = y.index_select(2, symmetric_pad_index(h, radius, x.device))
+    y = F.conv2d(y, kernel.to(y.dtype).view(1, 1, -1, 1))
+    return y.view(b, c, h, w)
+
+
+class HighPassInputs(nn.Module):
+    """(B,C,H,W) -> (B,2C,H,W): the channels, then each channel minus its Gaussian blur (computed in float32)."""
+
+    def __init__(self, sigma: float, truncate: float = GAUSSIAN_TRUNCATE):
+        super().__init__()
+        self.sigma = float(sigma)
+        # not persistent: derived from the options, so checkpoints keep the same tensors
+        self.register_buffer("kernel", gaussian_kernel1d(self.sigma, truncate), persistent=False)
+
+    def highpass(self, x: torch.Tensor) -> torch.Tensor:
+        """x - G_sigma * x per channel, float32 (at least)."""
+        with torch.autocast(x.device.type, enabled=False):
+            xf = x.to(torch.promote_types(x.dtype, torch.float32))
+            return xf - gaussian_blur(xf, self.kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.highpass(x).to(x.dtype)], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma:g}, taps={self.kernel.numel()}"
 
 
 def to_scan_order(x: torch.Tensor, direction: str) -> torch.Tensor:
@@ -118,16 +186,23 @@ class MDGRU(nn.Module):
 
 
 class MDGRUNet(nn.Module):
-    """MD-GRU layers, each followed by a 1 x 1 convolution (tanh between layers), ending in class logits."""
+    """MD-GRU layers, each followed by a 1 x 1 convolution (tanh between layers), ending in class logits.
+
+    With ``highpass_sigma`` (pixels), the high-pass copy of every input
+    channel is appended to the input first (:class:`HighPassInputs`), so the
+    first MD-GRU layer takes ``2 * in_channels``.
+    """
 
     def __init__(self, in_channels: int, classes: int, gru_channels: list[int], fc_channels: list[int],
-                 kernel: int = 7, dropout: float = 0.5, directions: tuple[str, ...] = ALL_DIRECTIONS):
+                 kernel: int = 7, dropout: float = 0.5, directions: tuple[str, ...] = ALL_DIRECTIONS,
+                 highpass_sigma: float | None = None):
         super().__init__()
         if len(fc_channels) != len(gru_channels) - 1:
             raise ValueError(f"need one fully connected layer between consecutive MD-GRU layers: "
                              f"{len(gru_channels)} MD-GRU layers, {len(fc_channels)} fully connected")
+        self.inputs: nn.Module = nn.Identity() if highpass_sigma is None else HighPassInputs(highpass_sigma)
         layers: list[nn.Module] = []
-        cin = in_channels
+        cin = in_channels if highpass_sigma is None else 2 * in_channels
         outputs = [*fc_channels, classes]
         for i, (gru, fc) in enumerate(zip(gru_channels, outputs)):
             layers += [nn.Dropout(dropout), MDGRU(cin, gru, kernel, directions), nn.Conv2d(gru, fc, 1)]
@@ -137,7 +212,7 @@ class MDGRUNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        return self.layers(self.inputs(x))
 
 
 @dataclass
@@ -150,6 +225,10 @@ class MDGRUConfig:
     kernel: int = 7
     #: dropout rate on the input of every MD-GRU layer
     dropout: float = 0.5
+    #: append the high-pass copy x - G_sigma * x of every input channel (the reference's default)
+    highpass: bool = True
+    #: sigma of that Gaussian in pixels of a 240-pixel slice (reference: 5 mm at 1 mm), scaled to the image size
+    highpass_sigma: float = 5.0
     #: "ce" (softmax cross-entropy, the reference) or "dice_ce" (plus soft Dice of the tumour class)
     loss: str = "ce"
     lr: float = 1e-3
@@ -158,7 +237,9 @@ class MDGRUConfig:
     decay_start: float = 1.0
 
     def check(self) -> None:
-        check_positive(self, "width", "lr", "kernel")
+        check_positive(self, "width", "lr", "kernel", "highpass_sigma")
+        if not isinstance(self.highpass, bool):
+            raise ValueError(f"highpass = {self.highpass!r}: expected true or false")
         if self.loss not in ("ce", "dice_ce"):
             raise ValueError(f"loss = {self.loss!r}: expected 'ce' or 'dice_ce'")
         if not 0 <= self.dropout < 1:
@@ -184,11 +265,33 @@ class MDGRUModel(SegmentationModel):
             return max(2, int(round(n * cfg.width)))
 
         self.ctx = ctx
+        sigma = self.highpass_pixels(cfg, ctx.image_size) if cfg.highpass else None
         self.net = MDGRUNet(ctx.in_channels, self.classes, [scaled(n) for n in cfg.gru_channels],
-                            [scaled(n) for n in cfg.fc_channels], cfg.kernel, cfg.dropout)
+                            [scaled(n) for n in cfg.fc_channels], cfg.kernel, cfg.dropout, highpass_sigma=sigma)
         self.to(ctx.device)
         self.opt = make_adam(self.net.parameters(), cfg.lr, (cfg.beta1, 0.999))
         self.sched = linear_decay_schedule(self.opt, ctx.total_steps, cfg.decay_start)
+
+    @staticmethod
+    def highpass_pixels(config: MDGRUConfig, image_size: int) -> float:
+        """The high-pass sigma in pixels of ``image_size``-pixel images."""
+        return config.highpass_sigma * image_size / HIGHPASS_REFERENCE_SIDE
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """As nn.Module's, with a clear error for weights trained with the other ``highpass`` setting."""
+        first = self.net.layers[1]
+        saved = state_dict.get("net.layers.1.input_conv.weight")
+        if isinstance(first, MDGRU) and saved is not None and saved.shape[1] != first.in_channels:
+            raw = self.ctx.in_channels
+            if saved.shape[1] == raw and self.config.highpass:
+                raise RuntimeError(f"the checkpoint's first MD-GRU layer takes {raw} input channels, this model "
+                                   f"{first.in_channels}: it was trained without high-pass inputs; load it with "
+                                   "model option highpass = false")
+            if saved.shape[1] == 2 * raw and not self.config.highpass:
+                raise RuntimeError(f"the checkpoint's first MD-GRU layer takes {2 * raw} input channels, this "
+                                   f"model {raw}: it was trained with high-pass inputs; load it with model option "
+                                   "highpass = true")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         mask = batch["mask"]
