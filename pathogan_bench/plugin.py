@@ -87,6 +87,7 @@ writes results::
 from __future__ import annotations
 
 from .data.cases import Case, CaseCollection, collect, detect_scheme
+from .data.slices import BACKGROUND, BRAIN_MARGIN
 from .engine.prepare import PreparedData, prepare_data
 from .engine.reload import load_trained_model
 from .errors import UserError
@@ -101,6 +102,8 @@ from .registry import get_registry
 from .spec import Spec
 
 __all__ = [
+    "BACKGROUND",
+    "BRAIN_MARGIN",
     "Case", "CaseCollection", "LossTerm", "Metric", "MetricLike", "ModelContext", "PreparedData", "SegmentationModel",
     "Spec", "Supervision", "TranslationStep", "UserError", "collect", "config_from_options", "detect_scheme",
     "get_registry", "guarded_step", "hookimpl", "linear_decay_schedule", "load_trained_model", "make_adam",

@@ -29,7 +29,7 @@ SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
 RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
               "skipped_cases", "skip_reasons", "unlabelled_cases", "image_size", "steps", "steps_done", "train_seconds",
-              "skipped_updates", "split_sizes", "threshold")
+              "skipped_updates", "split_sizes", "threshold", "seeds", "split_protocol", "test_data")
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
     "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "
@@ -71,6 +71,13 @@ class Summary:
     #: per split: evaluated slices, and slices where at least one distance metric is undefined
     slices: dict[str, int] = field(default_factory=dict)
     undefined_slices: dict[str, int] = field(default_factory=dict)
+    #: whole-scan scores (pathogan_bench.evaluation.clinical), per split: volumetric Stats over patients,
+    #: false positives, threshold-free scores, and which slices were scored
+    volumes: dict[str, dict[str, Stat]] = field(default_factory=dict)
+    detection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threshold_free: dict[str, dict[str, float]] = field(default_factory=dict)
+    scope: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> str:
@@ -81,14 +88,22 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Summary":
-        splits = {s: {m: Stat(**{k: _nan(v) for k, v in st.items()}) for m, st in per.items()}
-                  for s, per in data.get("splits", {}).items()}
+        splits = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("splits", {}).items()}
+        volumes = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("volumes", {}).items()}
+        detection = {s: {k: _stat(v) if k in ("fp_ml", "fp_ml_healthy") else _nan(v) for k, v in per.items()}
+                     for s, per in data.get("detection", {}).items()}
+        threshold_free = {s: {k: _nan(v) for k, v in per.items()} for s, per in data.get("threshold_free", {}).items()}
         return cls(data.get("run", {}), list(data.get("metrics", [])), data.get("empty", "default"),
-                   data.get("unit", "px"), splits, dict(data.get("slices", {})), dict(data.get("undefined_slices", {})))
+                   data.get("unit", "px"), splits, dict(data.get("slices", {})), dict(data.get("undefined_slices", {})),
+                   volumes, detection, threshold_free, dict(data.get("scope", {})), list(data.get("notes", [])))
 
     @classmethod
     def load(cls, path: str | Path) -> "Summary":
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _stat(data: dict[str, Any]) -> Stat:
+    return Stat(**{k: _nan(v) for k, v in data.items()})
 
 
 def _nan(v: Any) -> Any:
@@ -206,10 +221,68 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _percent(value: Any) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
+
+
+def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the whole-scan scores, one row per split (empty when the run has none)."""
+    unit = summary.unit
+    header = ["model (split)", "3D Dice (%)", f"3D HD95 ({unit})", f"3D AVD ({unit})", "AUROC (%)", "AUPRC (%)",
+              "best-threshold Dice (%)", "healthy slices with detection", "FP volume (ml)",
+              "FP volume on healthy slices (ml)", "tumour-free patients: volume (ml)"]
+    rows = []
+    for split, scope in summary.scope.items():
+        volumes, detection = summary.volumes.get(split, {}), summary.detection.get(split, {})
+        scores = summary.threshold_free.get(split, {})
+        cells = [format_stat(volumes[m], m == "dice") if m in volumes else "–" for m in ("dice", "hd95", "avd")]
+        best = scores.get("best_dice")
+        cells += [_percent(scores.get("auroc")), _percent(scores.get("auprc")),
+                  f"{_percent(best)} (at {scores.get('best_threshold', float('nan')):.2f})" if best is not None else "–"]
+        n = detection.get("healthy_slices", 0)
+        cells.append(f"{detection.get('healthy_slices_with_detection', 0)} of {n}" if n else "no healthy slice")
+        for key in ("fp_ml", "fp_ml_healthy"):
+            cells.append(format_stat(detection[key], digits=2) if key in detection else "–")
+        free = detection.get("tumour_free") or {}
+        cells.append(", ".join(f"{pid} {ml:.2f}" for pid, ml in free.items()) if free else "none")
+        rows.append([row_label(summary, split)] + cells)
+    return header, rows
+
+
+def scope_sentence(summary: Summary) -> str:
+    """Which slices each split's scores cover."""
+    parts = []
+    for split, scope in summary.scope.items():
+        z = scope.get("z") or []
+        parts.append(f"{SPLIT_LABELS.get(split, split)}: {scope.get('patients', 0)} patients, "
+                     f"{scope.get('pathological', 0)} pathological, {scope.get('healthy', 0)} healthy and "
+                     f"{scope.get('minor', 0)} minor slices" + (f" (axial slices {z[0]}-{z[1]})" if z else ""))
+    return "; ".join(parts)
+
+
+def _whole_scan_markdown(summary: Summary) -> str:
+    if not summary.scope:
+        return ""
+    header, rows = whole_scan_rows(summary)
+    return (
+        "\n## Whole scans\n\n" + markdown_table(header, rows) +
+        "\nEvery labelled slice of each patient scored: " + scope_sentence(summary) + ". The Table 1 columns above "
+        "score the pathological slices only (more than 20 tumour pixels, the paper's rule); minor slices have 1 to 20 "
+        "tumour pixels. 3D scores: each patient's slices stacked into one volume with its voxel spacing, mean ± std "
+        "(median) over the patients with tumour. AUROC, AUPRC and best-threshold Dice: all brain pixels of the split pooled; the best "
+        "threshold is chosen on the scored data itself, so that Dice is an optimistic upper bound, not a result. "
+        "FP volume: predicted outside the reference, per patient. Healthy slices with detection: at least one "
+        "pixel predicted on a slice without tumour. Definitions: docs/METRICS.md.\n"
+        + "".join(f"\nNote: {note}.\n" for note in summary.notes))
+
+
 def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
     header, rows = table_rows(summary)
     run = summary.run
-    facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "seed") if k in run)
+    facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "split_protocol") if k in run)
+    seeds = run.get("seeds") or {}
+    facts += "; seeds: " + ", ".join(f"{k} {v}" for k, v in seeds.items() if v is not None) if seeds else \
+        (f", seed {run['seed']}" if "seed" in run else "")
     notes = [METRIC_NOTES[m] for m in summary.metrics if m in METRIC_NOTES]
     text = (
         f"# {summary.model}\n\n{facts}\n\n" + "".join(f"{line}\n" for line in _training_lines(run)) + "\n"
@@ -218,6 +291,7 @@ def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
         f"Dice in %, distances in {summary.unit}. Empty-mask convention: {summary.empty}. Undefined values are "
         f"left out of the statistics; count per metric: {_undefined_note(summary)}. "
         + "".join(f"{note}. " for note in notes) + "Definitions: docs/METRICS.md.\n"
+        + _whole_scan_markdown(summary)
     )
     if figures:
         text += "\n## Figures\n\n" + "".join(f"- [{Path(f).name}]({f})\n" for f in figures)
@@ -246,6 +320,15 @@ def print_summary(summary: Summary, console: Any = None) -> None:
     for row in rows:
         table.add_row(*row)
     print_table(table, console)
+    if summary.scope:
+        header, rows = whole_scan_rows(summary)
+        table = Table(title="whole scans: every labelled slice (3D scores over patients; threshold-free in the brain)",
+                      caption=scope_sentence(summary))
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        print_table(table, console)
 
 
 def print_table(table: Any, console: Any) -> None:

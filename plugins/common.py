@@ -12,15 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.plugin import ModelContext
+from pathogan_bench.plugin import BACKGROUND, BRAIN_MARGIN, ModelContext
 
-#: intensity of background pixels after preprocessing (images are in [-1, 1])
-BACKGROUND = -1.0
-#: a pixel belongs to the brain if some channel is above BACKGROUND + this
-BRAIN_MARGIN = 1e-3
 
 def brain_mask(images: torch.Tensor) -> torch.Tensor:
-    """(B,H,W) bool: pixels where any channel is above the background value."""
+    """(B,H,W) bool: pixels where any channel is above the background value (the core's brain rule)."""
     return (images > BACKGROUND + BRAIN_MARGIN).any(dim=1)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from pathogan_bench.data import (AugmentConfig, Augmenter, PreprocessConfig, prepare_slices, select_training,
                                  split_patients, synthesize)
-from pathogan_bench.data.slices import normalise_volume
+from pathogan_bench.data.slices import MINOR, normalise_volume
 from pathogan_bench.errors import UserError
 from pathogan_bench.registry import create
 
@@ -92,11 +92,12 @@ def test_preprocessing_statistics_and_selection(tmp_path):
     brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     cases = create("dataset", "brats2021", tmp_path, modalities=["flair"])
     table = prepare_slices(cases, PreprocessConfig(slice_range=(2, 10), pathological_min_pixels=20), None, False)
-    # slices 5-7 have 36 tumour pixels (pathological), 9 has one (discarded), the rest none (healthy)
+    # slices 5-7 have 36 tumour pixels (pathological), 9 has one (minor: scored, never trained on), the rest none
     assert table.z[table.domain == 1].tolist() == [5, 6, 7]
     assert table.z[table.domain == 0].tolist() == [2, 3, 4, 8, 10]
+    assert table.z[table.domain == MINOR].tolist() == [9]
     assert table.images.min() >= -1 and table.images.max() <= 1
-    assert table.images.shape == (8, 1, 32, 32)
+    assert table.images.shape == (9, 1, 32, 32)
     raw = np.random.default_rng(0).normal(50, 10, (20, 20, 20)).astype(np.float32)
     brain = np.ones_like(raw, bool)
     norm = normalise_volume(raw, brain, std=1 / 3, clip=10.0)
@@ -209,7 +210,8 @@ def test_slice_counts_on_real_data(shared_data):
         mine = table.patient == pid
         assert (table.domain[mine] == 0).sum() == (area == 0).sum()
         assert (table.domain[mine] == 1).sum() == (area > 20).sum()
-    assert len(table) == 162 and table.images.shape[1:] == (2, 240, 240)
+        assert (table.domain[mine] == MINOR).sum() == ((area > 0) & (area <= 20)).sum()
+    assert len(table) == 164 and table.images.shape[1:] == (2, 240, 240)
 
 
 # -- bad input -----------------------------------------------------------------
@@ -385,15 +387,16 @@ def test_reversed_slice_range_is_refused_before_anything_is_cached(tmp_path):
         PreprocessConfig(slice_range=(100, 60))
 
 
-def test_no_kept_slice_is_an_error_and_leaves_no_cache_entry(tmp_path):
+def test_slices_with_few_tumour_pixels_are_kept_as_minor_and_never_trained_on(tmp_path):
     case = brats2021_case(tmp_path / "data", "BraTS-GLI-00001-000")
     seg = np.zeros(SHAPE, np.uint8)
     seg[10:13, 10:13, :] = 2  # 9 tumour pixels per slice: neither healthy nor pathological
     write(case / "BraTS-GLI-00001-000-seg.nii.gz", seg)
-    with pytest.raises(UserError, match="no slice kept"):
-        prepare_slices(create("dataset", "brats2021", tmp_path / "data"), PreprocessConfig(slice_range=None),
-                       tmp_path / "cache", False)
-    assert not list((tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else True
+    table = prepare_slices(create("dataset", "brats2021", tmp_path / "data"), PreprocessConfig(slice_range=None),
+                           tmp_path / "cache", False)
+    assert (table.domain == MINOR).all() and len(table) == SHAPE[2]
+    healthy, pathological = select_training(table, 10, 10)
+    assert len(healthy) == 0 and len(pathological) == 0
 
 
 def test_brainmask_of_another_shape_is_one_line(tmp_path):

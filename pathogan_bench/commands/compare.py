@@ -20,13 +20,15 @@ from .options import CommaList, common_run_options, registry_name
               help="Comma-separated models to train on one patient split and compare.")
 @click.option("--n-seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trainings per model, with seeds --seed, --seed + 1, ...")
+@click.option("--folds", type=click.IntRange(min=2), help="Patient-level K-fold cross-validation: every patient is "
+              "tested once; per-fold and pooled tables. Rerun the same command to continue a stopped comparison.")
 @click.option("--label-fractions", type=CommaList(float, example="0.1,0.5,1"),
               help="For fully supervised models: fractions of training patients with pixel labels, e.g. 0.05,0.1,0.25,0.5,1.")
 @click.option("--reuse/--no-reuse", default=True, show_default=True, help="Reuse finished runs found under --out.")
 @click.option("--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full).")
 @common_run_options
 def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str] | None, n_seeds: int,
-                    label_fractions: list[float] | None, reuse: bool, config_file: Path | None, **options: Any) -> None:
+                    folds: int | None, label_fractions: list[float] | None, reuse: bool, config_file: Path | None, **options: Any) -> None:
     """Compare models on identical patients, slices and metrics.
 
     Either put finished runs side by side, or train several models (weakly,
@@ -40,6 +42,7 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str]
         pathogan-bench compare runs/pathogan-full runs/unet-full --out comparison
         pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --out comparison
         pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --n-seeds 3
+        pathogan-bench compare --models pathogan,mdgru,threshold --data DIR --folds 4 --n-seeds 3
     """
     from ..comparison import compare_models, compare_runs
     from ..config import resolve_config
@@ -49,8 +52,10 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str]
             raise UserError("give either RUN_DIR... or --models, not both")
         base = resolve_config(config_file, **options)
         compare_models(base, models, out_dir, seeds=n_seeds, label_fractions=label_fractions, reuse=reuse,
-                       console=Console())
+                       folds=folds or 0, console=Console())
         return
     if not run_dirs:
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
+    if folds:
+        raise UserError("--folds trains the models itself: give --models a,b,c, not run directories")
     compare_runs(run_dirs, out_dir, console=Console())

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from ..errors import UserError
 from .options import common_run_options, registry_name
@@ -19,16 +20,16 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
               help="Model to train (see `pathogan-bench list model`). Default: pathogan.")
 @click.option("--loss-set", shell_complete=registry_name("loss-set"),
               help="Named objective (see `pathogan-bench list loss-set`). Default: full.")
-@click.option("--loss", multiple=True, metavar="NAME=WEIGHT", help="Set a loss term's weight, or add a term.")
-@click.option("--without", multiple=True, metavar="NAME", shell_complete=registry_name("loss-term"),
-              help="Drop a term from the loss set.")
 @click.option("--out", help="Parent folder of run directories (default: runs).")
 @click.option("--name", help="Run directory name (default: <date>-<time>-<model>-<loss-set>).")
 @click.option("--stop-at", type=click.IntRange(min=0), help="Stop after this step with a checkpoint; continue with --resume.")
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
               help="Continue a stopped or interrupted run directory (may change --stop-at, --device, --threads).")
+@click.option("--folds", type=click.IntRange(min=2), help="Patient-level K-fold cross-validation: one run per "
+              "fold in OUT/NAME (default runs/cv-MODEL-LOSSSET-Kfolds), per-fold and pooled tables; run the same "
+              "command again to continue it fold by fold.")
 @common_run_options
-def run_command(resume: Path | None, config_file: Path | None, **options: Any) -> None:
+def run_command(resume: Path | None, folds: int | None, config_file: Path | None, **options: Any) -> None:
     """Train a model, segment the test patients and write a Dice/HD95/AVD report.
 
     \b
@@ -38,6 +39,10 @@ def run_command(resume: Path | None, config_file: Path | None, **options: Any) -
         pathogan-bench run --data /data/BraTS2017 --preset paper --device cuda
     Ablations and your own loss terms:
         pathogan-bench run --loss-set full --without relevancy --loss tv=0.2
+    Score on another folder, a fixed split, or every patient by cross-validation:
+        pathogan-bench run --data DIR --test-data OTHER_DIR
+        pathogan-bench run --data DIR --split-file runs/RUN/splits.json
+        pathogan-bench run --data DIR --folds 4
     Repeat a run, or continue one that stopped (Ctrl-C saves a checkpoint first):
         pathogan-bench run --config runs/RUN/config.toml
         pathogan-bench run --resume runs/RUN
@@ -46,6 +51,16 @@ def run_command(resume: Path | None, config_file: Path | None, **options: Any) -
     from ..engine import run
     from ..engine.rundir import existing_run_dir
 
+    if resume is not None and folds:
+        raise UserError("--resume continues one run; to continue a cross-validation, repeat its command "
+                        "(finished folds are reused, an interrupted one resumed)")
+    if resume is None and folds:
+        from ..comparison import compare_models
+
+        config = resolve_config(config_file, **options)
+        out = Path(config.out) / (config.name or f"cv-{config.model}-{config.loss_set}-{folds}folds")
+        compare_models(config, [config.model], out, folds=folds, console=Console())
+        return
     if resume is None:
         run(resolve_config(config_file, **options))
         return

@@ -1,8 +1,9 @@
 """Weak versus full supervision on identical patients, slices and metrics.
 
-:func:`compare_models` trains (or reuses) one run per model, seed and label
-fraction under one parent folder, all with the same patient split, and
-writes one report over them: the Table 1 layout with a supervision column,
+:func:`compare_models` trains (or reuses, or resumes) one run per model,
+fold, training seed and label fraction under one parent folder, every model
+on the same patient splits, and writes one report over them: tables pooled
+over folds and seeds, the spread by its source, per fold and per run,
 per-slice Dice box plots, a figure of the same test slices segmented by every
 model, and, with label fractions, Dice against the fraction of annotated
 training patients with the weakly supervised models as horizontal lines.
@@ -12,8 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import time
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 
 from ..config import RunConfig, to_toml
@@ -21,60 +28,157 @@ from ..engine import plan_run, run
 from ..errors import UserError
 from ..io import write_csv, write_text
 from .figures import label_efficiency_figure, same_slices_figure
+from .pooled import pooled_markdown, run_label
 from .summary import ComparedRun, seed_summary
 from .tables import compare_runs
 
 
-def _finished(run_dir: Path) -> bool:
+#: settings that may differ between a stored run and the one asked for without making it another run
+NOT_COMPARED = {("device",), ("out",), ("name",), ("train", "threads"), ("train", "stop_at")}
+
+
+def _run_status(run_dir: Path) -> str:
     info = run_dir / "run.json"
-    return info.is_file() and json.loads(info.read_text()).get("status") == "done"
+    try:
+        return str(json.loads(info.read_text()).get("status", "")) if info.is_file() else ""
+    except (OSError, json.JSONDecodeError):
+        return ""
+
+
+def _settings(config: dict[str, Any]) -> dict[tuple[str, ...], Any]:
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and key in ("data", "train", "eval"):
+            flat.update({(key, k): v for k, v in value.items()})
+        else:
+            flat[(key,)] = value
+    return {k: v for k, v in flat.items() if k not in NOT_COMPARED}
+
+
+def settings_differ(run_dir: Path, config: RunConfig) -> str | None:
+    """What differs between the run directory's config.toml and ``config`` (None: the same run)."""
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        return "no config.toml"
+    try:
+        stored = _settings(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return f"unreadable config.toml ({exc})"
+    wanted = _settings(tomllib.loads(to_toml(config)))
+    changed = [".".join(k) for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+    return ", ".join(changed[:4]) + (" ..." if len(changed) > 4 else "") if changed else None
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / "checkpoints").glob("step-*.json"))
+
+
+def run_or_reuse(config: RunConfig, run_dir: Path, reuse: bool, console: Console) -> str:
+    """Reuse a finished run with the same settings, resume an unfinished one, or train it from the start.
+
+    Returns the run's status: "done", or "stopped" at ``train.stop_at``.
+    """
+    differ = settings_differ(run_dir, config) if run_dir.exists() else "absent"
+    status = _run_status(run_dir)
+    if reuse and differ is None and status == "done":
+        console.print(f"reusing finished run {run_dir}", soft_wrap=True)
+        return "done"
+    if reuse and differ is None and status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir):
+        console.rule(f"{run_dir.name} (resumed)")
+        return run(config, resume_dir=run_dir, console=console).status
+    if run_dir.exists():
+        reason = "--no-reuse" if not reuse else (f"its settings differ ({differ})" if differ else f"status {status!r}")
+        console.print(f"training {run_dir} again: {reason}", soft_wrap=True)
+        shutil.rmtree(run_dir)
+    console.rule(run_dir.name)
+    return run(config, console=console).status
+
+
+def _fixed_seed(value: int, base: RunConfig) -> int:
+    return value if value >= 0 else base.seed
 
 
 def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int = 1,
-                   label_fractions: list[float] | None = None, reuse: bool = True,
+                   label_fractions: list[float] | None = None, reuse: bool = True, folds: int = 0,
                    console: Console | None = None) -> list[ComparedRun]:
-    """Train every model (x seeds, x label fractions for fully supervised ones) and compare."""
+    """Train every model (x folds, x seeds, x label fractions for fully supervised ones) and compare.
+
+    Only the training seed varies with ``seeds``: the patient split (and the
+    folds) and the generated synthetic data keep the base config's seeds.
+    With ``folds``, every patient is tested in exactly one fold. Finished
+    runs with the same settings are reused and unfinished ones resumed, so
+    the same command continues a comparison that was stopped.
+    """
     console = console or Console(stderr=True)
     plans = {name: plan_run(dataclasses.replace(base, model=name)) for name in models}  # fail before anything trains
     fractions = sorted(set(label_fractions or [1.0]))
     if any(not 0 < f <= 1 for f in fractions):
         raise UserError(f"--label-fractions must lie in (0, 1], got {fractions}")
+    if folds and (base.data.split_file or base.data.test_path):
+        raise UserError("--folds chooses the test patients itself; leave out --split-file and --test-data")
+    data = dataclasses.replace(base.data, split_seed=_fixed_seed(base.data.split_seed, base),
+                               synthetic_seed=_fixed_seed(base.data.synthetic_seed, base))
     out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     runs: list[ComparedRun] = []
+    stopped = 0
     for name in models:
         supervision = plans[name].supervision
-        model_fractions = fractions if supervision == "full" else [1.0]
-        for offset in range(seeds):
-            seed = base.seed + offset
-            for fraction in model_fractions:
-                tag = f"{name}-seed{seed}" + (f"-labels{fraction:g}" if fraction < 1 else "")
-                run_dir = out_dir / "runs" / tag
-                if not (reuse and _finished(run_dir)):
+        for fold in range(1, folds + 1) if folds else [0]:
+            for offset in range(seeds):
+                seed = base.seed + offset
+                for fraction in fractions if supervision == "full" else [1.0]:
+                    tag = (f"{name}" + (f"-fold{fold}" if fold else "") + f"-seed{seed}"
+                           + (f"-labels{fraction:g}" if fraction < 1 else ""))
                     config = dataclasses.replace(
                         base, model=name, seed=seed, out=str(out_dir / "runs"), name=tag,
-                        data=dataclasses.replace(base.data, split_seed=base.seed, label_fraction=fraction),
-                    )
-                    if run_dir.exists():
-                        import shutil
-
-                        shutil.rmtree(run_dir)
-                    console.rule(f"{tag}")
-                    run(config, console=console)
-                else:
-                    console.print(f"reusing finished run {run_dir}")
-                runs.append(ComparedRun(name, seed, fraction, run_dir, supervision))
+                        data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold))
+                    status = run_or_reuse(config, out_dir / "runs" / tag, reuse, console)
+                    runs.append(ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold))
+                    stopped += status != "done"
     write_text(out_dir / "base-config.toml", to_toml(base))
-    report_comparison(runs, out_dir, console)
+    if stopped:
+        console.print(f"{stopped} of {len(runs)} runs stopped before their last step (--stop-at); no comparison "
+                      "written yet. Run the same command again to continue them.", soft_wrap=True)
+        return runs
+    report_comparison(runs, out_dir, console, seeds_note(base, data, seeds, folds))
+    console.print(f"{len(runs)} runs in {(time.perf_counter() - started) / 60:.1f} min (reused runs not counted)",
+                  soft_wrap=True)
     return runs
 
 
-def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None) -> None:
-    full_label_runs = [r.run_dir for r in runs if r.label_fraction >= 1.0]
-    compare_runs(full_label_runs, out_dir, console=console, same_slices=False)
-    seed_table = seed_summary(runs)
-    write_csv(out_dir / "seeds.csv", seed_table)
+def seeds_note(base: RunConfig, data: Any, seeds: int, folds: int) -> str:
+    """Which seed varied across the runs and which stayed fixed, in words."""
+    trained = ", ".join(str(base.seed + i) for i in range(seeds))
+    split = f"{folds}-fold patient cross-validation (split seed {data.split_seed})" if folds else \
+        f"one patient split (split seed {data.split_seed})"
+    generated = "" if base.data.path else f"; synthetic data fixed (data seed {data.synthetic_seed})"
+    return (f"Varied: the training seed ({trained}: initialisation, sampling, augmentation); fixed: {split}"
+            f"{generated}.")
+
+
+def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None,
+                      varied: str = "") -> None:
+    """comparison.md (pooled, spread, per-fold and per-run tables), comparison.csv, seeds.csv and figures."""
+    from ..figures import dice_boxplot
+
+    compare_runs([r.run_dir for r in runs], out_dir, console=None, same_slices=False, boxplot=False)
+    per_run = (out_dir / "comparison.md").read_text(encoding="utf-8").split("\n", 2)[2]
+    text = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled_markdown(runs, varied) + \
+        "## Every run\n\n" + per_run
+    write_text(out_dir / "comparison.md", text)
+    write_csv(out_dir / "seeds.csv", seed_summary(runs))
+    groups: dict[str, list[float]] = {}
+    for r in runs:
+        frame = pd.read_csv(r.run_dir / "metrics_slices.csv")
+        groups.setdefault(run_label(r), []).extend(frame.loc[frame["split"] == "test", "dice"].tolist())
+    dice_boxplot(out_dir / "dice-boxplot.png", {k: np.asarray(v) for k, v in groups.items()},
+                 title="per-slice test Dice, every fold and seed")
     if len({r.label_fraction for r in runs}) > 1:
         label_efficiency_figure(runs, out_dir / "label-efficiency.png")
-    same_slices_figure([r for r in runs if r.label_fraction >= 1.0 and r.seed == runs[0].seed], out_dir / "same-slices.png")
+    first = runs[0]
+    same_slices_figure([r for r in runs if r.label_fraction >= 1.0 and r.seed == first.seed and r.fold == first.fold],
+                       out_dir / "same-slices.png")
     if console is not None:
+        console.print(text.split("## Where")[0], markup=False, highlight=False, soft_wrap=True)
         console.print(f"comparison written to [bold]{out_dir}[/bold]")

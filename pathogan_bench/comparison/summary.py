@@ -15,6 +15,8 @@ class ComparedRun:
     label_fraction: float
     run_dir: Path
     supervision: str
+    #: cross-validation fold (1-based); 0 = no cross-validation
+    fold: int = 0
 
 
 def _test_dice(run_dir: Path) -> pd.DataFrame:

@@ -87,7 +87,7 @@ def data_warning(summaries: Sequence[Summary], run_dirs: Sequence[Path]) -> str 
 
 
 def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str = "test",
-                 console: Console | None = None, same_slices: bool = True) -> pd.DataFrame:
+                 console: Console | None = None, same_slices: bool = True, boxplot: bool = True) -> pd.DataFrame:
     """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png`` and ``same-slices.png`` for finished runs.
 
     The box plot shows per-slice Dice of ``split`` (all slices when a run
@@ -120,13 +120,14 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str
         "".join(f"- {s.model}: `{d}`\n" for s, d in zip(summaries, run_dirs))))
     if warning and console is not None:
         Console(stderr=True).print(f"warning: {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
-    groups = {}
-    for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
-        frame = pd.read_csv(run_dir / "metrics_slices.csv")
-        chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
-        groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
-    dice_boxplot(out_dir / "dice-boxplot.png", groups,
-                 title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
+    if boxplot:
+        groups = {}
+        for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
+            frame = pd.read_csv(run_dir / "metrics_slices.csv")
+            chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
+            groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
+        dice_boxplot(out_dir / "dice-boxplot.png", groups,
+                     title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
     if same_slices:
         compared = [ComparedRun(label, int(s.run.get("seed", 0) or 0), 1.0, d, str(s.run.get("supervision", "")))
                     for label, s, d in zip(_labels(run_dirs, summaries), summaries, run_dirs)]

@@ -26,6 +26,26 @@ def check_split_fractions(fractions: Any, where: str) -> None:
         raise UserError(f"{where} = {list(fractions)}: expected three fractions >= 0 (train, val, test) that sum to 1")
 
 
+def check_protocol(data: Any, source: str) -> None:
+    """One way of choosing the test patients: fractions, a split file, a test folder, or folds."""
+    if data.folds == 1:
+        _fail(source, "data.folds", data.folds, "0 (no cross-validation) or at least 2 folds")
+    if data.folds and not 1 <= data.fold <= data.folds:
+        _fail(source, "data.fold", data.fold, f"the fold to run, 1 to data.folds = {data.folds}")
+    if not data.folds and data.fold:
+        _fail(source, "data.fold", data.fold, "0 unless data.folds is set")
+    chosen = [name for name, on in (("data.split_file", data.split_file), ("data.test_path", data.test_path),
+                                    ("data.folds", data.folds)) if on]
+    if len(chosen) > 1:
+        raise UserError(f"{source}: {' and '.join(chosen)} both choose the test patients; give one of them")
+    if data.test_path and not data.path:
+        _fail(source, "data.test_path", data.test_path, "a test folder beside a data folder (--data)")
+    from ..data.synthetic import DIFFICULTIES
+
+    if data.synthetic_difficulty not in DIFFICULTIES:
+        _fail(source, "data.synthetic_difficulty", data.synthetic_difficulty, " or ".join(DIFFICULTIES))
+
+
 def check_config(config: Any, source: str = "config") -> None:
     """Raise :class:`UserError` naming the first value out of range."""
     data, train, ev = config.data, config.train, config.eval
@@ -38,6 +58,7 @@ def check_config(config: Any, source: str = "config") -> None:
         ("data.n_pathological", data.n_pathological, 1), ("data.pathological_min_pixels", data.pathological_min_pixels, 0),
         ("data.synthetic_patients", data.synthetic_patients, 2), ("eval.batch_size", ev.batch_size, 1),
         ("eval.figure_slices", ev.figure_slices, 0), ("data.split_seed", data.split_seed, -1),
+        ("data.synthetic_seed", data.synthetic_seed, -1), ("data.folds", data.folds, 0), ("data.fold", data.fold, 0),
     ]
     for key, value, low in at_least:
         if value < low:
@@ -54,6 +75,7 @@ def check_config(config: Any, source: str = "config") -> None:
         if size and (size < MIN_IMAGE_SIZE or size % 16):
             _fail(source, key, size, f"0 (keep) or a multiple of 16 >= {MIN_IMAGE_SIZE}")
     check_split_fractions(data.split_fractions, f"{source}: data.split_fractions")
+    check_protocol(data, source)
     if data.slice_range:
         if len(data.slice_range) != 2 or not all(isinstance(v, int) and v >= 0 for v in data.slice_range):
             _fail(source, "data.slice_range", data.slice_range, "[first, last], two slice numbers >= 0")

@@ -162,7 +162,8 @@ _OPTION_KEYS = {
     "model": ("", "model"), "loss_set": ("", "loss_set"), "preset": ("", "preset"), "device": ("", "device"),
     "seed": ("", "seed"), "out": ("", "out"), "name": ("", "name"),
     "data": ("data", "path"), "dataset": ("data", "dataset"), "modalities": ("data", "modalities"),
-    "slices": ("data", "slice_range"),
+    "slices": ("data", "slice_range"), "split_file": ("data", "split_file"), "test_data": ("data", "test_path"),
+    "synthetic_difficulty": ("data", "synthetic_difficulty"),
     "steps": ("train", "steps"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "stop_at": ("train", "stop_at"), "amp": ("train", "amp"), "threads": ("train", "threads"),
 }

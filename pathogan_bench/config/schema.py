@@ -30,8 +30,16 @@ class DataConfig:
     n_pathological: int = 6000
     #: patient fractions for the train / validation / test splits
     split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
-    #: seed of the patient split; -1 = the run's seed (fix it to compare seeds on one split)
+    #: seed of the patient split (and of the folds); -1 = the run's seed (fix it to compare seeds on one split)
     split_seed: int = -1
+    #: a JSON file of patient lists per split ({"train": [...], "val": [...], "test": [...]}, e.g. a run's
+    #: splits.json); replaces the fractions, and patients it does not list are left out
+    split_file: str = ""
+    #: a second folder of cases that is the test split; the data folder is then split into train and val only
+    test_path: str = ""
+    #: patient-level cross-validation: ``folds`` test folds (0 = none); this run is fold ``fold`` (1-based)
+    folds: int = 0
+    fold: int = 0
     #: fraction of training patients whose pixel labels a fully supervised model may use
     label_fraction: float = 1.0
     skip_bad_cases: bool = False
@@ -44,6 +52,11 @@ class DataConfig:
     #: the synthetic dataset used when no path is given
     synthetic_patients: int = 12
     synthetic_size: int = 240
+    #: seed of the generated synthetic data; -1 = the run's seed
+    synthetic_seed: int = -1
+    #: "easy" (every lesion FLAIR-bright, nothing healthy is), "standard" or "hard" (more lesions that are not
+    #: FLAIR-bright, more FLAIR-bright healthy structures); docs/DATA.md
+    synthetic_difficulty: str = "standard"
     augment: bool = True
 
 

@@ -2,9 +2,9 @@
 
 Each volume's brain voxels are normalised to N(0, std) (paper: std = 1/3)
 and clipped to [-1, 1]; the background is set to -1. Axial slices in the
-configured range are kept when *healthy* (no tumour pixel) or *pathological*
-(more than ``pathological_min_pixels`` tumour pixels); the rest are
-discarded. Slices of unlabelled cases are kept with domain -1. The result is
+configured range are kept: *healthy* (no tumour pixel), *pathological*
+(more than ``pathological_min_pixels`` tumour pixels) and *minor* (the few
+in between, never trained on, scored with the patient's volume). Slices of unlabelled cases are kept with domain -1. The result is
 cached once per input files and configuration as memory-mapped arrays.
 
 Normalisation is robust to outliers and computed in float64. The mean and
@@ -41,12 +41,18 @@ from ..io import atomic_folder
 from ..progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import Case, CaseCollection, case_folder, read_volume
+from .splits import split_patients
 
 log = logging.getLogger("pathogan_bench")
 
-#: version of the cached slices; bumped whenever preprocessing changes its output (3: robust normalisation)
-CACHE_VERSION = 3
-HEALTHY, PATHOLOGICAL, UNLABELLED = 0, 1, -1
+#: version of the cached slices; bumped whenever preprocessing changes its output (4: slices with few tumour pixels kept)
+CACHE_VERSION = 4
+#: slice domains. MINOR: 1 to ``pathological_min_pixels`` tumour pixels, neither healthy nor pathological for
+#: training (the paper leaves them out), but scored with the patient's volume and the threshold-free scores
+HEALTHY, PATHOLOGICAL, UNLABELLED, MINOR = 0, 1, -1, 2
+DOMAIN_NAMES = {HEALTHY: "healthy", PATHOLOGICAL: "pathological", UNLABELLED: "unlabelled", MINOR: "minor"}
+#: preprocessed background value; a pixel is brain when any modality lies above it (by this margin)
+BACKGROUND, BRAIN_MARGIN = -1.0, 1e-3
 #: brain intensities are winsorised to these quantiles before their mean and std are estimated
 ROBUST_QUANTILES = (0.001, 0.999)
 
@@ -129,6 +135,15 @@ def robust_statistics(values: np.ndarray) -> tuple[float, float]:
     return mean, scale if scale > 0 and math.isfinite(scale) else 1.0
 
 
+def brain_pixels(images: np.ndarray, channel_axis: int = 1) -> np.ndarray:
+    """Brain pixels of preprocessed images: any modality above the background value.
+
+    The one rule for where a map may be non-zero: run evaluation, ``segment``
+    and the models' calibration all use it (docs/METRICS.md).
+    """
+    return (np.asarray(images) > BACKGROUND + BRAIN_MARGIN).any(axis=channel_axis)
+
+
 def normalise_volume(volume: np.ndarray, brain: np.ndarray, std: float = 1 / 3, clip: float = 1.0,
                      name: str | os.PathLike[str] = "volume") -> np.ndarray:
     """Brain voxels to zero mean and standard deviation ``std``, clipped; background to -clip.
@@ -182,9 +197,8 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
         masks = np.zeros((len(zs),) + stack.shape[1:3], bool)
     else:
         tumour = label[:, :, zs].sum(axis=(0, 1))
-        domains = np.where(tumour == 0, HEALTHY, np.where(tumour > config.pathological_min_pixels, PATHOLOGICAL, -2))
-        keep = domains != -2
-        zs, domains = zs[keep], domains[keep].astype(np.int8)
+        domains = np.where(tumour == 0, HEALTHY,
+                           np.where(tumour > config.pathological_min_pixels, PATHOLOGICAL, MINOR)).astype(np.int8)
         masks = np.moveaxis(label[:, :, zs], -1, 0)
     images = np.moveaxis(stack[:, :, :, zs], -1, 0)  # (N, C, X, Y)
     side = max(images.shape[-2:])
@@ -250,10 +264,6 @@ def prepare_slices(dataset: CaseCollection, config: PreprocessConfig, cache_dir:
         named = "; ".join(f"{pid}: {reasons[pid]}" if pid in reasons else pid for pid in skipped[:3])
         raise UserError(f"{dataset.root}: no usable case (skipped {len(skipped)}{': ' + named if named else ''}"
                         f"{' ...' if len(skipped) > 3 else ''})")
-    if not sum(len(p["z"]) for _, p in parts):
-        where = f"slices {config.slice_range[0]}-{config.slice_range[1]}" if config.slice_range else "any slice"
-        raise UserError(f"{dataset.root}: no slice kept in {where} of {len(parts)} case(s) (none is healthy or has "
-                        f"more than {config.pathological_min_pixels} tumour pixels); nothing cached")
     table = SliceTable(
         images=np.concatenate([p["images"] for _, p in parts]),
         masks=np.concatenate([p["masks"] for _, p in parts]),
@@ -310,54 +320,3 @@ def select_training(table: SliceTable, n_healthy: int, n_pathological: int, seed
     if len(patho) > n_pathological:
         patho = np.sort(rng.choice(patho, n_pathological, replace=False))
     return healthy, patho
-
-
-def _split_counts(n: int, fractions: tuple[float, ...], at_least_one: bool) -> list[int]:
-    """Patients per split: largest remainders of the ideal shares (ties favour test, then val)."""
-    total = sum(fractions)
-    ideal = [f / total * n for f in fractions]
-    counts = [int(v) for v in ideal]
-    by_remainder = sorted(range(3), key=lambda i: (-(ideal[i] - counts[i]), -i))
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    if n and counts[0] == 0 and fractions[0] > 0:
-        donor = max((2, 1), key=lambda i: counts[i])
-        counts[donor], counts[0] = counts[donor] - 1, 1
-    if at_least_one:
-        for i in (2, 1):  # test and val get one patient when asked for, while training keeps one
-            if fractions[i] > 0 and counts[i] == 0 and counts[0] > 1:
-                counts[i], counts[0] = 1, counts[0] - 1
-    return counts
-
-
-def split_patients(patients: list[str], fractions: tuple[float, ...] = (0.6, 0.2, 0.2), seed: int = 0,
-                   pathological: set[str] | None = None) -> dict[str, list[str]]:
-    """Split patients (never slices) into train / val / test, reproducibly.
-
-    With ``pathological`` (the patients that have pathological slices), the
-    split is stratified: those patients and the tumour-free ones are split
-    separately in the same proportions, so a test split never ends up with
-    nothing to segment. Counts are the largest remainders of the shares,
-    and among the pathological patients (all patients when not stratified)
-    test and val get at least one each while training keeps one: 4
-    patients with (0.6, 0.2, 0.2) give 2 / 1 / 1, 3 give 1 / 1 / 1.
-    """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise UserError(f"split fractions must be three non-negative numbers, got {list(fractions)}")
-    ordered = sorted(set(patients))
-    if pathological is None:
-        strata = [ordered]
-    else:
-        strata = [[p for p in ordered if p in pathological], [p for p in ordered if p not in pathological]]
-    split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for index, stratum in enumerate(strata):
-        rng = np.random.default_rng([seed, index] if pathological is not None else seed)
-        shuffled = [stratum[i] for i in rng.permutation(len(stratum))]
-        n_train, n_val, _ = _split_counts(len(shuffled), fractions, at_least_one=index == 0)
-        split["train"] += shuffled[:n_train]
-        split["val"] += shuffled[n_train:n_train + n_val]
-        split["test"] += shuffled[n_train + n_val:]
-    if not split["train"]:
-        raise UserError(f"{len(ordered)} patient(s) cannot be split into train/val/test {list(fractions)}: "
-                        "no training patient left")
-    return {name: sorted(members) for name, members in split.items()}

@@ -11,7 +11,7 @@ from .. import __version__
 from ..orientation import axis_codes
 from ..model import SegmentationModel
 from .plan import RunPlan
-from .prepare import PreparedData
+from .prepare import PreparedData, data_seed, split_seed
 
 
 def _axis_codes(table: Any) -> list[str]:
@@ -38,13 +38,35 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "axis_codes": _axis_codes(table),
         "image_size": int(table.images.shape[-1]),
         "seed": config.seed,
+        "seeds": seeds(config, data),
+        "test_data": data.test_path,
+        "split_protocol": split_protocol(config),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "world_size": plan.dist.world,
         "threads": torch.get_num_threads(),
         "steps": steps,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "slices": {"healthy": int((table.domain == 0).sum()), "pathological": int((table.domain == 1).sum())},
+        "slices": {"healthy": int((table.domain == 0).sum()), "pathological": int((table.domain == 1).sum()),
+                   "minor": int((table.domain == 2).sum())},
         "torch": torch.__version__,
         "pathogan_bench": __version__,
     }
+
+
+def seeds(config: Any, data: PreparedData) -> dict[str, int | None]:
+    """The three seeds kept apart: training (initialisation, sampling), patient split, generated data."""
+    return {"training": config.seed, "split": split_seed(config),
+            "data": data_seed(config) if not config.data.path else None}
+
+
+def split_protocol(config: Any) -> str:
+    """How the test patients were chosen, in words."""
+    dcfg = config.data
+    if dcfg.split_file:
+        return f"split file {dcfg.split_file}"
+    if dcfg.test_path:
+        return f"test folder {dcfg.test_path}"
+    if dcfg.folds:
+        return f"fold {dcfg.fold} of {dcfg.folds}"
+    return "fractions " + "/".join(f"{f:g}" for f in dcfg.split_fractions)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..data.slices import PATHOLOGICAL, UNLABELLED, brain_pixels
 from ..figures import preferred_channel
 from ..io import atomic_path
 from ..model import SegmentationModel
@@ -35,6 +36,10 @@ class Predictions:
     image_modality: str = ""
     #: (N, 4, 4) NIfTI affine of each slice's volume, to show slices the right way up; None if unknown
     affine: np.ndarray | None = None
+    #: (N,) int8 slice domain (0 healthy, 1 pathological, 2 minor: 1 to 20 tumour pixels); None: all pathological
+    domain: np.ndarray | None = None
+    #: (N, H, W) bool: the brain pixels (:func:`pathogan_bench.data.slices.brain_pixels`), where maps are scored
+    brain: np.ndarray | None = None
 
     def save(self, path: Path) -> Path:
         with atomic_path(path) as tmp:
@@ -51,6 +56,10 @@ class Predictions:
             out["image_modality"] = np.asarray(self.image_modality)
         if self.affine is not None:
             out["affine"] = np.asarray(self.affine, dtype=np.float64)
+        if self.domain is not None:
+            out["domain"] = np.asarray(self.domain, dtype=np.int8)
+        if self.brain is not None:
+            out["brain"] = np.asarray(self.brain, dtype=bool)
         return out
 
 
@@ -80,18 +89,22 @@ def calibrate(model: SegmentationModel, data: PreparedData, device: torch.device
 
 def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[str], device: torch.device,
                    batch_size: int) -> Predictions:
-    """Segment the pathological slices of the evaluated splits."""
+    """Segment every labelled slice of the evaluated splits; probabilities outside the brain are 0."""
     table = data.table
-    parts = [(split, idx) for split in splits if len(idx := data.indices(split, domain=1))]
-    if not parts:
+    parts = [(split, idx) for split in splits
+             if len(idx := (i := data.indices(split))[table.domain[i] != UNLABELLED])]
+    if not any((table.domain[idx] == PATHOLOGICAL).any() for _, idx in parts):
         raise UserError(f"no pathological slices in the evaluated splits {splits}")
     idx = np.concatenate([i for _, i in parts])
     split_names = np.concatenate([np.full(len(i), s) for s, i in parts])
     images = table.images[idx]
     prob = predict(model, images, device, batch_size)
+    brain = brain_pixels(images)
+    prob[~brain] = 0
     channel = preferred_channel(table.modalities)
     affines = [table.volumes.get(str(p), {}).get("affine") for p in table.patient[idx]]
     return Predictions(prob, np.asarray(table.masks[idx]), table.patient[idx], table.z[idx], split_names,
                        float(model.threshold), idx, image=np.asarray(images[:, channel], dtype=np.float16),
                        image_modality=str(table.modalities[channel]) if table.modalities else "",
-                       affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None)
+                       affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None,
+                       domain=np.asarray(table.domain[idx], dtype=np.int8), brain=brain)

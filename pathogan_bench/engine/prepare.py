@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +13,11 @@ import numpy as np
 
 from .. import data as datalib
 from ..config import RunConfig
+from ..data.slices import PATHOLOGICAL
 from ..errors import UserError
 from ..registry import Registry, get_registry
+
+log = logging.getLogger("pathogan_bench")
 
 
 @dataclass
@@ -26,6 +31,8 @@ class PreparedData:
     skip_reasons: dict[str, str] = field(default_factory=dict)
     #: cases kept without a segmentation (segmented, never trained on or scored)
     unlabelled: list[str] = field(default_factory=list)
+    #: the separate test folder, if the test split came from one
+    test_path: str = ""
 
     def indices(self, split: str, domain: int | None = None) -> np.ndarray:
         """Slice indices of a split's patients, optionally of one domain (0 healthy, 1 pathological)."""
@@ -59,7 +66,7 @@ def check_data_folder(root: Path) -> None:
 
 
 def prepare_data(config: RunConfig, registry: Registry | None = None) -> PreparedData:
-    """Load (or generate), preprocess and split the run's data."""
+    """Load (or generate), preprocess and split the run's data (and its separate test folder, if any)."""
     registry = registry or get_registry()
     cache = datalib.default_cache_dir(config.data.cache_dir)
     dcfg = config.data
@@ -69,16 +76,96 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
         dataset_name = dcfg.dataset
     else:
         root = datalib.synthetic_root(cache, patients=dcfg.synthetic_patients, size=dcfg.synthetic_size,
-                                      seed=config.seed, modalities=tuple(dcfg.modalities) or None)
+                                      seed=data_seed(config), modalities=tuple(dcfg.modalities) or None,
+                                      difficulty=dcfg.synthetic_difficulty)
         dataset_name = "synthetic" if dcfg.dataset == "auto" else dcfg.dataset
-    dataset = registry.create("dataset", dataset_name, root, modalities=list(dcfg.modalities) or None,
-                              skip_bad_cases=dcfg.skip_bad_cases, allow_missing_modalities=dcfg.allow_missing_modalities,
+    dataset, table = _read(config, registry, root, dataset_name, cache)
+    skip_reasons = dict(getattr(dataset, "skip_reasons", {}) or {})
+    unlabelled = list(getattr(dataset, "unlabelled", []) or [])
+    test_patients: list[str] = []
+    if dcfg.test_path:
+        test_root = Path(dcfg.test_path).expanduser()
+        check_data_folder(test_root)
+        test_dataset, test_table = _read(config, registry, test_root, dcfg.dataset, cache, like=table,
+                                         preprocess=preprocess_config(config, dataset))
+        table = join_tables(table, test_table, root, test_root)
+        test_patients = test_table.patients()
+        skip_reasons.update(getattr(test_dataset, "skip_reasons", {}) or {})
+        unlabelled += list(getattr(test_dataset, "unlabelled", []) or [])
+    splits, left_out = choose_splits(config, table, test_patients)
+    for patient in left_out:
+        skip_reasons[patient] = f"not listed in the split file {dcfg.split_file}"
+    if left_out:
+        table = dataclasses.replace(table.subset(np.flatnonzero(~np.isin(table.patient, left_out))),
+                                    skipped=tuple(table.skipped) + tuple(left_out))
+        log.warning("%d patient(s) not in the split file %s left out: %s", len(left_out), dcfg.split_file,
+                    ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""))
+    return PreparedData(table, splits, dataset_name, str(root), skip_reasons, unlabelled,
+                        test_path=str(Path(dcfg.test_path).expanduser()) if dcfg.test_path else "")
+
+
+def data_seed(config: RunConfig) -> int:
+    """The seed of the generated synthetic data (the run's seed unless ``data.synthetic_seed`` fixes it)."""
+    return config.data.synthetic_seed if config.data.synthetic_seed >= 0 else config.seed
+
+
+def split_seed(config: RunConfig) -> int:
+    """The seed of the patient split and folds (the run's seed unless ``data.split_seed`` fixes it)."""
+    return config.data.split_seed if config.data.split_seed >= 0 else config.seed
+
+
+def _read(config: RunConfig, registry: Registry, root: Path, dataset_name: str, cache: Path,
+          like: datalib.SliceTable | None = None,
+          preprocess: datalib.PreprocessConfig | None = None) -> tuple[Any, datalib.SliceTable]:
+    """A folder's dataset and slices; a test folder (``like`` the data folder's table) is read with its preprocessing."""
+    dcfg = config.data
+    wanted = list(like.modalities if like is not None else dcfg.modalities) or None
+    dataset = registry.create("dataset", dataset_name, root, modalities=wanted, skip_bad_cases=dcfg.skip_bad_cases,
+                              allow_missing_modalities=dcfg.allow_missing_modalities,
                               allow_unlabelled=dcfg.allow_unlabelled)
-    table = datalib.prepare_slices(dataset, preprocess_config(config, dataset), cache / "slices")
-    split_seed = dcfg.split_seed if dcfg.split_seed >= 0 else config.seed
-    splits = table.split_patients(tuple(dcfg.split_fractions), seed=split_seed)
-    return PreparedData(table, splits, dataset_name, str(root), dict(getattr(dataset, "skip_reasons", {}) or {}),
-                        list(getattr(dataset, "unlabelled", []) or []))
+    preprocess = preprocess or preprocess_config(config, dataset)
+    return dataset, datalib.prepare_slices(dataset, preprocess, cache / "slices")
+
+
+def choose_splits(config: RunConfig, table: datalib.SliceTable,
+                  test_patients: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The patient splits by the one rule the config chose; and the patients a split file leaves out."""
+    dcfg, seed = config.data, split_seed(config)
+    fractions = tuple(dcfg.split_fractions)
+    pathological = set(table.patient[table.domain == PATHOLOGICAL].tolist()) or None
+    if dcfg.split_file:
+        return datalib.read_split_file(dcfg.split_file, table.patients())
+    if dcfg.folds:
+        return datalib.fold_split(table.patients(), dcfg.folds, dcfg.fold, fractions, seed, pathological), []
+    if test_patients:
+        rest = [p for p in table.patients() if p not in set(test_patients)]
+        split = datalib.split_patients(rest, (fractions[0], fractions[1], 0.0), seed=seed,
+                                       pathological={p for p in rest if p in pathological} if pathological else None)
+        return {"train": split["train"], "val": split["val"], "test": sorted(test_patients)}, []
+    return datalib.split_patients(table.patients(), fractions, seed=seed, pathological=pathological), []
+
+
+def join_tables(train: datalib.SliceTable, test: datalib.SliceTable, train_root: Path,
+                test_root: Path) -> datalib.SliceTable:
+    """The slices of the data folder and of the test folder in one table (same modalities and pixel size)."""
+    shared = sorted(set(train.patients()) & set(test.patients()))
+    if shared:
+        raise UserError(f"{test_root}: patient(s) {', '.join(shared[:3])} are also in {train_root}; "
+                        "a test folder must hold other patients")
+    if tuple(test.modalities) != tuple(train.modalities):
+        raise UserError(f"{test_root}: modalities {', '.join(test.modalities)} differ from "
+                        f"{', '.join(train.modalities)} of {train_root} (choose them with --modalities)")
+    if test.images.shape[-2:] != train.images.shape[-2:]:
+        raise UserError(f"{test_root}: slices of {test.images.shape[-2]}x{test.images.shape[-1]} px differ from "
+                        f"{train.images.shape[-2]}x{train.images.shape[-1]} of {train_root} (set --image-size)")
+    if not np.allclose(test.spacing, train.spacing, rtol=1e-3):
+        raise UserError(f"{test_root}: pixel size {tuple(round(s, 3) for s in test.spacing)} mm differs from "
+                        f"{tuple(round(s, 3) for s in train.spacing)} mm of {train_root}; resample one of them")
+    return datalib.SliceTable(
+        images=np.concatenate([train.images, test.images]), masks=np.concatenate([train.masks, test.masks]),
+        domain=np.concatenate([train.domain, test.domain]), patient=np.concatenate([train.patient, test.patient]),
+        z=np.concatenate([train.z, test.z]), modalities=train.modalities, spacing=train.spacing,
+        volumes={**train.volumes, **test.volumes}, skipped=train.skipped + test.skipped)
 
 
 def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConfig:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.cases import Case, read_volume
-from ..data.slices import normalise_volume
+from ..data.slices import brain_pixels, normalise_volume
 from ..errors import UserError
 from ..io import save_nifti
 from ..model import SegmentationModel
@@ -121,7 +121,7 @@ def segment_case(model: SegmentationModel, info: dict[str, Any], folder: Path, o
     prob, healthy = segment_stack(model, stack, lo, hi, size, batch_size, f"segmenting {case.patient_id}")
     if not np.isfinite(prob).all():
         raise UserError(f"{folder}: the model produced non-finite probabilities for {case.patient_id}; nothing written")
-    prob[~brain] = 0
+    prob[~brain_pixels(stack, channel_axis=0)] = 0  # the run's evaluation rule: docs/METRICS.md
     label = (prob >= model.threshold).astype(np.uint8)
     pid = case.patient_id
     files = [save_nifti(out_dir / f"{pid}-prob.nii.gz", prob, first.affine, first.spacing),

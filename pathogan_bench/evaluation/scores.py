@@ -1,11 +1,13 @@
-"""Scoring a finished run: predictions.npz -> per-slice and per-patient tables -> report.
+"""Scoring a finished run: predictions.npz -> per-slice, per-patient and per-volume tables -> report.
 
 A finished run directory holds ``predictions.npz`` (``prob`` (N,H,W)
 probabilities, ``mask`` (N,H,W) references, ``patient``, ``z``, ``split``,
-``threshold``) and ``run.json`` (model, supervision, loss set, data,
-spacing, ...). :func:`evaluate_run` re-scores it and (re)writes
-``metrics_slices.csv``, ``metrics_patients.csv``, ``summary.json`` and
-``report.md``.
+``threshold``, and since whole scans are scored ``domain`` and ``brain``)
+and ``run.json`` (model, supervision, loss set, data, spacing, ...).
+:func:`evaluate_run` re-scores it and (re)writes ``metrics_slices.csv``,
+``metrics_patients.csv`` (both Table 1: pathological slices),
+``metrics_volumes.csv`` (3D scores per patient over every slice),
+``summary.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import UserError
-from .io import write_csv
-from .metrics import CASE_NAMES, dice_pp, get_convention
-from .metrics.registered import create_metric, score_pairs
-from .registry import get_registry
-from .report import Summary, summarise, write_report
+from ..errors import UserError
+from ..io import write_csv
+from ..metrics import CASE_NAMES, dice_pp, get_convention
+from ..metrics.registered import create_metric, score_pairs
+from ..registry import get_registry
+from ..data.slices import PATHOLOGICAL
+from ..report import Stat, Summary, summarise, write_report
+from .clinical import VOLUME_METRICS, ClinicalScores, clinical_scores
 
 DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp")
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
@@ -143,17 +147,47 @@ def run_spacing(info: dict[str, Any], run_dir: Path) -> tuple[float, float] | No
 
 def score_and_report(arrays: dict[str, np.ndarray], info: dict[str, Any], metrics: Sequence[str], empty: str,
                      run_dir: Path, out_dir: Path | None = None, workers: int | None = None) -> Summary:
-    """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory)."""
+    """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory).
+
+    The Table 1 columns score the pathological slices; the volumetric,
+    false-positive and threshold-free scores every labelled slice
+    (:mod:`.clinical`).
+    """
     out_dir = Path(out_dir or run_dir)
     spacing = run_spacing(info, run_dir)
+    domain = arrays.get("domain")
+    rows = np.flatnonzero(domain == PATHOLOGICAL) if domain is not None else np.arange(len(arrays["prob"]))
     slices, patients = evaluate_predictions(
-        arrays["prob"], arrays["mask"], arrays["patient"], arrays["z"], arrays["split"],
+        arrays["prob"][rows], arrays["mask"][rows], arrays["patient"][rows], arrays["z"][rows], arrays["split"][rows],
         float(arrays["threshold"]), list(metrics), spacing, empty, workers)
+    clinical = clinical_scores(arrays, spacing, empty, workers)
     write_csv(out_dir / "metrics_slices.csv", slices)
     write_csv(out_dir / "metrics_patients.csv", patients)
+    if len(clinical.volumes):
+        write_csv(out_dir / "metrics_volumes.csv", clinical.volumes)
     summary = summarise(slices, patients, info, list(metrics), empty)
+    attach_clinical(summary, clinical)
     write_report(summary, out_dir, sorted((Path(run_dir) / "figures").glob("*.png")))
     return summary
+
+
+def attach_clinical(summary: Summary, clinical: ClinicalScores) -> None:
+    """The whole-scan scores as summary statistics (volumetric ones over patients)."""
+    for split in clinical.scope:
+        # tumour-free patients have their own column (the volume predicted in them)
+        per_patient = clinical.volumes[(clinical.volumes["split"] == split) & (clinical.volumes["ref_vox"] > 0)] \
+            if len(clinical.volumes) else None
+        summary.volumes[split] = {m: Stat.of(per_patient[m].to_numpy(np.float64)) for m in VOLUME_METRICS
+                                  if per_patient is not None and m in per_patient}
+        detection = clinical.detection[split]
+        summary.detection[split] = {
+            **{k: detection[k] for k in ("healthy_slices", "healthy_slices_with_detection", "detection_rate")},
+            "fp_ml": Stat.of(list(detection["fp_ml"].values())),
+            "fp_ml_healthy": Stat.of(list(detection["fp_ml_healthy"].values())),
+            "tumour_free": detection["tumour_free"]}
+    summary.threshold_free = dict(clinical.threshold_free)
+    summary.scope = dict(clinical.scope)
+    summary.notes = list(dict.fromkeys(clinical.notes))
 
 
 def evaluate_run(run_dir: str | Path, metrics: Sequence[str] | None = None, empty: str | None = None,

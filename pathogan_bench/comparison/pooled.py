@@ -1,0 +1,194 @@
+"""Tables over many runs of one comparison: pooled over folds and seeds, per fold, and which spread is which.
+
+Every run of a comparison is one model (and label fraction) trained with one
+training seed on one patient split (one fold of a cross-validation, or the
+one fixed split). Scores are read back from the run directories:
+
+- *pooled*: the Table 1 columns over every slice of every run, the
+  per-patient and 3D scores over every (patient, seed), the threshold-free
+  scores over runs;
+- *spread*: the headline test Dice split into its sources: the standard
+  deviation over folds (of each fold's mean over seeds), over training
+  seeds (of each seed's mean over all folds) and over patients (of each
+  patient's mean over seeds);
+- *per fold*: each fold's test patients and test scores, mean ± std over
+  seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..report import Stat, format_stat, markdown_table
+from .summary import ComparedRun
+
+SLICE_METRICS = (("dice", "Dice (%)", True), ("hd95", "HD95", False), ("avd", "AVD", False))
+VOLUME_METRICS = (("dice", "3D Dice (%)", True), ("hd95", "3D HD95", False))
+
+
+def run_label(run: ComparedRun) -> str:
+    return run.model + (f" ({run.label_fraction:.0%} labels)" if run.label_fraction < 1 else "")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"patient": str}) if path.is_file() else pd.DataFrame()
+
+
+@dataclass
+class RunScores:
+    """What the pooled tables need of one finished run."""
+
+    run: ComparedRun
+    slices: pd.DataFrame
+    patients: pd.DataFrame
+    volumes: pd.DataFrame
+    summary: dict[str, Any]
+    info: dict[str, Any]
+
+    @classmethod
+    def load(cls, run: ComparedRun) -> "RunScores":
+        d = run.run_dir
+        summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else {}
+        info = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
+        return cls(run, _read_csv(d / "metrics_slices.csv"), _read_csv(d / "metrics_patients.csv"),
+                   _read_csv(d / "metrics_volumes.csv"), summary, info)
+
+    @property
+    def tumour_volumes(self) -> pd.DataFrame:
+        """3D scores of the patients with tumour (tumour-free ones are scored by their false positives)."""
+        return self.volumes[self.volumes["ref_vox"] > 0] if len(self.volumes) else self.volumes
+
+    def tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(label=run_label(self.run), fold=self.run.fold, seed=self.run.seed)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _cell(values: Any, percent: bool) -> str:
+    return format_stat(Stat.of(np.asarray(values, dtype=np.float64)), percent)
+
+
+def pooled_table(scores: list[RunScores], splits: tuple[str, ...] = ("train", "test")) -> tuple[list[str], list[list[str]]]:
+    """Per model and split: every scored slice (and patient) of every fold and seed together."""
+    slices = _concat([s.tagged(s.slices) for s in scores])
+    patients = _concat([s.tagged(s.patients) for s in scores])
+    volumes = _concat([s.tagged(s.tumour_volumes) for s in scores])
+    header = (["model (split)", "runs"] + [name for _, name, _ in SLICE_METRICS] + ["Dice PP (%)"]
+              + [name for _, name, _ in VOLUME_METRICS] + ["AUROC (%)", "AUPRC (%)", "healthy slices with detection"])
+    rows = []
+    for label in dict.fromkeys(run_label(s.run) for s in scores):
+        mine = [s for s in scores if run_label(s.run) == label]
+        for split in splits:
+            part = slices[(slices["label"] == label) & (slices["split"] == split)] if len(slices) else slices
+            if not len(part):
+                continue
+            row = [f"{label} ({'Tr' if split == 'train' else 'Te' if split == 'test' else split})", str(len(mine))]
+            row += [_cell(part[m], pct) if m in part else "–" for m, _, pct in SLICE_METRICS]
+            pp = patients[(patients["label"] == label) & (patients["split"] == split)] if len(patients) else patients
+            row.append(_cell(pp["dice_pp"], True) if "dice_pp" in pp else "–")
+            vol = volumes[(volumes["label"] == label) & (volumes["split"] == split)] if len(volumes) else volumes
+            row += [_cell(vol[m], pct) if m in vol else "–" for m, _, pct in VOLUME_METRICS]
+            free = [s.summary.get("threshold_free", {}).get(split, {}) for s in mine]
+            for key in ("auroc", "auprc"):
+                values = [f[key] for f in free if f.get(key) is not None]
+                row.append(_cell(values, True) if values else "–")
+            detection = [s.summary.get("detection", {}).get(split, {}) for s in mine]
+            healthy = sum(d.get("healthy_slices", 0) or 0 for d in detection)
+            hits = sum(d.get("healthy_slices_with_detection", 0) or 0 for d in detection)
+            row.append(f"{hits} of {healthy} ({100 * hits / healthy:.0f} %)" if healthy else "–")
+            rows.append(row)
+    return header, rows
+
+
+def _std(values: pd.Series) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def spread_table(scores: list[RunScores], split: str = "test") -> tuple[list[str], list[list[str]]]:
+    """The spread of the mean test Dice (slices) and 3D Dice (patients), by its source."""
+    slices = _concat([s.tagged(s.slices) for s in scores])
+    volumes = _concat([s.tagged(s.tumour_volumes) for s in scores])
+    header = ["model", "folds", "seeds", "patients", "Dice (%)", "± folds", "± seeds", "± patients",
+              "3D Dice (%)", "± folds", "± seeds", "± patients"]
+    rows = []
+    for label in dict.fromkeys(run_label(s.run) for s in scores):
+        row = [label]
+        counted = False
+        for frame in (slices, volumes):
+            part = frame[(frame["label"] == label) & (frame["split"] == split)] if len(frame) else frame
+            if not len(part) or "dice" not in part:
+                row += ["–"] * 4
+                continue
+            if not counted:
+                row += [str(part["fold"].nunique()), str(part["seed"].nunique()), str(part["patient"].nunique())]
+                counted = True
+            per_run = part.groupby(["fold", "seed"])["dice"].mean()
+            folds = per_run.groupby(level="fold").mean()
+            seeds = part.groupby("seed")["dice"].mean()
+            patients = part.groupby(["patient", "seed"])["dice"].mean().groupby(level="patient").mean()
+            row += [f"{100 * part['dice'].mean():.1f}"] + [
+                "–" if math.isnan(v) else f"{100 * v:.1f}" for v in (_std(folds), _std(seeds), _std(patients))]
+        if not counted:
+            row[1:1] = ["–"] * 3
+        rows.append(row)
+    return header, rows
+
+
+def per_fold_table(scores: list[RunScores], split: str = "test") -> tuple[list[str], list[list[str]]]:
+    """Per model and fold: its test patients, and the test scores as mean ± std over seeds."""
+    header = ["model", "fold", "test patients", "seeds", "Dice (%)", "3D Dice (%)", "AUROC (%)"]
+    rows = []
+    for label in dict.fromkeys(run_label(s.run) for s in scores):
+        for fold in sorted({s.run.fold for s in scores if run_label(s.run) == label}):
+            mine = [s for s in scores if run_label(s.run) == label and s.run.fold == fold]
+            tested = sorted({p for s in mine for p in s.slices.loc[s.slices["split"] == split, "patient"]}) \
+                if all(len(s.slices) for s in mine) else []
+            dice = [s.slices.loc[s.slices["split"] == split, "dice"].mean() for s in mine if len(s.slices)]
+            vol = [s.tumour_volumes.loc[s.tumour_volumes["split"] == split, "dice"].mean() for s in mine
+                   if len(s.tumour_volumes)]
+            auroc = [s.summary.get("threshold_free", {}).get(split, {}).get("auroc") for s in mine]
+            rows.append([label, str(fold or "-"), ", ".join(tested), str(len(mine)), _cell(dice, True),
+                         _cell(vol, True) if vol else "–", _cell([a for a in auroc if a is not None], True)])
+    return header, rows
+
+
+def time_table(scores: list[RunScores]) -> tuple[list[str], list[list[str]]]:
+    """Training and scoring time per model, summed over its runs."""
+    header = ["model", "runs", "training (min)", "scoring (min)", "steps per run"]
+    rows = []
+    for label in dict.fromkeys(run_label(s.run) for s in scores):
+        mine = [s for s in scores if run_label(s.run) == label]
+        train = sum(float(s.info.get("train_seconds") or 0) for s in mine) / 60
+        score = sum(float(s.info.get("score_seconds") or 0) for s in mine) / 60
+        steps = sorted({str(s.info.get("steps_done", s.info.get("steps", "?"))) for s in mine})
+        rows.append([label, str(len(mine)), f"{train:.1f}", f"{score:.1f}", ", ".join(steps)])
+    return header, rows
+
+
+def pooled_markdown(runs: list[ComparedRun], varied: str) -> str:
+    """The comparison's pooled, spread, per-fold and time tables as markdown."""
+    scores = [RunScores.load(r) for r in runs]
+    folds = {r.fold for r in runs}
+    parts = ["## Pooled over " + ("folds and seeds" if len(folds) > 1 else "seeds") + "\n\n",
+             markdown_table(*pooled_table(scores)),
+             "\nmean ± std (median) over every pathological slice of every run (Dice PP and 3D scores over every "
+             "patient and seed; AUROC and AUPRC over runs); distances in mm. " + varied + "\n\n",
+             "## Where the spread comes from (test)\n\n", markdown_table(*spread_table(scores)),
+             "\nMean test Dice over all slices (3D Dice over all patients) of all runs, and its standard deviation "
+             "over folds (each fold's mean over seeds), over training seeds (each seed's mean over all folds) and "
+             "over patients (each patient's mean over seeds). '–': only one of that kind.\n\n"]
+    if len(folds) > 1:
+        parts += ["## Per fold (test)\n\n", markdown_table(*per_fold_table(scores)),
+                  "\nmean ± std (median) over seeds of each run's mean.\n\n"]
+    parts += ["## Time\n\n", markdown_table(*time_table(scores)), "\n"]
+    return "".join(parts)
