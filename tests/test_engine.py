@@ -134,6 +134,10 @@ def test_segment_writes_probability_label_and_inpaintings_with_the_input_affine(
     values = prob.get_fdata()
     assert values.min() >= 0 and values.max() <= 1
     assert set(np.unique(label.get_fdata())) <= {0.0, 1.0}
+    # the run's brain rule: nothing outside the brain (every modality at the background value after preprocessing)
+    raw = np.stack([nib.load(str(f)).get_fdata() for f in case.glob("*-t[12]*.nii.gz")])
+    outside = ~(raw != 0).any(axis=0)
+    assert outside.any() and (values[outside] == 0).all() and (values[~outside] > 0).any()
     for modality in ("flair", "t1", "t1c", "t2"):
         assert (workdir / "seg" / f"{pid}-healthy-{modality}.nii.gz").is_file()
 

@@ -188,3 +188,13 @@ def test_whole_scans_are_scored_inside_the_brain(tmp_path):
     assert (volumes["ref_vox"] > 0).sum() >= 1 and mask.any()
     report = (run_dir / "report.md").read_text()
     assert "## Whole scans" in report and "healthy slices with detection" in report and "optimistic" in report
+
+
+def test_comparison_tables_include_the_label_fraction_runs(tmp_path):
+    result = invoke_cli("compare", "--config", _config(tmp_path), "--models", "unet,threshold", "--steps", "2",
+                        "--model-option", "width=0.0625", "--label-fractions", "0.5,1", "--out", tmp_path / "cmp")
+    assert result.code == 0, result.err
+    report = (tmp_path / "cmp" / "comparison.md").read_text()
+    pooled = report.split("## Where")[0]
+    assert "| unet (50% labels) (Te) |" in pooled and "| unet (Te) |" in pooled and "| threshold (Te) |" in pooled
+    assert (tmp_path / "cmp" / "label-efficiency.png").is_file()

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathogan_bench import metrics as M
 from pathogan_bench.errors import UserError
 from pathogan_bench.evaluation import evaluate_predictions, evaluate_run
 from pathogan_bench.report import Stat, Summary, format_stat, print_summary, render_markdown, summarise

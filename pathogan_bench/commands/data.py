@@ -154,8 +154,11 @@ def show_command(directory: Path, out: Path, n: int, seed: int, dataset: str, mo
 @click.option("--healthy-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Subjects without a tumour.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--difficulty", type=click.Choice(["easy", "standard", "hard"]), default="standard", show_default=True,
+              help="easy: every lesion FLAIR-bright; standard and hard add lesions that are not and FLAIR-bright "
+                   "healthy structures (docs/DATA.md).")
 def synth_command(out: Path, patients: int, size: int, modalities: list[str], healthy_fraction: float,
-                  seed: int) -> None:
+                  seed: int, difficulty: str) -> None:
     """Write a synthetic BraTS-2021-layout dataset of brains with gliomas (deterministic per seed).
 
     \b
@@ -173,8 +176,9 @@ def synth_command(out: Path, patients: int, size: int, modalities: list[str], he
         mods.append(ALIASES[m.lower()])
     if size % 16 or size < 32:
         raise UserError(f"--size {size}: must be a multiple of 16 and at least 32 (the networks downsample 16x)")
-    synthesize(out, patients=patients, size=size, modalities=mods, seed=seed, healthy_fraction=healthy_fraction)
-    click.echo(f"wrote {patients} subjects to {out}")
+    synthesize(out, patients=patients, size=size, modalities=mods, seed=seed, healthy_fraction=healthy_fraction,
+               difficulty=difficulty)
+    click.echo(f"wrote {patients} {difficulty} subjects to {out}")
 
 
 @data_group.command("compare-real")

@@ -175,6 +175,39 @@ def time_table(scores: list[RunScores]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _ranges(values: list[int]) -> str:
+    """Sorted integers as ranges: 0-28, 103-144."""
+    parts: list[str] = []
+    for v in sorted(values):
+        if parts and int(parts[-1].split("-")[-1]) == v - 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{v}"
+        else:
+            parts.append(str(v))
+    return ", ".join(parts)
+
+
+def data_table(runs: list[ComparedRun]) -> tuple[list[str], list[list[str]]]:
+    """Per patient: its slices by kind, where its healthy slices lie, and the fold that tests it."""
+    header = ["patient", "tested in", "slices", "healthy", "pathological", "minor", "healthy slices (axial z)"]
+    seen: dict[str, list[str]] = {}
+    for r in runs:
+        path = r.run_dir / "predictions.npz"
+        if not path.is_file() or r.seed != runs[0].seed or r.model != runs[0].model:
+            continue
+        with np.load(path, allow_pickle=False) as data:
+            if "domain" not in data.files:
+                continue
+            patient, z, split, domain = (data[k] for k in ("patient", "z", "split", "domain"))
+        for pid in sorted(set(patient.astype(str))):
+            rows = patient.astype(str) == pid
+            where = f"fold {r.fold}" if r.fold else "the test split"
+            if (split[rows] == "test").any() and pid not in seen:
+                kinds = [int((domain[rows] == d).sum()) for d in (0, 1, 2)]
+                seen[pid] = [pid, where, str(int(rows.sum())), *map(str, kinds),
+                             _ranges(z[rows & (domain == 0)].tolist()) or "none"]
+    return header, [seen[p] for p in sorted(seen)]
+
+
 def pooled_markdown(runs: list[ComparedRun], varied: str) -> str:
     """The comparison's pooled, spread, per-fold and time tables as markdown."""
     scores = [RunScores.load(r) for r in runs]
@@ -190,5 +223,10 @@ def pooled_markdown(runs: list[ComparedRun], varied: str) -> str:
     if len(folds) > 1:
         parts += ["## Per fold (test)\n\n", markdown_table(*per_fold_table(scores)),
                   "\nmean ± std (median) over seeds of each run's mean.\n\n"]
+    header, rows = data_table(runs)
+    if rows:
+        parts += ["## Test patients\n\n", markdown_table(header, rows),
+                  "\nEvery labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 tumour "
+                  "pixels, scored in the whole-scan columns only).\n\n"]
     parts += ["## Time\n\n", markdown_table(*time_table(scores)), "\n"]
     return "".join(parts)

@@ -105,15 +105,18 @@ def _scope(domain: np.ndarray, patient: np.ndarray, z: np.ndarray) -> dict[str, 
 def _volumes(pred: np.ndarray, ref: np.ndarray, patient: np.ndarray, z: np.ndarray, split: str,
              in_plane: tuple[float, ...], thickness: dict[str, float | None], empty: str, workers: int | None,
              notes: list[str]) -> pd.DataFrame:
-    frames = []
+    frames, unknown = [], []
     for pid in dict.fromkeys(patient.tolist()):
         rows = patient == pid
         depth = thickness.get(pid)
         if depth is None:
-            notes.append(f"{pid}: no slice thickness known (no affine); no volumetric scores")
+            unknown.append(pid)
             continue
         frames.append(volumetric_scores(pred[rows], ref[rows], patient[rows], z[rows], in_plane + (depth,),
                                         VOLUME_METRICS, empty, workers))
+    if unknown:
+        notes.append(f"{split}: no slice thickness known for {len(unknown)} patient(s) (predictions keep no affine); "
+                     "no volumetric scores for them")
     if not frames:
         return pd.DataFrame()
     table = pd.concat(frames, ignore_index=True)
