@@ -128,6 +128,7 @@ def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     for heading in ("## Pooled over folds and seeds", "## Where the spread comes from", "## Per fold", "## Every run"):
         assert heading in report
     assert "2-fold patient cross-validation" in report
+    assert "not comparable" not in report  # the folds of one cross-validation split the patients differently on purpose
     again = invoke_cli(*args)  # the same command continues: both folds are reused
     assert again.code == 0 and again.out.count("reusing finished run") + again.err.count("reusing finished run") == 2
     changed = invoke_cli(*args, "--slices", "7-14")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real-scan study of docs/RESULTS.md: four BraTS 2013 patients, 2-fold patient
-# cross-validation, 3 training seeds, every model, and two PathoGAN ablations.
+# cross-validation, every model with 3 training seeds, and two PathoGAN ablations with 2.
 # Run it again to continue after a stop: finished runs are reused, an interrupted one resumed.
 #
 #   bash docs/examples/brats2013-study.sh DATA_DIR [OUT_DIR] [extra options...]
@@ -12,11 +12,13 @@ data=${1:?usage: brats2013-study.sh DATA_DIR [OUT_DIR] [extra options...]}
 out=${2:-study}
 shift $(( $# > 1 ? 2 : 1 ))
 here=$(dirname "$0")
-common=(--config "$here/brats2013-study.toml" --data "$data" --modalities flair,t1c --folds 2 --n-seeds 3 "$@")
+common=(--config "$here/brats2013-study.toml" --data "$data" --modalities flair,t1c --folds 2)
 
-pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold "${common[@]}" --out "$out/models"
+pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --n-seeds 3 "${common[@]}" "$@" \
+    --out "$out/models"
 # l_B held constant where Delta_B reads l_B * x_B
-pathogan-bench compare --models pathogan --model-option detach_label_in_delta=true "${common[@]}" \
+pathogan-bench compare --models pathogan --model-option detach_label_in_delta=true --n-seeds 2 "${common[@]}" "$@" \
     --out "$out/ablation-hold-label"
-# the KL of eq. 9 summed over the latent dimensions instead of averaged (weight 0.1 as the paper's lambda_KL)
-pathogan-bench compare --models pathogan --without kl --loss kl-sum=0.1 "${common[@]}" --out "$out/ablation-kl-sum"
+# the KL of eq. 9 summed over the latent dimensions instead of averaged (weight 0.1, the paper's lambda_KL)
+pathogan-bench compare --models pathogan --without kl --loss kl-sum=0.1 --n-seeds 2 "${common[@]}" "$@" \
+    --out "$out/ablation-kl-sum"

@@ -93,8 +93,9 @@ def same_slices_figure(runs: list[ComparedRun], path: Path, n_slices: int = 4,
                        note: Callable[[str], None] | None = None) -> Path | None:
     """The same test slices segmented by every model, on the FLAIR image, next to the ground truth.
 
-    Rows are test slices of the first run (from the largest tumour to the
-    smallest), columns the ground truth and each run's probability map over
+    Rows are test slices of the first run (pathological ones from the
+    largest tumour to the smallest, and the healthy slice with the most
+    brain, where false positives show), columns the ground truth and each run's probability map over
     the FLAIR slice, with the outlines of the ground truth and of the
     prediction at the run's threshold, and the slice's Dice. Runs written
     before ``predictions.npz`` kept FLAIR slices and affines are shown
@@ -112,8 +113,16 @@ def same_slices_figure(runs: list[ComparedRun], path: Path, n_slices: int = 4,
         if not len(test):
             return None
         area = data["mask"][test].reshape(len(test), -1).sum(1)
-    order = test[np.argsort(-area, kind="stable")]
-    chosen = order[np.linspace(0, len(order) - 1, min(n_slices, len(order))).astype(int)]
+        domain = data["domain"][test] if "domain" in data.files else np.ones(len(test), np.int8)
+        brain = data["brain"][test].reshape(len(test), -1).sum(1) if "brain" in data.files else area
+    # tumour slices from the largest tumour to the smallest, then the healthy slice with the most brain (false positives)
+    tumour = np.flatnonzero(domain == 1)
+    healthy = np.flatnonzero((domain == 0) & (brain > 0))
+    n_tumour = min(n_slices - (1 if len(healthy) else 0), len(tumour))
+    order = tumour[np.argsort(-area[tumour], kind="stable")]
+    chosen = list(test[order[np.linspace(0, len(order) - 1, n_tumour).astype(int)]]) if n_tumour else []
+    if len(healthy):
+        chosen.append(test[healthy[np.argmax(brain[healthy])]])
     keys = [(str(patient[i]), int(z[i])) for i in chosen]
     parts = [_slices(r.run_dir, keys, with_mask=k == 0) for k, r in enumerate(runs)]
     for r, part in zip(runs, parts):
