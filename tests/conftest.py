@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -65,3 +67,16 @@ def invoke_cli(*args: str | os.PathLike[str]) -> CliResult:
     """Run ``pathogan-bench ARGS...`` in this process, as a user's shell would; the one way tests drive the CLI."""
     result = CliRunner().invoke(cli, [str(a) for a in args], prog_name="pathogan-bench", catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def load_golden() -> dict:
+    """The golden metric table and its mask pairs (``metrics-golden/`` of the test data); skips when absent."""
+    folder = SHARED_DATA / "metrics-golden"
+    if not (folder / "golden.csv").is_file():
+        pytest.skip(f"golden metric data not available at {folder}")
+    table = pd.read_csv(folder / "golden.csv", dtype={"z": str})
+    pairs = np.load(folder / "pairs.npz")
+    width = int(pairs["shape"][-1])
+    pred = np.unpackbits(pairs["pred_bits"], axis=-1, count=width).astype(bool)
+    ref = np.unpackbits(pairs["gt_bits"], axis=-1, count=width).astype(bool)
+    return {"table": table, "pairs": pairs, "pred": pred, "ref": ref}

@@ -9,7 +9,7 @@ import pytest
 
 from pathogan_bench.metrics import dice_pp, score_batch
 
-from conftest import SHARED_DATA
+from conftest import load_golden
 
 #: toolkit metric -> golden column it must match (see metrics-golden/README.md)
 REFERENCE = {
@@ -25,14 +25,8 @@ RTOL = 1e-6
 
 @pytest.fixture(scope="module")
 def golden():
-    folder = SHARED_DATA / "metrics-golden"
-    if not (folder / "golden.csv").is_file():
-        pytest.skip(f"golden metric data not available at {folder}")
-    table = pd.read_csv(folder / "golden.csv", dtype={"z": str})
-    pairs = np.load(folder / "pairs.npz")
-    width = int(pairs["shape"][-1])
-    pred = np.unpackbits(pairs["pred_bits"], axis=-1, count=width).astype(bool)
-    ref = np.unpackbits(pairs["gt_bits"], axis=-1, count=width).astype(bool)
+    loaded = load_golden()
+    table, pairs, pred, ref = loaded["table"], loaded["pairs"], loaded["pred"], loaded["ref"]
     index = {(str(p), str(int(z)), str(t)): i for i, (p, z, t) in
              enumerate(zip(pairs["patient"], pairs["z"], pairs["perturbation"]))}
     slices = table[table["z"] != "60-100"].reset_index(drop=True)

@@ -12,7 +12,7 @@ from scipy import ndimage
 from pathogan_bench.metrics import (BRATS_PENALTY, MetricInputError, assd, avd, avd_mean, dice, hd, hd95,
                                     stack_patient, volumetric_scores)
 
-from conftest import SHARED_DATA
+from conftest import load_golden
 
 SPACING = (0.9, 1.1, 2.5)
 FUNCTIONS = {"dice": dice, "hd95": hd95, "hd": hd, "assd": assd, "avd": avd, "avd_mean": avd_mean}
@@ -154,15 +154,8 @@ def test_refuses_bad_options():
 
 @pytest.fixture(scope="module")
 def golden():
-    folder = SHARED_DATA / "metrics-golden"
-    if not (folder / "golden.csv").is_file():
-        pytest.skip(f"golden metric data not available at {folder}")
-    table = pd.read_csv(folder / "golden.csv", dtype={"z": str})
-    pairs = np.load(folder / "pairs.npz")
-    width = int(pairs["shape"][-1])
-    pred = np.unpackbits(pairs["pred_bits"], axis=-1, count=width).astype(bool)
-    ref = np.unpackbits(pairs["gt_bits"], axis=-1, count=width).astype(bool)
-    return {"volumes": table[table["z"] == "60-100"], "pred": pred, "ref": ref, "pairs": pairs}
+    loaded = load_golden()
+    return {**loaded, "volumes": loaded["table"][loaded["table"]["z"] == "60-100"]}
 
 
 def _golden_tables(golden, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:

@@ -6,30 +6,15 @@ import pytest
 import torch
 
 from pathogan_bench.errors import UserError
-from pathogan_bench.losses import resolve_loss_set
-from pathogan_bench.model import ModelContext
-from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.pathogan import PathoGAN, PathoGANConfig
 
-SIZE, CHANNELS, BATCH, Z = 32, 2, 2, 8
-
+from test_pathogan import make_batch
+from test_pathogan import make_model as tiny_pathogan
 
 def make_model(**options) -> PathoGAN:
     """A tiny PathoGAN with the full loss set, its weights drawn from seed 0."""
-    registry = get_registry()
-    terms = resolve_loss_set(registry, "full")
-    ctx = ModelContext(in_channels=CHANNELS, image_size=SIZE, total_steps=10, loss_terms=terms, loss_set="full",
-                       batch_size=BATCH, registry=registry)
     torch.manual_seed(0)
-    return registry.create("model", "pathogan", ctx, width=0.125, z=Z, **options)
-
-
-def make_batch(seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    x_a = torch.rand(BATCH, CHANNELS, SIZE, SIZE, generator=g) * 1.6 - 0.8
-    x_b = x_a.flip(0).clone()
-    x_b[:, :, 10:18, 12:20] = 0.9  # a bright "lesion"
-    return {"x_a": x_a, "x_b": x_b}
+    return tiny_pathogan(total_steps=10, **options)
 
 
 def forward(model: PathoGAN, seed: int = 1):
