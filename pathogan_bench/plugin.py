@@ -102,9 +102,7 @@ from .registry import get_registry
 from .spec import Spec
 
 __all__ = [
-    "BACKGROUND",
-    "BRAIN_MARGIN",
-    "Case", "CaseCollection", "LossTerm", "Metric", "MetricLike", "ModelContext", "PreparedData", "SegmentationModel",
+    "BACKGROUND", "BRAIN_MARGIN", "Case", "CaseCollection", "LossTerm", "Metric", "MetricLike", "ModelContext", "PreparedData", "SegmentationModel",
     "Spec", "Supervision", "TranslationStep", "UserError", "collect", "config_from_options", "detect_scheme",
     "get_registry", "guarded_step", "hookimpl", "linear_decay_schedule", "load_trained_model", "make_adam",
     "prepare_data", "save_nifti",

@@ -29,7 +29,8 @@ SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
 RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
               "skipped_cases", "skip_reasons", "unlabelled_cases", "image_size", "steps", "steps_done", "train_seconds",
-              "skipped_updates", "split_sizes", "threshold", "seeds", "split_protocol", "test_data")
+              "skipped_updates", "split_sizes", "threshold", "seeds", "split_protocol", "folds",
+              "test_data")
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
     "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "

@@ -156,3 +156,16 @@ def test_cached_folder_is_keyed_by_difficulty(tmp_path):
     assert synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",)).name.split("-")[3] == "standard"
     assert synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",), difficulty="hard") == roots["hard"]
     assert json.loads((roots["hard"] / "dataset.json").read_text())["difficulty"] == "hard"
+
+
+def test_command_line_offers_exactly_the_difficulties():
+    import click
+
+    from pathogan_bench.cli import cli
+
+    ctx = click.Context(cli)
+    run, data = cli.get_command(ctx, "run"), cli.get_command(ctx, "data")
+    synth = data.get_command(click.Context(data, parent=ctx), "synth")
+    offered = [next(p for p in run.params if p.name == "synthetic_difficulty").type.choices,
+               next(p for p in synth.params if p.name == "difficulty").type.choices]
+    assert all(tuple(choices) == DIFFICULTIES for choices in offered)

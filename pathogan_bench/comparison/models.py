@@ -25,6 +25,7 @@ from rich.console import Console
 
 from ..config import RunConfig, to_toml
 from ..engine import plan_run, run
+from ..engine.prepare import data_seed, split_seed
 from ..errors import UserError
 from ..io import write_csv, write_text
 from .figures import label_efficiency_figure, same_slices_figure
@@ -94,10 +95,6 @@ def run_or_reuse(config: RunConfig, run_dir: Path, reuse: bool, console: Console
     return run(config, console=console).status
 
 
-def _fixed_seed(value: int, base: RunConfig) -> int:
-    return value if value >= 0 else base.seed
-
-
 def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int = 1,
                    label_fractions: list[float] | None = None, reuse: bool = True, folds: int = 0,
                    console: Console | None = None) -> list[ComparedRun]:
@@ -116,8 +113,7 @@ def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int
         raise UserError(f"--label-fractions must lie in (0, 1], got {fractions}")
     if folds and (base.data.split_file or base.data.test_path):
         raise UserError("--folds chooses the test patients itself; leave out --split-file and --test-data")
-    data = dataclasses.replace(base.data, split_seed=_fixed_seed(base.data.split_seed, base),
-                               synthetic_seed=_fixed_seed(base.data.synthetic_seed, base))
+    data = dataclasses.replace(base.data, split_seed=split_seed(base), synthetic_seed=data_seed(base))
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     runs: list[ComparedRun] = []

@@ -78,25 +78,49 @@ def _cell(values: Any, percent: bool) -> str:
     return format_stat(Stat.of(np.asarray(values, dtype=np.float64)), percent)
 
 
-def pooled_table(scores: list[RunScores], splits: tuple[str, ...] = ("train", "test")) -> tuple[list[str], list[list[str]]]:
+@dataclass
+class Pooled:
+    """Every run's tables concatenated once, each row tagged with its run's label, fold and seed."""
+
+    scores: list[RunScores]
+    slices: pd.DataFrame
+    patients: pd.DataFrame
+    volumes: pd.DataFrame
+
+    @classmethod
+    def of(cls, scores: list[RunScores]) -> "Pooled":
+        return cls(scores, _concat([s.tagged(s.slices) for s in scores]),
+                   _concat([s.tagged(s.patients) for s in scores]),
+                   _concat([s.tagged(s.tumour_volumes) for s in scores]))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(dict.fromkeys(run_label(s.run) for s in self.scores))
+
+    def runs(self, label: str) -> list[RunScores]:
+        return [s for s in self.scores if run_label(s.run) == label]
+
+    @staticmethod
+    def part(frame: pd.DataFrame, label: str, split: str) -> pd.DataFrame:
+        return frame[(frame["label"] == label) & (frame["split"] == split)] if len(frame) else frame
+
+
+def pooled_table(pooled: Pooled, splits: tuple[str, ...] = ("train", "test")) -> tuple[list[str], list[list[str]]]:
     """Per model and split: every scored slice (and patient) of every fold and seed together."""
-    slices = _concat([s.tagged(s.slices) for s in scores])
-    patients = _concat([s.tagged(s.patients) for s in scores])
-    volumes = _concat([s.tagged(s.tumour_volumes) for s in scores])
     header = (["model (split)", "runs"] + [name for _, name, _ in SLICE_METRICS] + ["Dice PP (%)"]
               + [name for _, name, _ in VOLUME_METRICS] + ["AUROC (%)", "AUPRC (%)", "healthy slices with detection"])
     rows = []
-    for label in dict.fromkeys(run_label(s.run) for s in scores):
-        mine = [s for s in scores if run_label(s.run) == label]
+    for label in pooled.labels:
+        mine = pooled.runs(label)
         for split in splits:
-            part = slices[(slices["label"] == label) & (slices["split"] == split)] if len(slices) else slices
+            part = pooled.part(pooled.slices, label, split)
             if not len(part):
                 continue
             row = [f"{label} ({'Tr' if split == 'train' else 'Te' if split == 'test' else split})", str(len(mine))]
             row += [_cell(part[m], pct) if m in part else "–" for m, _, pct in SLICE_METRICS]
-            pp = patients[(patients["label"] == label) & (patients["split"] == split)] if len(patients) else patients
+            pp = pooled.part(pooled.patients, label, split)
             row.append(_cell(pp["dice_pp"], True) if "dice_pp" in pp else "–")
-            vol = volumes[(volumes["label"] == label) & (volumes["split"] == split)] if len(volumes) else volumes
+            vol = pooled.part(pooled.volumes, label, split)
             row += [_cell(vol[m], pct) if m in vol else "–" for m, _, pct in VOLUME_METRICS]
             free = [s.summary.get("threshold_free", {}).get(split, {}) for s in mine]
             for key in ("auroc", "auprc"):
@@ -114,43 +138,36 @@ def _std(values: pd.Series) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
-def spread_table(scores: list[RunScores], split: str = "test") -> tuple[list[str], list[list[str]]]:
+def _spread(part: pd.DataFrame) -> list[str]:
+    """Mean Dice, and its standard deviation over folds, over seeds and over patients (in %)."""
+    if not len(part) or "dice" not in part:
+        return ["–"] * 4
+    folds = part.groupby(["fold", "seed"])["dice"].mean().groupby(level="fold").mean()
+    seeds = part.groupby("seed")["dice"].mean()
+    patients = part.groupby(["patient", "seed"])["dice"].mean().groupby(level="patient").mean()
+    return [f"{100 * part['dice'].mean():.1f}"] + [
+        "–" if math.isnan(v) else f"{100 * v:.1f}" for v in (_std(folds), _std(seeds), _std(patients))]
+
+
+def spread_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list[list[str]]]:
     """The spread of the mean test Dice (slices) and 3D Dice (patients), by its source."""
-    slices = _concat([s.tagged(s.slices) for s in scores])
-    volumes = _concat([s.tagged(s.tumour_volumes) for s in scores])
     header = ["model", "folds", "seeds", "patients", "Dice (%)", "± folds", "± seeds", "± patients",
               "3D Dice (%)", "± folds", "± seeds", "± patients"]
     rows = []
-    for label in dict.fromkeys(run_label(s.run) for s in scores):
-        row = [label]
-        counted = False
-        for frame in (slices, volumes):
-            part = frame[(frame["label"] == label) & (frame["split"] == split)] if len(frame) else frame
-            if not len(part) or "dice" not in part:
-                row += ["–"] * 4
-                continue
-            if not counted:
-                row += [str(part["fold"].nunique()), str(part["seed"].nunique()), str(part["patient"].nunique())]
-                counted = True
-            per_run = part.groupby(["fold", "seed"])["dice"].mean()
-            folds = per_run.groupby(level="fold").mean()
-            seeds = part.groupby("seed")["dice"].mean()
-            patients = part.groupby(["patient", "seed"])["dice"].mean().groupby(level="patient").mean()
-            row += [f"{100 * part['dice'].mean():.1f}"] + [
-                "–" if math.isnan(v) else f"{100 * v:.1f}" for v in (_std(folds), _std(seeds), _std(patients))]
-        if not counted:
-            row[1:1] = ["–"] * 3
-        rows.append(row)
+    for label in pooled.labels:
+        slices = pooled.part(pooled.slices, label, split)
+        counts = [str(slices[k].nunique()) for k in ("fold", "seed", "patient")] if len(slices) else ["–"] * 3
+        rows.append([label, *counts, *_spread(slices), *_spread(pooled.part(pooled.volumes, label, split))])
     return header, rows
 
 
-def per_fold_table(scores: list[RunScores], split: str = "test") -> tuple[list[str], list[list[str]]]:
+def per_fold_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list[list[str]]]:
     """Per model and fold: its test patients, and the test scores as mean ± std over seeds."""
     header = ["model", "fold", "test patients", "seeds", "Dice (%)", "3D Dice (%)", "AUROC (%)"]
     rows = []
-    for label in dict.fromkeys(run_label(s.run) for s in scores):
-        for fold in sorted({s.run.fold for s in scores if run_label(s.run) == label}):
-            mine = [s for s in scores if run_label(s.run) == label and s.run.fold == fold]
+    for label in pooled.labels:
+        for fold in sorted({s.run.fold for s in pooled.runs(label)}):
+            mine = [s for s in pooled.runs(label) if s.run.fold == fold]
             tested = sorted({p for s in mine for p in s.slices.loc[s.slices["split"] == split, "patient"]}) \
                 if all(len(s.slices) for s in mine) else []
             dice = [s.slices.loc[s.slices["split"] == split, "dice"].mean() for s in mine if len(s.slices)]
@@ -162,12 +179,12 @@ def per_fold_table(scores: list[RunScores], split: str = "test") -> tuple[list[s
     return header, rows
 
 
-def time_table(scores: list[RunScores]) -> tuple[list[str], list[list[str]]]:
+def time_table(pooled: Pooled) -> tuple[list[str], list[list[str]]]:
     """Training and scoring time per model, summed over its runs."""
     header = ["model", "runs", "training (min)", "scoring (min)", "steps per run"]
     rows = []
-    for label in dict.fromkeys(run_label(s.run) for s in scores):
-        mine = [s for s in scores if run_label(s.run) == label]
+    for label in pooled.labels:
+        mine = pooled.runs(label)
         train = sum(float(s.info.get("train_seconds") or 0) for s in mine) / 60
         score = sum(float(s.info.get("score_seconds") or 0) for s in mine) / 60
         steps = sorted({str(s.info.get("steps_done", s.info.get("steps", "?"))) for s in mine})
@@ -210,23 +227,23 @@ def data_table(runs: list[ComparedRun]) -> tuple[list[str], list[list[str]]]:
 
 def pooled_markdown(runs: list[ComparedRun], varied: str) -> str:
     """The comparison's pooled, spread, per-fold and time tables as markdown."""
-    scores = [RunScores.load(r) for r in runs]
+    pooled = Pooled.of([RunScores.load(r) for r in runs])
     folds = {r.fold for r in runs}
     parts = ["## Pooled over " + ("folds and seeds" if len(folds) > 1 else "seeds") + "\n\n",
-             markdown_table(*pooled_table(scores)),
+             markdown_table(*pooled_table(pooled)),
              "\nmean ± std (median) over every pathological slice of every run (Dice PP and 3D scores over every "
              "patient and seed; AUROC and AUPRC over runs); distances in mm. " + varied + "\n\n",
-             "## Where the spread comes from (test)\n\n", markdown_table(*spread_table(scores)),
+             "## Where the spread comes from (test)\n\n", markdown_table(*spread_table(pooled)),
              "\nMean test Dice over all slices (3D Dice over all patients) of all runs, and its standard deviation "
              "over folds (each fold's mean over seeds), over training seeds (each seed's mean over all folds) and "
              "over patients (each patient's mean over seeds). '–': only one of that kind.\n\n"]
     if len(folds) > 1:
-        parts += ["## Per fold (test)\n\n", markdown_table(*per_fold_table(scores)),
+        parts += ["## Per fold (test)\n\n", markdown_table(*per_fold_table(pooled)),
                   "\nmean ± std (median) over seeds of each run's mean.\n\n"]
     header, rows = data_table(runs)
     if rows:
         parts += ["## Test patients\n\n", markdown_table(header, rows),
                   "\nEvery labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 tumour "
                   "pixels, scored in the whole-scan columns only).\n\n"]
-    parts += ["## Time\n\n", markdown_table(*time_table(scores)), "\n"]
+    parts += ["## Time\n\n", markdown_table(*time_table(pooled)), "\n"]
     return "".join(parts)

@@ -81,9 +81,9 @@ def data_warning(summaries: Sequence[Summary], run_dirs: Sequence[Path]) -> str 
     if len(data) > 1:
         listing = "; ".join(f"{d.name}: {s.run.get('data', '?')}" for s, d in zip(summaries, run_dirs))
         return f"the runs were trained and scored on different data ({listing}); their scores are not comparable"
-    folds = {str(s.run.get("split_protocol", "")).split(" of ")[-1] for s in summaries}
-    cross_validation = all(str(s.run.get("split_protocol", "")).startswith("fold ") for s in summaries) and len(folds) == 1
-    if len(sizes) > 1 and not cross_validation:  # the folds of one cross-validation differ by design
+    folds = {s.run.get("folds") or 0 for s in summaries}
+    one_cross_validation = len(folds) == 1 and 0 not in folds  # its folds split the patients differently by design
+    if len(sizes) > 1 and not one_cross_validation:
         return "the runs split the same data differently (patients per split differ); their scores are not comparable"
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..data.synthetic import DIFFICULTIES
 from ..errors import UserError
 
 #: the networks downsample 16x; smaller images have nothing left to encode
@@ -40,8 +41,6 @@ def check_protocol(data: Any, source: str) -> None:
         raise UserError(f"{source}: {' and '.join(chosen)} both choose the test patients; give one of them")
     if data.test_path and not data.path:
         _fail(source, "data.test_path", data.test_path, "a test folder beside a data folder (--data)")
-    from ..data.synthetic import DIFFICULTIES
-
     if data.synthetic_difficulty not in DIFFICULTIES:
         _fail(source, "data.synthetic_difficulty", data.synthetic_difficulty, " or ".join(DIFFICULTIES))
 

@@ -50,7 +50,6 @@ CACHE_VERSION = 4
 #: slice domains. MINOR: 1 to ``pathological_min_pixels`` tumour pixels, neither healthy nor pathological for
 #: training (the paper leaves them out), but scored with the patient's volume and the threshold-free scores
 HEALTHY, PATHOLOGICAL, UNLABELLED, MINOR = 0, 1, -1, 2
-DOMAIN_NAMES = {HEALTHY: "healthy", PATHOLOGICAL: "pathological", UNLABELLED: "unlabelled", MINOR: "minor"}
 #: preprocessed background value; a pixel is brain when any modality lies above it (by this margin)
 BACKGROUND, BRAIN_MARGIN = -1.0, 1e-3
 #: brain intensities are winsorised to these quantiles before their mean and std are estimated

@@ -41,6 +41,7 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "seeds": seeds(config, data),
         "test_data": data.test_path,
         "split_protocol": split_protocol(config),
+        "folds": config.data.folds,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "world_size": plan.dist.world,

@@ -91,8 +91,8 @@ def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[st
                    batch_size: int) -> Predictions:
     """Segment every labelled slice of the evaluated splits; probabilities outside the brain are 0."""
     table = data.table
-    parts = [(split, idx) for split in splits
-             if len(idx := (i := data.indices(split))[table.domain[i] != UNLABELLED])]
+    labelled = {split: idx[table.domain[idx] != UNLABELLED] for split in splits if len(idx := data.indices(split))}
+    parts = [(split, idx) for split, idx in labelled.items() if len(idx)]
     if not any((table.domain[idx] == PATHOLOGICAL).any() for _, idx in parts):
         raise UserError(f"no pathological slices in the evaluated splits {splits}")
     idx = np.concatenate([i for _, i in parts])
