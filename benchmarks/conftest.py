@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pathogan_bench.losses import resolve_loss_set
+from pathogan_bench.loss_sets import resolve_loss_set
 from pathogan_bench.model import ModelContext
 from pathogan_bench.registry import get_registry
 
@@ -19,13 +19,30 @@ PAPER_CHANNELS = 4
 PAPER_BATCH = 4
 
 
-def build(model: str, size: int, channels: int, width: float, device: str, batch: int = 4,
-          amp: bool = False, channels_last: bool = False, loss_set: str = "full"):
+def build(
+    model: str,
+    size: int,
+    channels: int,
+    width: float,
+    device: str,
+    batch: int = 4,
+    amp: bool = False,
+    channels_last: bool = False,
+    loss_set: str = "full",
+):
     registry = get_registry()
     ctx = ModelContext(
-        in_channels=channels, image_size=size, modalities=("flair", "t1", "t1c", "t2")[:channels],
-        device=torch.device(device), total_steps=10_000, loss_terms=resolve_loss_set(registry, loss_set),
-        loss_set=loss_set, batch_size=batch, amp=amp, channels_last=channels_last, registry=registry,
+        in_channels=channels,
+        image_size=size,
+        modalities=("flair", "t1", "t1c", "t2")[:channels],
+        device=torch.device(device),
+        total_steps=10_000,
+        loss_terms=resolve_loss_set(registry, loss_set),
+        loss_set=loss_set,
+        batch_size=batch,
+        amp=amp,
+        channels_last=channels_last,
+        registry=registry,
     )
     return registry.create("model", model, ctx, width=width).to(device)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import PAPER_CHANNELS, PAPER_SIZE, record_rate
-from pathogan_bench.engine.batches import DomainBatches
+
 from pathogan_bench.data import PreprocessConfig, prepare_slices, synthesize
 from pathogan_bench.data.augment import Augmenter
+from pathogan_bench.engine.batches import DomainBatches
 from pathogan_bench.registry import create
 
 
@@ -66,6 +66,7 @@ def synthetic_folder(tmp_path_factory):
 def test_preprocess_volumes(benchmark, synthetic_folder):
     """Read, normalise and slice two 240 x 240 x 155 four-modality cases (no cache)."""
     dataset = create("dataset", "brats2021", synthetic_folder)
-    table = benchmark.pedantic(lambda: prepare_slices(dataset, PreprocessConfig(), None, progress=False),
-                               rounds=2, iterations=1)
+    table = benchmark.pedantic(
+        lambda: prepare_slices(dataset, PreprocessConfig(), None, progress=False), rounds=2, iterations=1
+    )
     record_rate(benchmark, "slices_per_s", len(table))

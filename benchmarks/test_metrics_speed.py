@@ -11,7 +11,6 @@ installed (``pip install -e .[bench]``)::
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,10 @@ import pytest
 from pathogan_bench.metrics import PAIR_METRICS, default_workers, score_batch
 
 #: the golden pairs of the test data (PATHOGAN_BENCH_TEST_DATA, else ../shared/data beside the clone)
-GOLDEN = Path(os.environ.get("PATHOGAN_BENCH_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data") \
+GOLDEN = (
+    Path(os.environ.get("PATHOGAN_BENCH_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
     / "metrics-golden"
+)
 N_SLICES = 10_000
 MEDPY_SAMPLE = 500
 
@@ -48,8 +49,9 @@ def tiled(golden_pairs) -> tuple[np.ndarray, np.ndarray]:
 def test_all_metrics_10k_slices(benchmark, tiled, workers):
     pred, ref = tiled
     benchmark.extra_info.update(slices=len(pred), workers=workers or default_workers())
-    scores = benchmark.pedantic(score_batch, args=(pred, ref, PAIR_METRICS), kwargs={"workers": workers},
-                                rounds=2, iterations=1)
+    scores = benchmark.pedantic(
+        score_batch, args=(pred, ref, PAIR_METRICS), kwargs={"workers": workers}, rounds=2, iterations=1
+    )
     assert len(scores.values["hd95"]) == N_SLICES
 
 
@@ -79,5 +81,10 @@ def test_medpy_reference_sample(benchmark, golden_pairs):
 def test_ours_on_the_same_sample(benchmark, golden_pairs):
     pred, ref = golden_pairs
     benchmark.extra_info.update(slices=MEDPY_SAMPLE)
-    benchmark.pedantic(score_batch, args=(pred[:MEDPY_SAMPLE], ref[:MEDPY_SAMPLE], ("dice", "hd95", "hd", "assd")),
-                       kwargs={"workers": 1}, rounds=3, iterations=1)
+    benchmark.pedantic(
+        score_batch,
+        args=(pred[:MEDPY_SAMPLE], ref[:MEDPY_SAMPLE], ("dice", "hd95", "hd", "assd")),
+        kwargs={"workers": 1},
+        rounds=3,
+        iterations=1,
+    )

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from conftest import PAPER_BATCH, PAPER_CHANNELS, PAPER_SIZE, build, fake_batch, mean_seconds, record_rate, sync
+from torch.utils.flop_counter import FlopCounterMode
 
 MODELS = ["pathogan", "cyclegan", "mdgru", "unet"]
 
@@ -51,8 +50,16 @@ def _flops_per_step(model, batch) -> int:
 @pytest.mark.parametrize("name", MODELS)
 def test_train_step_cuda_paper_size(benchmark, cuda_device, name):
     torch.manual_seed(0)
-    model = build(name, size=PAPER_SIZE, channels=PAPER_CHANNELS, width=1.0, device=cuda_device,
-                  batch=PAPER_BATCH, amp=True, channels_last=True)
+    model = build(
+        name,
+        size=PAPER_SIZE,
+        channels=PAPER_CHANNELS,
+        width=1.0,
+        device=cuda_device,
+        batch=PAPER_BATCH,
+        amp=True,
+        channels_last=True,
+    )
     batch = fake_batch(supervision_of(model), PAPER_BATCH, PAPER_CHANNELS, PAPER_SIZE, cuda_device)
     flops = _flops_per_step(model, batch)
     for i in range(5):
@@ -89,7 +96,7 @@ def test_segment_volume_cuda(benchmark, cuda_device, name):
     def run():
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
             for start in range(0, 155, 32):
-                model.segment(volume[start:start + 32])
+                model.segment(volume[start : start + 32])
         sync(cuda_device)
 
     benchmark.pedantic(run, rounds=3, warmup_rounds=1, iterations=1)

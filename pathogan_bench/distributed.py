@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -27,7 +28,7 @@ class DistributedContext:
     device: torch.device = torch.device("cpu")
 
     @classmethod
-    def from_env(cls, requested_device: str = "auto") -> "DistributedContext":
+    def from_env(cls, requested_device: str = "auto") -> DistributedContext:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
@@ -49,7 +50,7 @@ class DistributedContext:
             return path
         box = [str(path) if path is not None else None]
         dist.broadcast_object_list(box, src=0)
-        return Path(box[0])
+        return Path(cast(str, box[0]))  # rank 0's path, which it always has
 
     def wrap(self, model: torch.nn.Module) -> None:
         """Start every rank from rank 0's weights and buffers."""
@@ -78,7 +79,7 @@ def average_gradients(optimizer: torch.optim.Optimizer, finite: torch.Tensor) ->
         offset = 0
         for g in grads:
             n = g.numel()
-            g.copy_(flat[offset:offset + n].view_as(g))
+            g.copy_(flat[offset : offset + n].view_as(g))
             offset += n
     flag = finite.float().reshape(1)
     dist.all_reduce(flag, op=dist.ReduceOp.MIN)

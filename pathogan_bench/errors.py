@@ -14,6 +14,10 @@ class UnknownComponentError(UserError, KeyError):
         return str(self.args[0])
 
 
+class ModelOptionsError(UserError):
+    """A model option the model does not have, or a value out of its range (``[model_options]``, ``--model-option``)."""
+
+
 class DuplicateComponentError(UserError):
     """A name two plugins registered for one kind: asking for it fails, the rest of the registry works."""
 

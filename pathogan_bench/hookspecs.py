@@ -13,7 +13,7 @@ package declares its own::
 Every hook is called once per process, when the registry is first built
 (the first time a command needs a component), with no arguments. A
 ``register_*`` hook returns a list of :class:`~pathogan_bench.spec.Spec`
-(or ``None``): a registry name, a factory (a class or function called with
+(or ``None``), or of classes that state their registry ``name``: a registry name, a factory (a class or function called with
 keyword arguments to create the component) and a one-line description
 (default: the first line of the factory's docstring). Names are unique per
 kind. A plugin that fails to import, whose hook raises, or that registers a
@@ -51,10 +51,13 @@ def register_models() -> list[Spec] | None:
     Called when the registry is built; ``run``, ``compare``, ``segment`` and
     ``list`` look models up by name.
 
+    Returns model classes (:class:`~pathogan_bench.model.SegmentationModel`
+    subclasses, registered under their ``name``) or Specs.
+
     Factory: ``factory(ctx: ModelContext, **options) -> SegmentationModel``
     where ``options`` is the run config's ``[model_options]`` table
     (``--model-option KEY=VALUE``). The factory is normally the model class;
-    its class attributes state, once, the model's ``supervision`` ("weak":
+    its class attributes state, once, the model's ``name``, ``supervision`` ("weak":
     healthy and pathological images; "healthy": healthy images only; "full":
     images with pixel labels; "none": no training), whether it is
     ``trainable`` and whether it ``uses_loss_set``. The engine builds the
@@ -100,9 +103,10 @@ def register_loss_terms() -> list[Spec] | None:
     receives the run's resolved terms in ``ModelContext.loss_terms``.
 
     Factory: ``factory(**options) -> LossTerm``, a callable
-    ``term(step: TranslationStep) -> torch.Tensor`` that reads the named
-    tensors of one training step's forward pass and returns an unweighted
-    0-d tensor. The model multiplies it by the weight from the loss set and
+    ``term(step) -> torch.Tensor`` that reads the named tensors of one
+    training step's forward pass and returns an unweighted 0-d tensor. The
+    step is the loss-set model's own type: PathoGAN's ``TranslationStep``
+    (``pathogan_bench_plugins.models.pathogan.step``). The model multiplies it by the weight from the loss set and
     logs each term separately.
     """
 

@@ -1,11 +1,16 @@
-"""What the engine expects of a model plugin, and helpers every model uses.
+"""What the engine expects of a model plugin, and what every model inherits.
 
-A model plugin's factory is called as ``factory(ctx, **options)`` with a
-:class:`ModelContext` and the ``[model_options]`` table of the run config, and
-returns a :class:`SegmentationModel`. The factory (usually the model class)
-states the model's ``supervision`` once, as a class attribute. The engine owns the loop (batching, augmentation,
-progress, logging, checkpoints, resume, evaluation); the model owns one
-optimisation step and inference.
+A model is a :class:`SegmentationModel` subclass. Its class attributes state,
+once, its registry ``name``, its ``supervision`` and its options dataclass
+(``config_class``); the engine creates it as ``Model(ctx, **options)`` with a
+:class:`ModelContext` and the run's ``[model_options]``. The base class parses
+and checks the options into ``self.config``, keeps ``self.ctx``, places the
+model on the run's device before its first optimizer is made
+(:meth:`SegmentationModel.add_optimizer`), and checkpoints every optimizer and
+schedule it made. The engine owns the loop (batching, augmentation, progress,
+logging, checkpoints, resume, evaluation); the model owns one optimisation
+step (:meth:`~SegmentationModel.train_step`) and inference
+(:meth:`~SegmentationModel.segment`).
 
 Batches depend on the model's ``supervision``; the engine builds them from
 the data, so a weakly supervised model cannot receive a mask:
@@ -20,6 +25,7 @@ Images are float32 in [-1, 1] on ``ctx.device``.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeVar
@@ -27,8 +33,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 import torch
 from torch import nn
 
-from .errors import UserError
-from .losses import WeightedTerm
+from .errors import ModelOptionsError, UserError
+from .loss_sets import WeightedTerm
 
 Config = TypeVar("Config")
 Supervision = Literal["weak", "full", "healthy", "none"]
@@ -36,50 +42,66 @@ SUPERVISION_KINDS: tuple[str, ...] = ("weak", "full", "healthy", "none")
 
 
 def config_from_options(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
-    """A model's config dataclass from the run's ``[model_options]``; unknown names raise TypeError.
+    """A model's config dataclass from the run's ``[model_options]``.
 
-    A config class may define ``check(self) -> None`` raising ValueError for
-    values out of range; the message is reported as the option's error.
+    Unknown names, and values that the class's ``check(self) -> None`` rejects
+    with ValueError, raise :class:`ModelOptionsError` naming the model.
     """
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
-    unknown = sorted(set(options) - known)
-    if unknown:
-        close = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise TypeError(f"unknown {model} option(s) {', '.join(unknown)}; {hint}known: {', '.join(sorted(known))}")
+    _refuse_unknown(model, options, known)
     config = config_class(**options)
     check = getattr(config, "check", None)
     if callable(check):
         try:
             check()
         except ValueError as exc:
-            raise UserError(f"model '{model}' option {exc}") from None
+            raise ModelOptionsError(f"model '{model}' option {exc}") from None
     return config
+
+
+def _refuse_unknown(model: str, options: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(options) - known)
+    if unknown:
+        close = sorted({m for name in unknown for m in difflib.get_close_matches(name, known, n=2)})
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        listed = ", ".join(sorted(known)) or "none"
+        raise ModelOptionsError(f"unknown {model} option(s) {', '.join(unknown)}; {hint}known: {listed}")
 
 
 def supervision_of(entry: Any) -> Supervision:
     """The supervision kind a registered model states on its factory (a :class:`SegmentationModel` class)."""
     kind = getattr(entry.spec.factory, "supervision", None)
     if kind not in SUPERVISION_KINDS:
-        raise UserError(f"model '{entry.name}' from plugin '{entry.plugin}' states no valid supervision kind "
-                        f"(got {kind!r}; expected one of {', '.join(SUPERVISION_KINDS)})")
-    return kind  # type: ignore[return-value]
+        raise UserError(
+            f"model '{entry.name}' from plugin '{entry.plugin}' states no valid supervision kind "
+            f"(got {kind!r}; expected one of {', '.join(SUPERVISION_KINDS)})"
+        )
+    return kind
 
 
-def model_options(entry: Any, preset: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options a model is built with: what the preset adds for it, then the run's ``[model_options]``."""
+def model_options(
+    entry: Any, preset: str, options: dict[str, Any], preset_defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The options a model is built with: what the preset adds for it, then the run's ``[model_options]``.
+
+    ``preset_defaults`` are the options a preset sets for every model (the network ``width``): a model that
+    does not take one of them is built without it, while the same option set by the user is refused.
+    """
     added = dict(getattr(entry.spec.factory, "preset_options", {}).get(preset, {}))
+    option_names = getattr(entry.spec.factory, "option_names", None)
+    known = option_names() if callable(option_names) else None
+    if known is not None:
+        defaults = preset_defaults or {}
+        options = {k: v for k, v in options.items() if k in known or k not in defaults or defaults[k] != v}
     return {**added, **options}
 
 
 def check_model_options(entry: Any, options: dict[str, Any]) -> None:
-    """Check a model's options without building it (a factory may offer ``check_options(options)``)."""
+    """Check a model's options without building it: raises :class:`ModelOptionsError` (a factory may offer
+    ``check_options(options)``; a :class:`SegmentationModel` always does)."""
     check = getattr(entry.spec.factory, "check_options", None)
     if callable(check):
-        try:
-            check(options)
-        except TypeError as exc:
-            raise UserError(f"model '{entry.name}': bad model_options {options}: {exc}") from None
+        check(options)
 
 
 @dataclass(frozen=True)
@@ -119,14 +141,20 @@ class ModelContext:
 class SegmentationModel(nn.Module):
     """Base class of model plugins.
 
+    A subclass states its ``name``, ``supervision`` and (optionally) its
+    options dataclass ``config_class`` as class attributes, calls
+    ``super().__init__(ctx, **options)`` first (which sets ``self.ctx`` and
+    ``self.config``), builds its networks, then makes its optimizers with
+    :meth:`add_optimizer` and steps them in :meth:`train_step` with
+    :meth:`update`.
+
     Every tensor that affects training (network weights, image pools, running
     statistics) must live in parameters or buffers so that ``state_dict``
-    captures it; optimizers and schedulers are returned by
-    :meth:`optimizers` and :meth:`schedulers` so the engine can checkpoint
-    them. Checkpoints hold tensors and plain data only.
+    captures it; optimizers and schedules made by :meth:`add_optimizer` are
+    checkpointed by the engine. Checkpoints hold tensors and plain data only.
     """
 
-    #: the registry name, for messages
+    #: the registry name (stated once: the plugin hook registers the class under it)
     name: ClassVar[str] = ""
     #: which batches the engine gives the model (see the module docstring)
     supervision: ClassVar[Supervision] = "weak"
@@ -134,19 +162,80 @@ class SegmentationModel(nn.Module):
     trainable: ClassVar[bool] = True
     #: whether training optimises the run's loss set (``ctx.loss_terms``); reports show "-" otherwise
     uses_loss_set: ClassVar[bool] = False
-    #: the model's options dataclass, if it has one (enables checks before any data is read)
+    #: the model's options dataclass (``self.config``); None: the constructor's own keyword arguments
     config_class: ClassVar[type | None] = None
     #: model options a preset adds for this model, e.g. {"quick": {"sampling_steps": 10}}; the user's win
     preset_options: ClassVar[dict[str, dict[str, Any]]] = {}
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
 
+    def __init__(self, ctx: ModelContext, **options: Any):
+        super().__init__()
+        self.ctx = ctx
+        if self.config_class is not None:
+            self.config: Any = config_from_options(self.config_class, options, self.name or type(self).__name__)
+        elif options:
+            _refuse_unknown(self.name or type(self).__name__, options, set())
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._schedulers: dict[str, Any] = {}
+        self._placed = False
+
+    # -- optimisation -------------------------------------------------------------------------------------------------
+    def add_optimizer(
+        self,
+        name: str,
+        params: Iterable[nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.5, 0.999),
+        decay_start: float | None = None,
+    ) -> torch.optim.Adam:
+        """Adam (fused) over ``params``, checkpointed as ``name``; with ``decay_start`` (a fraction of the run's
+        steps) the rate is constant, then decays linearly to zero (:func:`linear_decay_schedule`).
+
+        The model is moved to the run's device (channels-last when the run asks for it) before the first
+        optimizer is made, so build every network before calling this.
+        """
+        self._place()
+        optimizer = make_adam(params, lr, betas)
+        self._optimizers[name] = optimizer
+        if decay_start is not None:
+            self._schedulers[name] = linear_decay_schedule(optimizer, self.ctx.total_steps, decay_start)
+        return optimizer
+
+    def update(self, name: str, loss: torch.Tensor) -> torch.Tensor:
+        """One update of optimizer ``name`` from ``loss``: gradients cleared, back-propagated, applied only if
+        finite (:func:`guarded_step`), the schedule advanced. Returns the 0-d bool tensor ``applied``."""
+        optimizer = self._optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        applied = guarded_step(optimizer, loss)
+        schedule = self._schedulers.get(name)
+        if schedule is not None:
+            schedule.step()
+        return applied
+
+    def _place(self) -> None:
+        if self._placed:
+            return
+        self.to(self.ctx.device)
+        if self.ctx.channels_last:
+            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack this form
+        self._placed = True
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return dict(self._optimizers)
+
+    def schedulers(self) -> dict[str, Any]:
+        return dict(self._schedulers)
+
+    # -- what a model implements ----------------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         """Run one optimisation step and return detached scalar losses.
 
         Must not synchronise with the host (no ``.item()``), and must not
-        apply an update whose loss is non-finite: use :func:`guarded_step`.
-        The returned dict maps log names (e.g. ``"G/cycle"``) to 0-d tensors.
+        apply an update whose loss is non-finite: use :meth:`update` (or
+        :func:`guarded_step`). The returned dict maps log names (e.g.
+        ``"G/cycle"``) to 0-d tensors.
         """
         raise NotImplementedError
 
@@ -154,12 +243,6 @@ class SegmentationModel(nn.Module):
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """Pathology probability maps (B,H,W) in [0, 1] for images (B,C,H,W)."""
         raise NotImplementedError
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {}
-
-    def schedulers(self) -> dict[str, Any]:
-        return {}
 
     def calibrate(self, healthy: torch.Tensor) -> None:
         """Called after training with healthy validation images (no masks).
@@ -185,10 +268,25 @@ class SegmentationModel(nn.Module):
         return {}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        """Raise TypeError or :class:`UserError` for options the model would reject (called before any data is read)."""
+    def option_names(cls) -> set[str] | None:
+        """The options the model takes: its config's fields, or its constructor's keywords (None: any)."""
         if cls.config_class is not None:
-            config_from_options(cls.config_class, options, cls.name or cls.__name__)
+            return {f.name for f in fields(cls.config_class)}
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return None
+        return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self", "ctx"}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise :class:`ModelOptionsError` for options the model would reject (called before any data is read)."""
+        name = cls.name or cls.__name__
+        if cls.config_class is not None:
+            config_from_options(cls.config_class, options, name)
+            return
+        known = cls.option_names()
+        if known is not None:
+            _refuse_unknown(name, options, known)
 
     def extra_state(self) -> dict[str, Any]:
         """Plain data (numbers, strings) to keep in checkpoints, e.g. a fitted threshold."""
@@ -237,7 +335,7 @@ def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.
 SKIPPED_ATTR = "skipped_updates"
 
 
-def skipped_updates(model: "SegmentationModel") -> dict[str, torch.Tensor]:
+def skipped_updates(model: SegmentationModel) -> dict[str, torch.Tensor]:
     """Copies of the skipped-update counters of the model's optimizers (those stepped by :func:`guarded_step`)."""
     out = {}
     for name, optimizer in model.optimizers().items():
@@ -247,7 +345,9 @@ def skipped_updates(model: "SegmentationModel") -> dict[str, torch.Tensor]:
     return out
 
 
-def linear_decay_schedule(optimizer: torch.optim.Optimizer, total_steps: int, decay_start: float = 0.5) -> torch.optim.lr_scheduler.LambdaLR:
+def linear_decay_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, decay_start: float = 0.5
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Constant learning rate, then linear decay to zero (the CycleGAN practice).
 
     ``decay_start`` is the fraction of ``total_steps`` after which the rate

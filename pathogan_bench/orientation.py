@@ -68,8 +68,12 @@ class SliceView:
     @property
     def edges(self) -> dict[str, str]:
         """Patient direction at each screen edge, e.g. ``{"top": "A", "bottom": "P", "left": "R", "right": "L"}``."""
-        return {"top": _OPPOSITE[self.bottom], "bottom": self.bottom, "left": _OPPOSITE[self.right],
-                "right": self.right}
+        return {
+            "top": _OPPOSITE[self.bottom],
+            "bottom": self.bottom,
+            "left": _OPPOSITE[self.right],
+            "right": self.right,
+        }
 
     def apply(self, img: Any) -> np.ndarray:
         """The display view of a slice ``[x, y]`` or a stack ``[..., x, y]`` (no copy, values untouched)."""
@@ -112,8 +116,9 @@ def slice_view(affine: Any = None) -> SliceView:
     row_code, col_code = (codes[1], codes[0]) if transpose else (codes[0], codes[1])
     if assumed:
         label += " (no affine: BraTS LPS storage assumed)"
-    return SliceView(transpose, row_code != rows_toward, col_code != cols_toward, codes, label, assumed,
-                     rows_toward, cols_toward)
+    return SliceView(
+        transpose, row_code != rows_toward, col_code != cols_toward, codes, label, assumed, rows_toward, cols_toward
+    )
 
 
 def to_display(img: Any, affine: Any = None) -> np.ndarray:

@@ -8,7 +8,9 @@ declared in its package's ``pyproject.toml``::
     [project.entry-points.pathogan_bench]
     my_plugin = "my_package.plugin"
 
-A loss term (the most common extension; see ``plugins/tv-example``)::
+A loss term (the most common extension; see ``plugins/tv-example``): a
+function of PathoGAN's forward pass, a ``TranslationStep``
+(``pathogan_bench_plugins.models.pathogan``)::
 
     def total_variation():
         def term(step: TranslationStep) -> torch.Tensor:
@@ -21,7 +23,8 @@ A loss term (the most common extension; see ``plugins/tv-example``)::
         return [Spec("tv", total_variation, "total variation of the segmentation l_B")]
 
 A model: a :class:`SegmentationModel` subclass whose class attributes state
-its supervision kind, created as ``Model(ctx, **model_options)``::
+its name and supervision kind, created as ``Model(ctx, **model_options)``
+(docs/PLUGINS.md has the shortest one that trains)::
 
     class Blob(SegmentationModel):
         "Segments bright FLAIR blobs."
@@ -30,7 +33,7 @@ its supervision kind, created as ``Model(ctx, **model_options)``::
         trainable = False
 
         def __init__(self, ctx: ModelContext, level: float = 0.5):
-            super().__init__()
+            super().__init__(ctx)
             self.level = level
 
         def segment(self, images):
@@ -38,7 +41,7 @@ its supervision kind, created as ``Model(ctx, **model_options)``::
 
     @hookimpl
     def register_models():
-        return [Spec("blob", Blob)]
+        return [Blob]
 
 A dataset: a factory ``(root, modalities=None, **options) -> CaseCollection``;
 a new naming scheme builds its :class:`Case` objects itself::
@@ -87,23 +90,57 @@ writes results::
 from __future__ import annotations
 
 from .data.cases import Case, CaseCollection, collect, detect_scheme
-from .data.slices import BACKGROUND, BRAIN_MARGIN
+from .data.slices import BACKGROUND, BRAIN_MARGIN, HEALTHY, MINOR, PATHOLOGICAL, UNLABELLED
 from .engine.prepare import PreparedData, prepare_data
 from .engine.reload import load_trained_model
-from .errors import UserError
+from .errors import ModelOptionsError, UserError
 from .hookspecs import hookimpl
 from .io import save_nifti
-from .losses import LossTerm, TranslationStep
+from .loss_sets import LossTerm
 from .metrics import Metric
 from .metrics.registered import MetricLike
-from .model import (ModelContext, SegmentationModel, Supervision, config_from_options, guarded_step,
-                    linear_decay_schedule, make_adam)
+from .model import (
+    ModelContext,
+    SegmentationModel,
+    Supervision,
+    config_from_options,
+    guarded_step,
+    linear_decay_schedule,
+    make_adam,
+)
 from .registry import get_registry
+from .samples import save_sample_grid
 from .spec import Spec
 
 __all__ = [
-    "BACKGROUND", "BRAIN_MARGIN", "Case", "CaseCollection", "LossTerm", "Metric", "MetricLike", "ModelContext", "PreparedData", "SegmentationModel",
-    "Spec", "Supervision", "TranslationStep", "UserError", "collect", "config_from_options", "detect_scheme",
-    "get_registry", "guarded_step", "hookimpl", "linear_decay_schedule", "load_trained_model", "make_adam",
-    "prepare_data", "save_nifti",
+    "BACKGROUND",
+    "BRAIN_MARGIN",
+    "HEALTHY",
+    "MINOR",
+    "PATHOLOGICAL",
+    "UNLABELLED",
+    "Case",
+    "CaseCollection",
+    "LossTerm",
+    "Metric",
+    "MetricLike",
+    "ModelContext",
+    "ModelOptionsError",
+    "PreparedData",
+    "SegmentationModel",
+    "Spec",
+    "Supervision",
+    "UserError",
+    "collect",
+    "config_from_options",
+    "detect_scheme",
+    "get_registry",
+    "guarded_step",
+    "hookimpl",
+    "linear_decay_schedule",
+    "load_trained_model",
+    "make_adam",
+    "prepare_data",
+    "save_nifti",
+    "save_sample_grid",
 ]

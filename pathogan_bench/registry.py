@@ -17,13 +17,13 @@ import difflib
 import importlib.metadata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, UnknownComponentError
-from .spec import Spec
+from .spec import Spec, as_spec
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 
@@ -76,7 +76,11 @@ class Registry:
         """(hook function, plugin name, source) of every plugin implementing ``hook_name``."""
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-            yield impl.function, plugin_name, _SOURCES.get(id(impl.plugin)) or getattr(impl.plugin, "__name__", plugin_name)
+            yield (
+                impl.function,
+                plugin_name,
+                _SOURCES.get(id(impl.plugin)) or cast(str, getattr(impl.plugin, "__name__", plugin_name)),
+            )
 
     def _call(self, function: Any, hook_name: str, plugin: str, source: str) -> list[Any]:
         try:
@@ -89,10 +93,16 @@ class Registry:
     def _collect(self) -> None:
         for kind, hook_name in KINDS.items():
             for function, plugin_name, source in self._impls(hook_name):
-                for spec in self._call(function, hook_name, plugin_name, source):
-                    if not isinstance(spec, Spec):
-                        self.broken.append(BrokenPlugin(plugin_name, source,
-                                                        f"{hook_name}: returned {type(spec).__name__}, not a Spec"))
+                for item in self._call(function, hook_name, plugin_name, source):
+                    spec = as_spec(item)
+                    if spec is None:
+                        self.broken.append(
+                            BrokenPlugin(
+                                plugin_name,
+                                source,
+                                f"{hook_name}: returned {type(item).__name__}, not a Spec or a class with a name",
+                            )
+                        )
                         continue
                     self._add(Entry(kind, spec, plugin_name, source))
 
@@ -103,9 +113,11 @@ class Registry:
             return
         if entry.name in table:
             other = table.pop(entry.name)
-            message = (f"{entry.kind} '{entry.name}' is registered twice: by plugin "
-                       f"'{other.plugin}' ({other.source}) and by plugin '{entry.plugin}' ({entry.source}); "
-                       "uninstall one of them")
+            message = (
+                f"{entry.kind} '{entry.name}' is registered twice: by plugin "
+                f"'{other.plugin}' ({other.source}) and by plugin '{entry.plugin}' ({entry.source}); "
+                "uninstall one of them"
+            )
             self._conflicts[key] = message
             self.broken.append(BrokenPlugin(entry.plugin, entry.source, message))
             return
@@ -121,7 +133,7 @@ class Registry:
         return self._commands
 
     @classmethod
-    def from_plugins(cls, *plugins: Any) -> "Registry":
+    def from_plugins(cls, *plugins: Any) -> Registry:
         """A registry of just these plugin objects (no entry points): for tests and embedding."""
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)

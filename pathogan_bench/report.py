@@ -21,20 +21,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data.splits import SPLIT_NAMES
 from .io import write_json, write_text
 from .metrics import BUILTIN
 
-SPLIT_ORDER = ("train", "val", "test")
 SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
 #: run.json facts carried into the summary
-RUN_FIELDS = ("model", "supervision", "loss_set", "dataset", "data", "modalities", "seed", "device", "spacing",
-              "skipped_cases", "skip_reasons", "unlabelled_cases", "image_size", "steps", "steps_done", "train_seconds",
-              "skipped_updates", "split_sizes", "threshold", "seeds", "split_protocol", "folds",
-              "test_data")
+RUN_FIELDS = (
+    "model",
+    "supervision",
+    "loss_set",
+    "dataset",
+    "data",
+    "modalities",
+    "seed",
+    "device",
+    "spacing",
+    "skipped_cases",
+    "skip_reasons",
+    "unlabelled_cases",
+    "image_size",
+    "steps",
+    "steps_done",
+    "train_seconds",
+    "skipped_updates",
+    "split_sizes",
+    "threshold",
+    "seeds",
+    "split_protocol",
+    "folds",
+    "test_data",
+)
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
     "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "
-           "distances over all foreground pixels), not the absolute volume difference",
+    "distances over all foreground pixels), not the absolute volume difference",
     "avd_mean": "AVD (mean) is the mean of the two directed mean distances (EvaluateSegmentation's AVGDIST)",
     "dice_pp": "Dice PP is the Dice of each patient's evaluated slices stacked, averaged over patients",
 }
@@ -51,7 +72,7 @@ class Stat:
     undefined: int
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Stat":
+    def of(cls, values: Iterable[float]) -> Stat:
         arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
         ok = arr[~np.isnan(arr)]
         if not len(ok):
@@ -88,18 +109,31 @@ class Summary:
         return _clean(asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Summary":
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
         splits = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("splits", {}).items()}
         volumes = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("volumes", {}).items()}
-        detection = {s: {k: _stat(v) if k in ("fp_ml", "fp_ml_healthy") else _nan(v) for k, v in per.items()}
-                     for s, per in data.get("detection", {}).items()}
+        detection = {
+            s: {k: _stat(v) if k in ("fp_ml", "fp_ml_healthy") else _nan(v) for k, v in per.items()}
+            for s, per in data.get("detection", {}).items()
+        }
         threshold_free = {s: {k: _nan(v) for k, v in per.items()} for s, per in data.get("threshold_free", {}).items()}
-        return cls(data.get("run", {}), list(data.get("metrics", [])), data.get("empty", "default"),
-                   data.get("unit", "px"), splits, dict(data.get("slices", {})), dict(data.get("undefined_slices", {})),
-                   volumes, detection, threshold_free, dict(data.get("scope", {})), list(data.get("notes", [])))
+        return cls(
+            data.get("run", {}),
+            list(data.get("metrics", [])),
+            data.get("empty", "default"),
+            data.get("unit", "px"),
+            splits,
+            dict(data.get("slices", {})),
+            dict(data.get("undefined_slices", {})),
+            volumes,
+            detection,
+            threshold_free,
+            dict(data.get("scope", {})),
+            list(data.get("notes", [])),
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Summary":
+    def load(cls, path: str | Path) -> Summary:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
@@ -132,12 +166,13 @@ def is_ratio(metric: str) -> bool:
     return entry is not None and entry.unit == "ratio"
 
 
-def summarise(slices: pd.DataFrame, patients: pd.DataFrame, run: dict[str, Any], metrics: Sequence[str],
-              empty: str) -> Summary:
+def summarise(
+    slices: pd.DataFrame, patients: pd.DataFrame, run: dict[str, Any], metrics: Sequence[str], empty: str
+) -> Summary:
     """Statistics per split of the per-slice and per-patient tables."""
     run = {k: run[k] for k in RUN_FIELDS if k in run}
     summary = Summary(run, list(metrics), empty, distance_unit(run.get("spacing")))
-    present = [s for s in SPLIT_ORDER if s in set(slices["split"])] + sorted(set(slices["split"]) - set(SPLIT_ORDER))
+    present = [s for s in SPLIT_NAMES if s in set(slices["split"])] + sorted(set(slices["split"]) - set(SPLIT_NAMES))
     distance = [m for m in metrics if m in slices.columns and not is_ratio(m)]
     for split in present:
         rows = slices[slices["split"] == split]
@@ -163,8 +198,15 @@ def format_stat(stat: Stat, percent: bool = False, digits: int = 1) -> str:
 
 
 def column_label(metric: str, unit: str) -> str:
-    names = {"dice": "Dice", "dice_pp": "Dice PP", "hd95": "HD95", "hd": "HD", "assd": "ASSD", "avd": "AVD",
-             "avd_mean": "AVD (mean)"}
+    names = {
+        "dice": "Dice",
+        "dice_pp": "Dice PP",
+        "hd95": "HD95",
+        "hd": "HD",
+        "assd": "ASSD",
+        "avd": "AVD",
+        "avd_mean": "AVD (mean)",
+    }
     label = names.get(metric, metric)
     return f"{label} (%)" if is_ratio(metric) else f"{label} ({unit})"
 
@@ -179,8 +221,11 @@ def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
     rows = []
     for split, per in summary.splits.items():
         cells = [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in summary.metrics]
-        rows.append([row_label(summary, split)] + cells +
-                    [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
+        rows.append(
+            [row_label(summary, split)]
+            + cells
+            + [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))]
+        )
     return header, rows
 
 
@@ -204,21 +249,30 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
     if "steps" in run:
         done = run.get("steps_done", run["steps"])
         seconds = run.get("train_seconds")
-        lines.append(f"- training: {done} of {run['steps']} steps" + (f" in {seconds:.0f} s" if seconds else "")
-                     + (f" on {run['device']}" if run.get("device") else ""))
+        lines.append(
+            f"- training: {done} of {run['steps']} steps"
+            + (f" in {seconds:.0f} s" if seconds else "")
+            + (f" on {run['device']}" if run.get("device") else "")
+        )
     skipped = {k: v for k, v in (run.get("skipped_updates") or {}).items() if v}
     if skipped:
-        lines.append("- optimizer updates skipped (non-finite loss or gradients): "
-                     + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+        lines.append(
+            "- optimizer updates skipped (non-finite loss or gradients): "
+            + ", ".join(f"{k} {v}" for k, v in skipped.items())
+        )
     for split, sizes in (run.get("split_sizes") or {}).items():
-        lines.append(f"- {split}: {sizes.get('patients', 0)} patients, {sizes.get('healthy', 0)} healthy and "
-                     f"{sizes.get('pathological', 0)} pathological slices")
+        lines.append(
+            f"- {split}: {sizes.get('patients', 0)} patients, {sizes.get('healthy', 0)} healthy and "
+            f"{sizes.get('pathological', 0)} pathological slices"
+        )
     if run.get("skipped_cases"):
         reasons = run.get("skip_reasons") or {}
         listed = ", ".join(f"{c} ({reasons[c]})" if c in reasons else c for c in run["skipped_cases"])
         lines.append(f"- {len(run['skipped_cases'])} case(s) left out: {listed}")
     if run.get("unlabelled_cases"):
-        lines.append(f"- kept without a segmentation (never trained on or scored): {', '.join(run['unlabelled_cases'])}")
+        lines.append(
+            f"- kept without a segmentation (never trained on or scored): {', '.join(run['unlabelled_cases'])}"
+        )
     return lines
 
 
@@ -229,17 +283,30 @@ def _percent(value: Any) -> str:
 def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the whole-scan scores, one row per split (empty when the run has none)."""
     unit = summary.unit
-    header = ["model (split)", "3D Dice (%)", f"3D HD95 ({unit})", f"3D AVD ({unit})", "AUROC (%)", "AUPRC (%)",
-              "best-threshold Dice (%)", "healthy slices with detection", "FP volume (ml)",
-              "FP volume on healthy slices (ml)", "tumour-free patients: volume (ml)"]
+    header = [
+        "model (split)",
+        "3D Dice (%)",
+        f"3D HD95 ({unit})",
+        f"3D AVD ({unit})",
+        "AUROC (%)",
+        "AUPRC (%)",
+        "best-threshold Dice (%)",
+        "healthy slices with detection",
+        "FP volume (ml)",
+        "FP volume on healthy slices (ml)",
+        "tumour-free patients: volume (ml)",
+    ]
     rows = []
-    for split, scope in summary.scope.items():
+    for split in summary.scope:
         volumes, detection = summary.volumes.get(split, {}), summary.detection.get(split, {})
         scores = summary.threshold_free.get(split, {})
         cells = [format_stat(volumes[m], m == "dice") if m in volumes else "–" for m in ("dice", "hd95", "avd")]
         best = scores.get("best_dice")
-        cells += [_percent(scores.get("auroc")), _percent(scores.get("auprc")),
-                  f"{_percent(best)} (at {scores.get('best_threshold', float('nan')):.2f})" if best is not None else "–"]
+        cells += [
+            _percent(scores.get("auroc")),
+            _percent(scores.get("auprc")),
+            f"{_percent(best)} (at {scores.get('best_threshold', float('nan')):.2f})" if best is not None else "–",
+        ]
         n = detection.get("healthy_slices", 0)
         cells.append(f"{detection.get('healthy_slices_with_detection', 0)} of {n}" if n else "no healthy slice")
         for key in ("fp_ml", "fp_ml_healthy"):
@@ -255,9 +322,11 @@ def scope_sentence(summary: Summary) -> str:
     parts = []
     for split, scope in summary.scope.items():
         z = scope.get("z") or []
-        parts.append(f"{SPLIT_LABELS.get(split, split)}: {scope.get('patients', 0)} patients, "
-                     f"{scope.get('pathological', 0)} pathological, {scope.get('healthy', 0)} healthy and "
-                     f"{scope.get('minor', 0)} minor slices" + (f" (axial slices {z[0]}-{z[1]})" if z else ""))
+        parts.append(
+            f"{SPLIT_LABELS.get(split, split)}: {scope.get('patients', 0)} patients, "
+            f"{scope.get('pathological', 0)} pathological, {scope.get('healthy', 0)} healthy and "
+            f"{scope.get('minor', 0)} minor slices" + (f" (axial slices {z[0]}-{z[1]})" if z else "")
+        )
     return "; ".join(parts)
 
 
@@ -266,15 +335,19 @@ def _whole_scan_markdown(summary: Summary) -> str:
         return ""
     header, rows = whole_scan_rows(summary)
     return (
-        "\n## Whole scans\n\n" + markdown_table(header, rows) +
-        "\nEvery labelled slice of each patient scored: " + scope_sentence(summary) + ". The Table 1 columns above "
+        "\n## Whole scans\n\n"
+        + markdown_table(header, rows)
+        + "\nEvery labelled slice of each patient scored: "
+        + scope_sentence(summary)
+        + ". The Table 1 columns above "
         "score the pathological slices only (more than 20 tumour pixels, the paper's rule); minor slices have 1 to 20 "
         "tumour pixels. 3D scores: each patient's slices stacked into one volume with its voxel spacing, mean ± std "
         "(median) over the patients with tumour. AUROC, AUPRC and best-threshold Dice: all brain pixels of the split pooled; the best "
         "threshold is chosen on the scored data itself, so that Dice is an optimistic upper bound, not a result. "
         "FP volume: predicted outside the reference, per patient. Healthy slices with detection: at least one "
         "pixel predicted on a slice without tumour. Definitions: docs/METRICS.md.\n"
-        + "".join(f"\nNote: {note}.\n" for note in summary.notes))
+        + "".join(f"\nNote: {note}.\n" for note in summary.notes)
+    )
 
 
 def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
@@ -282,16 +355,22 @@ def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
     run = summary.run
     facts = ", ".join(f"{k} {run[k]}" for k in ("supervision", "loss_set", "dataset", "split_protocol") if k in run)
     seeds = run.get("seeds") or {}
-    facts += "; seeds: " + ", ".join(f"{k} {v}" for k, v in seeds.items() if v is not None) if seeds else \
-        (f", seed {run['seed']}" if "seed" in run else "")
+    facts += (
+        "; seeds: " + ", ".join(f"{k} {v}" for k, v in seeds.items() if v is not None)
+        if seeds
+        else (f", seed {run['seed']}" if "seed" in run else "")
+    )
     notes = [METRIC_NOTES[m] for m in summary.metrics if m in METRIC_NOTES]
     text = (
-        f"# {summary.model}\n\n{facts}\n\n" + "".join(f"{line}\n" for line in _training_lines(run)) + "\n"
+        f"# {summary.model}\n\n{facts}\n\n"
+        + "".join(f"{line}\n" for line in _training_lines(run))
+        + "\n"
         + markdown_table(header, rows)
         + f"\nScores as mean ± std (median) over the evaluated pathological slices (Dice PP over patients); "
         f"Dice in %, distances in {summary.unit}. Empty-mask convention: {summary.empty}. Undefined values are "
         f"left out of the statistics; count per metric: {_undefined_note(summary)}. "
-        + "".join(f"{note}. " for note in notes) + "Definitions: docs/METRICS.md.\n"
+        + "".join(f"{note}. " for note in notes)
+        + "Definitions: docs/METRICS.md.\n"
         + _whole_scan_markdown(summary)
     )
     if figures:
@@ -303,8 +382,10 @@ def write_report(summary: Summary, run_dir: str | Path, figures: Sequence[str | 
     """``summary.json`` and ``report.md`` in ``run_dir``; ``figures`` are linked relative to it."""
     run_dir = Path(run_dir)
     links = [os.path.relpath(f, run_dir) for f in figures]
-    return (write_json(run_dir / "summary.json", summary.to_dict()),
-            write_text(run_dir / "report.md", render_markdown(summary, links)))
+    return (
+        write_json(run_dir / "summary.json", summary.to_dict()),
+        write_text(run_dir / "report.md", render_markdown(summary, links)),
+    )
 
 
 def print_summary(summary: Summary, console: Any = None) -> None:
@@ -314,8 +395,10 @@ def print_summary(summary: Summary, console: Any = None) -> None:
 
     console = console or Console()
     header, rows = table_rows(summary)
-    table = Table(title=f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
-                  caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}")
+    table = Table(
+        title=f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
+        caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}",
+    )
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
     for row in rows:
@@ -323,8 +406,10 @@ def print_summary(summary: Summary, console: Any = None) -> None:
     print_table(table, console)
     if summary.scope:
         header, rows = whole_scan_rows(summary)
-        table = Table(title="whole scans: every labelled slice (3D scores over patients; threshold-free in the brain)",
-                      caption=scope_sentence(summary))
+        table = Table(
+            title="whole scans: every labelled slice (3D scores over patients; threshold-free in the brain)",
+            caption=scope_sentence(summary),
+        )
         for i, name in enumerate(header):
             table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
         for row in rows:

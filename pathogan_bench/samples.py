@@ -17,10 +17,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from .figures import (DIFF_CMAP, DIFF_MAX, PROB_CMAP, add_key, mark_orientation, modality_label, panel_grid,
-                      per_slice_affines, preferred_channel)
 from .io import save_figure
 from .orientation import figure_label, to_display
+from .slice_figures import (
+    DIFF_CMAP,
+    DIFF_MAX,
+    PROB_CMAP,
+    add_key,
+    mark_orientation,
+    modality_label,
+    panel_grid,
+    per_slice_affines,
+    preferred_channel,
+)
 
 #: (pattern of the paper's symbol in a panel name, what the panel shows), first match wins
 _MEANINGS = (
@@ -49,7 +58,7 @@ def column_title(name: str) -> str:
 
 
 def _kind(name: str, tensor: torch.Tensor) -> str:
-    """"image" (grey, [-1, 1]), "map" (0-1 colour map) or "difference"."""
+    """ "image" (grey, [-1, 1]), "map" (0-1 colour map) or "difference"."""
     if tensor.shape[1] != 1 or float(tensor.min()) < 0.0:
         return "image"
     if "|" in name or "diff" in name.lower() or float(tensor.max()) > 1.0:
@@ -57,8 +66,15 @@ def _kind(name: str, tensor: torch.Tensor) -> str:
     return "map"
 
 
-def save_sample_grid(path: Path, panels: dict[str, torch.Tensor], title: str = "", max_items: int = 4,
-                     channel_names: tuple[str, ...] = (), affine: Any = None, modality: str | None = None) -> Path:
+def save_sample_grid(
+    path: Path,
+    panels: dict[str, torch.Tensor],
+    title: str = "",
+    max_items: int = 4,
+    channel_names: tuple[str, ...] = (),
+    affine: Any = None,
+    modality: str | None = None,
+) -> Path:
     """Write a PNG grid: rows = batch items, columns = panels (one modality of multi-channel images).
 
     ``panels`` maps names to (B,C,H,W) images in [-1, 1] or (B,1,H,W) maps
@@ -83,9 +99,17 @@ def save_sample_grid(path: Path, panels: dict[str, torch.Tensor], title: str = "
     n_items = max(images.shape[0] for _, images, _ in columns)
     per = per_slice_affines(affine, n_items)
     kinds = {kind for *_, kind in columns}
-    bars = [k for k in ("map", "difference") if k in kinds]
-    fig, axes = panel_grid(n_items, len(columns), panel=1.55, row_gap=0.04, col_gap=0.04,
-                           top=0.5 + (0.3 if title else 0.0), right=0.15 + 0.75 * bool(bars), left=0.1)
+    bars: list[str] = [k for k in ("map", "difference") if k in kinds]
+    fig, axes = panel_grid(
+        n_items,
+        len(columns),
+        panel=1.55,
+        row_gap=0.04,
+        col_gap=0.04,
+        top=0.5 + (0.3 if title else 0.0),
+        right=0.15 + 0.75 * bool(bars),
+        left=0.1,
+    )
     mappables: dict[str, Any] = {}
     for col, (label, images, kind) in enumerate(columns):
         for i in range(n_items):
@@ -121,8 +145,15 @@ def _separate_groups(fig, axes, titles: list[str]) -> None:
     for col in range(1, len(titles)):
         if titles[col].startswith(("healthy input", "pathological input")):
             x = (axes[0][col - 1].get_position().x1 + axes[0][col].get_position().x0) / 2
-            fig.add_artist(Line2D([x, x], [bottom, top + 0.35 / fig.get_figheight()], transform=fig.transFigure,
-                                  color="0.25", linewidth=1.2))
+            fig.add_artist(
+                Line2D(
+                    [x, x],
+                    [bottom, top + 0.35 / fig.get_figheight()],
+                    transform=fig.transFigure,
+                    color="0.25",
+                    linewidth=1.2,
+                )
+            )
 
 
 def _colour_bars(fig, axes, mappables: dict[str, Any], bars: list[str]) -> None:

@@ -24,3 +24,14 @@ class Spec:
             return self.description
         doc = inspect.getdoc(self.factory) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def as_spec(item: Any) -> Spec | None:
+    """What a ``register_*`` hook returned, as a :class:`Spec`: a Spec as it is, or a class that states its
+    registry ``name`` (a :class:`~pathogan_bench.model.SegmentationModel` subclass, say); None for anything else."""
+    if isinstance(item, Spec):
+        return item
+    name = getattr(item, "name", None)
+    if isinstance(item, type) and isinstance(name, str) and name:
+        return Spec(name, item)
+    return None

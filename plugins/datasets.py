@@ -15,37 +15,66 @@ Every reader takes two options besides ``modalities``:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pathogan_bench.data import default_cache_dir, synthetic_root
 from pathogan_bench.plugin import CaseCollection, Spec, collect, detect_scheme, hookimpl
 
 
 def _reader(scheme: str):
-    def factory(root: Path | None, modalities: list[str] | None = None, allow_missing_modalities: bool = False,
-                allow_unlabelled: bool = False, **options) -> CaseCollection:
-        return collect(Path(root) if root else None, scheme, modalities,
-                       allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
+    def factory(
+        root: Path | None,
+        modalities: list[str] | None = None,
+        allow_missing_modalities: bool = False,
+        allow_unlabelled: bool = False,
+        **options,
+    ) -> CaseCollection:
+        return collect(
+            Path(root) if root else None,
+            scheme,
+            modalities,
+            allow_missing_modalities=allow_missing_modalities,
+            allow_unlabelled=allow_unlabelled,
+        )
 
     return factory
 
 
-def auto(root: Path | None, modalities: list[str] | None = None, allow_missing_modalities: bool = False,
-         allow_unlabelled: bool = False, **options) -> CaseCollection:
+def auto(
+    root: Path | None,
+    modalities: list[str] | None = None,
+    allow_missing_modalities: bool = False,
+    allow_unlabelled: bool = False,
+    **options,
+) -> CaseCollection:
     """Detect the folder's BraTS naming scheme (2013 DeepMedic, 2017-2020 or 2021+)."""
-    flags = {"allow_missing_modalities": allow_missing_modalities, "allow_unlabelled": allow_unlabelled}
+    flags: dict[str, Any] = {"allow_missing_modalities": allow_missing_modalities, "allow_unlabelled": allow_unlabelled}
     if root is None:
         return synthetic(None, modalities, **flags, **options)
     return collect(Path(root), detect_scheme(Path(root)), modalities, **flags)
 
 
-def synthetic(root: Path | None, modalities: list[str] | None = None, size: int = 64, patients: int = 10,
-              seed: int = 0, cache_dir: Path | None = None, allow_missing_modalities: bool = False,
-              allow_unlabelled: bool = False, **options) -> CaseCollection:
+def synthetic(
+    root: Path | None,
+    modalities: list[str] | None = None,
+    size: int = 64,
+    patients: int = 10,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    allow_missing_modalities: bool = False,
+    allow_unlabelled: bool = False,
+    **options,
+) -> CaseCollection:
     """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)."""
     if root is None:
         root = synthetic_root(default_cache_dir(cache_dir or ""), patients=patients, size=size, seed=seed)
-    cases = collect(Path(root), "brats2021", modalities,  # its dataset.json gives the slice range
-                    allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
+    cases = collect(
+        Path(root),
+        "brats2021",
+        modalities,  # its dataset.json gives the slice range
+        allow_missing_modalities=allow_missing_modalities,
+        allow_unlabelled=allow_unlabelled,
+    )
     cases.scheme = "synthetic"
     return cases
 
@@ -54,8 +83,11 @@ def synthetic(root: Path | None, modalities: list[str] | None = None, size: int 
 def register_datasets():
     return [
         Spec("auto", auto),
-        Spec("brats2013", _reader("brats2013"),
-             "BraTS 2013/2015 as redistributed with DeepMedic (Flair_subtrMeanDivStd, OTMultiClass, brainmask)"),
+        Spec(
+            "brats2013",
+            _reader("brats2013"),
+            "BraTS 2013/2015 as redistributed with DeepMedic (Flair_subtrMeanDivStd, OTMultiClass, brainmask)",
+        ),
         Spec("brats2017", _reader("brats2017"), "BraTS 2017-2020 (Brats17_XXX_1_flair.nii.gz ..., HGG/LGG or flat)"),
         Spec("brats2021", _reader("brats2021"), "BraTS 2021+ (BraTS-GLI-XXXXX-XXX-t1n/t1c/t2w/t2f.nii.gz, -seg)"),
         Spec("synthetic", synthetic),

@@ -21,8 +21,11 @@ def _factory(name: str, empty: str | None = None) -> Metric:
 @hookimpl
 def register_metrics():
     return [
-        Spec(name, functools.partial(_factory, name), f"{metric.description} [matches {metric.reference}]",
-             tags={"higher_is_better": str(metric.higher_is_better).lower(), "unit": metric.unit,
-                   "level": metric.level})
+        Spec(
+            name,
+            functools.partial(_factory, name),
+            f"{metric.description} [matches {metric.reference}]",
+            tags={"higher_is_better": str(metric.higher_is_better).lower(), "unit": metric.unit, "level": metric.level},
+        )
         for name, metric in BUILTIN.items()
     ]

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from pathogan_bench.cli import cli
 
 #: where the shared BraTS scans are; PATHOGAN_BENCH_TEST_DATA points elsewhere
-SHARED_DATA = Path(os.environ.get("PATHOGAN_BENCH_TEST_DATA") or
-                   Path(__file__).resolve().parents[1].parent / "shared" / "data")
+SHARED_DATA = Path(
+    os.environ.get("PATHOGAN_BENCH_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 @pytest.fixture
@@ -39,7 +40,9 @@ n_healthy = 40
 n_pathological = 40
 """
 #: ... and a quiet schedule: losses every 2 steps, no intermediate checkpoints, samples or figures
-TINY_RUN = TINY_DATA + """
+TINY_RUN = (
+    TINY_DATA
+    + """
 [train]
 log_every = 2
 checkpoint_every = 1000
@@ -47,6 +50,7 @@ sample_every = 0
 [eval]
 figure_slices = 0
 """
+)
 
 
 @dataclass

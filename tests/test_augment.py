@@ -37,8 +37,10 @@ def test_mirroring_flips_only_the_named_axis(axis, expected):
 class Table:
     def __init__(self, affine: np.ndarray, source: int, size: int):
         self.patient = np.array(["a", "a", "b"])
-        self.volumes = {"a": {"affine": affine.tolist(), "shape": [source, source, 155]},
-                        "b": {"affine": affine.tolist(), "shape": [source, source, 155]}}
+        self.volumes = {
+            "a": {"affine": affine.tolist(), "shape": [source, source, 155]},
+            "b": {"affine": affine.tolist(), "shape": [source, source, 155]},
+        }
         self.images = np.zeros((3, 2, size, size), np.float32)
 
 

@@ -9,12 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pathogan_bench.errors import ModelOptionsError
 from pathogan_bench.model import ModelContext, SegmentationModel, supervision_of
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.common import brain_mask
-from pathogan_bench_plugins.gan import ImagePool
-from pathogan_bench_plugins.baselines.mdgru import ALL_DIRECTIONS, MDGRU, from_scan_order, to_scan_order
-from pathogan_bench_plugins.baselines.threshold import ThresholdModel, flair_channel
+from pathogan_bench_plugins.models.mdgru.model import ALL_DIRECTIONS, MDGRU, from_scan_order, to_scan_order
+from pathogan_bench_plugins.models.threshold.model import ThresholdModel, flair_channel
+from pathogan_bench_plugins.shared.gan import ImagePool
+from pathogan_bench_plugins.shared.training import brain_mask
 
 SIZE = 32
 MODALITIES = ("flair", "t1", "t1c", "t2")
@@ -29,8 +30,14 @@ SUPERVISION = {"cyclegan": "weak", "mdgru": "full", "unet": "full", "threshold":
 
 
 def make_context(size: int = SIZE, modalities: tuple[str, ...] = MODALITIES) -> ModelContext:
-    return ModelContext(in_channels=len(modalities), image_size=size, modalities=modalities,
-                        registry=get_registry(), total_steps=10, batch_size=2)
+    return ModelContext(
+        in_channels=len(modalities),
+        image_size=size,
+        modalities=modalities,
+        registry=get_registry(),
+        total_steps=10,
+        batch_size=2,
+    )
 
 
 def make_model(name: str, **options) -> SegmentationModel:
@@ -55,7 +62,7 @@ def batch_for(model: SegmentationModel, images: torch.Tensor, mask: torch.Tensor
 
 def square_mask(n: int, size: int = SIZE) -> torch.Tensor:
     mask = torch.zeros(n, 1, size, size)
-    mask[:, :, size // 3: size // 2, size // 3: size // 2] = 1
+    mask[:, :, size // 3 : size // 2, size // 3 : size // 2] = 1
     return mask
 
 
@@ -76,7 +83,7 @@ def test_every_baseline_is_registered_with_its_supervision():
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_unknown_option_is_refused(name):
-    with pytest.raises(TypeError, match="unknown"):
+    with pytest.raises(ModelOptionsError, match="unknown"):
         make_model(name, no_such_option=1)
 
 
@@ -93,6 +100,7 @@ def test_segment_returns_probability_maps(name):
     assert model.training, "segment must leave the training mode as it found it"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cyclegan", "mdgru", "unet"])
 def test_one_training_step_is_finite_and_changes_weights(name):
     model = make_model(name)
@@ -108,6 +116,7 @@ def test_one_training_step_is_finite_and_changes_weights(name):
     assert set(model.optimizers()) == set(model.schedulers())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["cyclegan", "mdgru", "unet"])
 def test_nan_batch_changes_no_weight(name):
     model = make_model(name)
@@ -157,6 +166,7 @@ class ImagesOnlyBatch(dict):
         return self[key]
 
 
+@pytest.mark.slow
 def test_cyclegan_rule_uses_no_labels():
     model = make_model("cyclegan")
     for method in (model.calibrate, model.segment):
@@ -165,7 +175,7 @@ def test_cyclegan_rule_uses_no_labels():
     model.train_step(batch, 0)
     healthy = brain_images(6, seed=4)
     model.calibrate(healthy)  # a plain tensor: no mask can travel with it
-    diff = model.difference(healthy)
+    diff = model.difference(healthy, model.to_healthy(healthy))
     inside = diff[brain_mask(healthy)].numpy()
     assert float(model.difference_threshold) == pytest.approx(np.percentile(inside, 99.0), rel=1e-5)
     healthy_prob = model.segment(healthy)[brain_mask(healthy)]
@@ -176,13 +186,14 @@ def test_cyclegan_segment_is_half_at_the_threshold_and_zero_outside_the_brain():
     model = make_model("cyclegan")
     images = brain_images(2)
     model.calibrate(images)
-    d, t = model.difference(images), model.difference_threshold
+    d, t = model.difference(images, model.to_healthy(images)), model.difference_threshold
     prob = model.segment(images)
     brain = brain_mask(images)
     assert torch.all(prob[~brain] == 0)
     assert torch.equal(prob[brain] > 0.5, d[brain] > t)
 
 
+@pytest.mark.slow
 def test_cyclegan_identity_weight_follows_the_reference():
     model = make_model("cyclegan")
     cfg = model.config
@@ -274,8 +285,8 @@ def _naive_scan(layer: MDGRU, x: torch.Tensor, index: int, direction: str) -> to
         pre = F.conv1d(x_t, w_x, b_x, padding=k // 2)
         rec = F.conv1d(h, w_h, padding=k // 2)
         z = torch.sigmoid(pre[:, :c] + rec[:, :c])
-        r = torch.sigmoid(pre[:, c:2 * c] + rec[:, c:2 * c])
-        candidate = torch.tanh(pre[:, 2 * c:] + r * rec[:, 2 * c:])
+        r = torch.sigmoid(pre[:, c : 2 * c] + rec[:, c : 2 * c])
+        candidate = torch.tanh(pre[:, 2 * c :] + r * rec[:, 2 * c :])
         h = z * h + (1 - z) * candidate
         if along_width:
             out[:, :, :, t] = h
@@ -321,7 +332,9 @@ def test_threshold_flags_a_bright_region_and_not_healthy_tissue():
     healthy = brain_images(8, channels=2, seed=5)
     model.calibrate(healthy)
     brain = brain_mask(healthy)
-    assert float(model.intensity_threshold) == pytest.approx(np.percentile(healthy[:, 1][brain].numpy(), 99.5), rel=1e-5)
+    assert float(model.intensity_threshold) == pytest.approx(
+        np.percentile(healthy[:, 1][brain].numpy(), 99.5), rel=1e-5
+    )
     healthy_prob = model.segment(healthy)
     assert float((healthy_prob[brain] > 0.5).float().mean()) < 0.02
     pathological = brain_images(2, channels=2, seed=6)

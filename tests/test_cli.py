@@ -6,16 +6,16 @@ import json
 import subprocess
 import sys
 
+from conftest import invoke_cli
 
 from pathogan_bench import cli as cli_module
 from pathogan_bench.registry import KINDS
 
-from conftest import invoke_cli
-
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pathogan_bench", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "pathogan_bench", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_every_command_has_help_with_an_example(monkeypatch, capsys):

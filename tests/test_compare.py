@@ -9,21 +9,23 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import invoke_cli
+from test_report import make_run
 
 from pathogan_bench import metrics as M
 from pathogan_bench.comparison import ComparedRun, compare_runs
 from pathogan_bench.errors import UserError
-from test_report import make_run
-
-from conftest import invoke_cli
 
 
+@pytest.mark.slow
 def test_compare_runs_side_by_side(tmp_path):
     a = make_run(tmp_path / "a", model="pathogan", shift=2)
     b = make_run(tmp_path / "b", model="unet", shift=0)
     table = compare_runs([a, b], tmp_path / "out")
     assert table["model"].tolist() == ["pathogan", "pathogan", "unet", "unet"]
-    assert {"supervision", "loss_set", "data", "dice_mean", "hd95_median", "avd_undefined", "dice_pp_mean"} <= set(table)
+    assert {"supervision", "loss_set", "data", "dice_mean", "hd95_median", "avd_undefined", "dice_pp_mean"} <= set(
+        table
+    )
     unet_test = table[(table["model"] == "unet") & (table["split"] == "test")].iloc[0]
     assert unet_test["dice_mean"] == 1.0 and unet_test["hd95_mean"] == 0.0
     markdown = (tmp_path / "out" / "comparison.md").read_text()
@@ -34,6 +36,7 @@ def test_compare_runs_side_by_side(tmp_path):
     assert (a / "summary.json").is_file()  # unscored runs are scored first
 
 
+@pytest.mark.slow
 def test_compare_command(tmp_path):
     a = make_run(tmp_path / "a", model="pathogan")
     b = make_run(tmp_path / "b", model="pathogan", seed=1)
@@ -45,8 +48,9 @@ def test_compare_command(tmp_path):
     assert bad.code == 2 and "run.json" in bad.err and bad.err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_same_slices_figure_on_flair_with_affines_and_old_runs(tmp_path, capsys, monkeypatch):
-    from pathogan_bench.comparison import figures as comparison_figures
+    from pathogan_bench.comparison import comparison_figures
 
     a = make_run(tmp_path / "a", model="pathogan", shift=2)
     b = make_run(tmp_path / "b", model="unet", shift=0)
@@ -125,8 +129,21 @@ def test_metrics_command_on_folders_with_options(tmp_path):
         write_nifti(tmp_path / "pred" / name, pred)
         write_nifti(tmp_path / "gt" / name, ref)
     out = tmp_path / "scores.csv"
-    result = invoke_cli("metrics", str(tmp_path / "pred"), str(tmp_path / "gt"), "--spacing", "1,1,1",
-                                      "--labels", "4", "--empty", "brats", "--metrics", "dice,hd95", "--out", str(out))
+    result = invoke_cli(
+        "metrics",
+        str(tmp_path / "pred"),
+        str(tmp_path / "gt"),
+        "--spacing",
+        "1,1,1",
+        "--labels",
+        "4",
+        "--empty",
+        "brats",
+        "--metrics",
+        "dice,hd95",
+        "--out",
+        str(out),
+    )
     assert result.code == 0, result.output
     scores = pd.read_csv(out)
     assert sorted(set(scores["file"])) == ["case1.nii.gz", "case2.nii.gz"]
@@ -151,6 +168,7 @@ def test_metrics_command_errors_name_the_file(tmp_path):
     assert result.code == 2 and "prob.nii.gz: not a label map" in result.err
 
 
+@pytest.mark.slow
 def test_metrics_command_on_real_labels(shared_data):
     seg = shared_data / "brats2013-deepmedic" / "brats_2013_pat0001_1" / "OTMultiClass.nii.gz"
     result = invoke_cli("metrics", str(seg), str(seg), "--metrics", "dice,hd95")
@@ -174,12 +192,16 @@ def test_metrics_pairs_segment_output_with_a_dataset_by_case(tmp_path):
     assert result.code == 0, result.output
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert set(scores.loc[scores["scope"] == "volume", "file"]) == {
-        "BraTS-GLI-00001-000", "BraTS-GLI-00002-000", "brats_2013_pat0001_1"}
+        "BraTS-GLI-00001-000",
+        "BraTS-GLI-00002-000",
+        "brats_2013_pat0001_1",
+    }
     write_nifti(seg / "BraTS-GLI-00003-000-label.nii.gz", pred)
     result = invoke_cli("metrics", seg, data)
     assert result.code == 2 and "BraTS-GLI-00003-000-label.nii.gz" in result.err
 
 
+@pytest.mark.slow
 def test_compare_warns_when_runs_were_scored_on_different_data(tmp_path):
     a = make_run(tmp_path / "a", model="pathogan")
     b = make_run(tmp_path / "b", model="unet", seed=1)

@@ -29,7 +29,7 @@ def test_file_overrides_preset_and_cli_overrides_file():
     config = build_config(file_values, cli)
     assert config.seed == 5
     assert config.train.steps == 9
-    assert config.train.batch_size == 2          # from the file, untouched by the CLI
+    assert config.train.batch_size == 2  # from the file, untouched by the CLI
     assert config.train.log_every == PRESETS["quick"]["train"]["log_every"]  # from the preset
     assert config.model_options == {"width": 0.5}
 
@@ -50,8 +50,10 @@ def test_wrong_type_is_a_user_error():
 
 
 def test_resolved_config_round_trips(tmp_path):
-    config = build_config({"loss_sets": {"mine": [["gan", 1.0], ["cycle", 10.0]]}}, {"loss": {"kl": 0.2}},
-                          )
+    config = build_config(
+        {"loss_sets": {"mine": [["gan", 1.0], ["cycle", 10.0]]}},
+        {"loss": {"kl": 0.2}},
+    )
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
     again = build_config(load_toml(path))
@@ -70,8 +72,15 @@ def test_bad_toml_is_a_one_line_user_error(tmp_path):
 def test_command_line_options_map_onto_the_config():
     from pathogan_bench.config import overrides_from_options as cli_overrides
 
-    values = cli_overrides(model="unet", loss=("tv=0.2",), without=("kl",), model_option=("width=0.25",), steps=5,
-                           compile_mode="default", modalities=["flair", "t1c"])
+    values = cli_overrides(
+        model="unet",
+        loss=("tv=0.2",),
+        without=("kl",),
+        model_option=("width=0.25",),
+        steps=5,
+        compile_mode="default",
+        modalities=["flair", "t1c"],
+    )
     config = build_config(None, values)
     assert config.model == "unet" and config.loss == {"tv": 0.2} and config.without == ["kl"]
     assert config.model_options["width"] == 0.25 and config.train.steps == 5

@@ -11,14 +11,20 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import invoke_cli
 
-from pathogan_bench.data import (AugmentConfig, Augmenter, PreprocessConfig, prepare_slices, select_training,
-                                 split_patients, synthesize)
+from pathogan_bench.data import (
+    AugmentConfig,
+    Augmenter,
+    PreprocessConfig,
+    prepare_slices,
+    select_training,
+    split_patients,
+    synthesize,
+)
 from pathogan_bench.data.slices import MINOR, normalise_volume
 from pathogan_bench.errors import UserError
 from pathogan_bench.registry import create
-
-from conftest import invoke_cli
 
 SHAPE = (32, 32, 12)
 
@@ -108,11 +114,27 @@ def test_preprocessing_statistics_and_selection(tmp_path):
 
 
 def test_resize_keeps_masks_aligned(tmp_path):
-    brats2021_case(tmp_path, "BraTS-GLI-00001-000")
-    table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, image_size=16),
-                           None, False)
+    """A FLAIR-bright tumour off the centre and longer in one axis than the other: after resizing, the mask still
+    covers the bright pixels (a flip or transpose of the mask alone would move it off them)."""
+    pid = "BraTS-GLI-00001-000"
+    brats2021_case(tmp_path, pid)
+    seg = np.zeros(SHAPE, np.uint8)
+    seg[8:20, 10:14, 4:8] = 2
+    flair = volume(3)
+    flair[seg > 0] += 400
+    write(tmp_path / pid / f"{pid}-t2f.nii.gz", flair)
+    write(tmp_path / pid / f"{pid}-seg.nii.gz", seg)
+    table = prepare_slices(
+        create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, image_size=16), None, False
+    )
     assert table.images.shape[-2:] == (16, 16) and table.masks.shape[-2:] == (16, 16)
-    assert table.masks[table.domain == 1].any()
+    flair_channel = table.modalities.index("flair")
+    for i in np.flatnonzero(table.domain == 1):
+        mask = table.masks[i].astype(bool).reshape(16, 16)
+        bright = table.images[i, flair_channel] > 0.5
+        assert mask.any() and bright.any()
+        assert (mask & bright).sum() / (mask | bright).sum() > 0.6, f"slice {i}: mask and bright tumour apart"
+        assert (mask & bright).sum() / (mask.T & bright).sum() > 2, f"slice {i}: a transposed mask fits as well"
 
 
 def test_cache_is_reused_and_invalidated(tmp_path):
@@ -158,8 +180,14 @@ def test_select_training_caps_each_domain():
     from pathogan_bench.data.slices import SliceTable
 
     domain = np.array([0] * 10 + [1] * 20 + [-1] * 3, np.int8)
-    table = SliceTable(np.zeros((33, 1, 4, 4), np.float32), np.zeros((33, 4, 4), bool), domain,
-                       np.array(["p"] * 33), np.arange(33), ("flair",))
+    table = SliceTable(
+        np.zeros((33, 1, 4, 4), np.float32),
+        np.zeros((33, 4, 4), bool),
+        domain,
+        np.array(["p"] * 33),
+        np.arange(33),
+        ("flair",),
+    )
     healthy, patho = select_training(table, 4, 50, seed=0)
     assert len(healthy) == 4 and (domain[healthy] == 0).all()
     assert len(patho) == 20 and (domain[patho] == 1).all()
@@ -187,7 +215,9 @@ def test_synthetic_is_deterministic_and_plausible(tmp_path):
     synthesize(tmp_path / "a", patients=3, size=32, seed=5, healthy_fraction=0.34, progress=False)
     synthesize(tmp_path / "b", patients=3, size=32, seed=5, healthy_fraction=0.34, progress=False)
     for f in ("SYN-00002/SYN-00002-t2f.nii.gz", "SYN-00003/SYN-00003-seg.nii.gz"):
-        assert np.array_equal(nib.load(str(tmp_path / "a" / f)).get_fdata(), nib.load(str(tmp_path / "b" / f)).get_fdata())
+        assert np.array_equal(
+            nib.load(str(tmp_path / "a" / f)).get_fdata(), nib.load(str(tmp_path / "b" / f)).get_fdata()
+        )
     seg = nib.load(str(tmp_path / "a/SYN-00003/SYN-00003-seg.nii.gz")).get_fdata()
     assert set(np.unique(seg)) <= {0, 1, 2, 4} and {2, 4} <= set(np.unique(seg))
     per_slice = (seg > 0).sum((0, 1))
@@ -200,6 +230,7 @@ def test_synthetic_is_deterministic_and_plausible(tmp_path):
     assert (flair[0] == 0).all()  # skull stripped: nothing at the border
 
 
+@pytest.mark.slow
 def test_slice_counts_on_real_data(shared_data):
     cases = create("dataset", "auto", shared_data / "brats2013-deepmedic")
     assert cases.scheme == "brats2013" and len(cases) == 4
@@ -265,18 +296,21 @@ def test_label_values_outside_the_scheme_and_skipping(tmp_path, capsys):
     write(case / "BraTS-GLI-00002-000-seg.nii.gz", seg)
     code, _, err = invoke_cli("data", "prepare", str(tmp_path), "--slices", "0-11")
     assert code == 2 and "seg.nii.gz" in err and "outside the scheme" in err
-    table = prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, skip_bad_cases=True),
-                           None, False)
+    table = prepare_slices(
+        create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None, skip_bad_cases=True), None, False
+    )
     assert table.skipped == ("BraTS-GLI-00002-000",) and table.patients() == ["BraTS-GLI-00001-000"]
     with pytest.raises(UserError):
         prepare_slices(create("dataset", "brats2021", tmp_path), PreprocessConfig(slice_range=None), None, False)
 
 
+@pytest.mark.slow
 def test_show_and_synth_commands(tmp_path, capsys):
     code, _, _ = invoke_cli("data", "synth", "--out", str(tmp_path / "syn"), "--patients", "3", "--size", "32")
     assert code == 0 and len([p for p in (tmp_path / "syn").iterdir() if p.is_dir()]) == 3
-    code, _, _ = invoke_cli("data", "show", str(tmp_path / "syn"), "--out", str(tmp_path / "grid.png"),
-                      "--cache", str(tmp_path / "cache"))
+    code, _, _ = invoke_cli(
+        "data", "show", str(tmp_path / "syn"), "--out", str(tmp_path / "grid.png"), "--cache", str(tmp_path / "cache")
+    )
     assert code == 0 and (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, _, _ = invoke_cli("data", "synth", "--out", str(tmp_path / "x"), "--size", "50")
     assert code == 2
@@ -316,6 +350,7 @@ def test_normalisation_refuses_non_finite_input_and_a_mask_of_another_shape():
         normalise_volume(volume(), np.ones((4, 4, 4), bool))
 
 
+@pytest.mark.slow
 def test_robust_normalisation_barely_changes_real_scans(shared_data):
     from pathogan_bench.data.cases import read_volume
 
@@ -392,8 +427,9 @@ def test_slices_with_few_tumour_pixels_are_kept_as_minor_and_never_trained_on(tm
     seg = np.zeros(SHAPE, np.uint8)
     seg[10:13, 10:13, :] = 2  # 9 tumour pixels per slice: neither healthy nor pathological
     write(case / "BraTS-GLI-00001-000-seg.nii.gz", seg)
-    table = prepare_slices(create("dataset", "brats2021", tmp_path / "data"), PreprocessConfig(slice_range=None),
-                           tmp_path / "cache", False)
+    table = prepare_slices(
+        create("dataset", "brats2021", tmp_path / "data"), PreprocessConfig(slice_range=None), tmp_path / "cache", False
+    )
     assert (table.domain == MINOR).all() and len(table) == SHAPE[2]
     healthy, pathological = select_training(table, 10, 10)
     assert len(healthy) == 0 and len(pathological) == 0
@@ -459,14 +495,22 @@ def test_cache_folders_follow_the_umask(tmp_path, umask):
     brats2021_case(tmp_path / "data", "BraTS-GLI-00001-000")
     old = os.umask(umask)
     try:
-        prepare_slices(create("dataset", "brats2021", tmp_path / "data"), PreprocessConfig(slice_range=None),
-                       tmp_path / "cache", False)
+        prepare_slices(
+            create("dataset", "brats2021", tmp_path / "data"),
+            PreprocessConfig(slice_range=None),
+            tmp_path / "cache",
+            False,
+        )
         synthetic = synthetic_root(tmp_path / "syn", patients=2, size=32)
     finally:
         os.umask(old)
     entry = next((tmp_path / "cache").iterdir())
     for folder in (entry, synthetic, synthetic / "SYN-00001"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask, folder
-    for file in [*entry.iterdir(), synthetic / ".complete", synthetic / "dataset.json",
-                 synthetic / "SYN-00001" / "SYN-00001-t2f.nii.gz"]:
+    for file in [
+        *entry.iterdir(),
+        synthetic / ".complete",
+        synthetic / "dataset.json",
+        synthetic / "SYN-00001" / "SYN-00001-t2f.nii.gz",
+    ]:
         assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file

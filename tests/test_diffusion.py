@@ -18,10 +18,10 @@ from pathogan_bench.engine.plan import plan_run
 from pathogan_bench.errors import UserError
 from pathogan_bench.model import ModelContext, model_options, supervision_of
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.diffusion.anoddpm import AnoDDPM, AnoDDPMConfig
-from pathogan_bench_plugins.diffusion.common import NoiseSchedule
-from pathogan_bench_plugins.diffusion.guided import DiffusionGuided, GuidedConfig
-from pathogan_bench_plugins.diffusion.simplex import octave_simplex_noise
+from pathogan_bench_plugins.models.anoddpm.model import AnoDDPM, AnoDDPMConfig
+from pathogan_bench_plugins.models.anoddpm.simplex import octave_simplex_noise
+from pathogan_bench_plugins.models.diffusion_guided.model import DiffusionGuided, GuidedConfig
+from pathogan_bench_plugins.shared.diffusion import NoiseSchedule
 
 REGISTRY = get_registry()
 SIZE, CHANNELS = 32, 2
@@ -31,8 +31,9 @@ HEALTHY_VALUE, PATHOLOGICAL_VALUE = -0.5, 0.5
 
 
 def context() -> ModelContext:
-    return ModelContext(in_channels=CHANNELS, image_size=SIZE, modalities=("flair", "t1c"), batch_size=4,
-                        registry=REGISTRY)
+    return ModelContext(
+        in_channels=CHANNELS, image_size=SIZE, modalities=("flair", "t1c"), batch_size=4, registry=REGISTRY
+    )
 
 
 def build(model: type, init_seed: int = 0, **options):
@@ -51,7 +52,7 @@ def brains(n: int, seed: int = 0, blob: bool = False) -> torch.Tensor:
     if blob:
         for i in range(n):
             r, c = torch.randint(9, SIZE - 17, (2,), generator=gen).tolist()
-            x[i, :, r:r + 8, c:c + 8] = 0.9
+            x[i, :, r : r + 8, c : c + 8] = 0.9
     return x
 
 
@@ -74,14 +75,18 @@ def marked_table(n_healthy: int = 7, n_pathological: int = 9) -> SliceTable:
 
 def engine_batches(model: str) -> DomainBatches:
     config = RunConfig(model=model, device="cpu")
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, augment=False),
-                                 train=dataclasses.replace(config.train, batch_size=4))
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, augment=False),
+        train=dataclasses.replace(config.train, batch_size=4),
+    )
     table = marked_table()
     batches = training_batches(plan_run(config), table, np.arange(len(table)))
     assert isinstance(batches, DomainBatches)
     return batches
 
 
+@pytest.mark.slow
 def test_anoddpm_gets_healthy_images_only_from_the_engine():
     batches = engine_batches("anoddpm")
     assert batches.pathological is None
@@ -118,11 +123,17 @@ def test_defaults_are_the_papers_and_the_quick_preset_samples_in_few_steps():
         assert model_options(entry, "paper", {}) == {}
 
 
-@pytest.mark.parametrize("model, options", [
-    ("anoddpm", {"noise": "pink"}), ("anoddpm", {"level": 2000}), ("anoddpm", {"simplex_persistence": 1.5}),
-    ("diffusion-guided", {"guidance_scale": -1}), ("diffusion-guided", {"sampling_steps": 600}),
-    ("diffusion-guided", {"beta_schedule": "sigmoid"}),
-])
+@pytest.mark.parametrize(
+    "model, options",
+    [
+        ("anoddpm", {"noise": "pink"}),
+        ("anoddpm", {"level": 2000}),
+        ("anoddpm", {"simplex_persistence": 1.5}),
+        ("diffusion-guided", {"guidance_scale": -1}),
+        ("diffusion-guided", {"sampling_steps": 600}),
+        ("diffusion-guided", {"beta_schedule": "sigmoid"}),
+    ],
+)
 def test_out_of_range_options_are_refused_before_building(model, options):
     with pytest.raises(UserError, match=next(iter(options))):
         REGISTRY.get("model", model).spec.factory.check_options(options)
@@ -150,6 +161,7 @@ def test_ancestral_step_is_ddpms_posterior_step_with_the_given_noise():
 
 
 # -- simplex noise ----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_simplex_noise_has_unit_variance_is_smooth_and_seeded():
     noise = octave_simplex_noise((64, 2, 48, 48), period=12.0, generator=torch.Generator().manual_seed(0))
     assert noise.shape == (64, 2, 48, 48)
@@ -163,6 +175,7 @@ def test_simplex_noise_has_unit_variance_is_smooth_and_seeded():
 
 
 # -- sampling ---------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", ["simplex", "gaussian"])
 def test_anoddpm_sampling_is_reproducible_for_a_seed_and_differs_for_another(noise):
     model = build(AnoDDPM, noise=noise)
@@ -175,12 +188,14 @@ def test_anoddpm_sampling_is_reproducible_for_a_seed_and_differs_for_another(noi
     assert not torch.allclose(first, other_seed.translate(x)["translated"])
 
 
+@pytest.mark.slow
 def test_guided_translation_is_deterministic():
     model = build(DiffusionGuided)
     x = brains(3, blob=True)
     assert torch.equal(model.translate(x)["translated"], model.translate(x)["translated"])
 
 
+@pytest.mark.slow
 def test_guidance_moves_the_classifier_towards_healthy():
     model = build(DiffusionGuided)
     x = torch.cat([brains(16, seed=1), brains(16, seed=2, blob=True)])
@@ -195,12 +210,15 @@ def test_guidance_moves_the_classifier_towards_healthy():
         optimizer.step()
     lesions = brains(6, seed=3, blob=True)
     before = float(model.healthy_probability(lesions).mean())
-    assert before < 0.3 < 0.7 < float(model.healthy_probability(brains(6, seed=4)).mean()), "the classifier did not learn"
+    assert before < 0.3 < 0.7 < float(model.healthy_probability(brains(6, seed=4)).mean()), (
+        "the classifier did not learn"
+    )
     unguided = float(model.healthy_probability(model.to_healthy(lesions, guidance_scale=0.0)).mean())
     guided = float(model.healthy_probability(model.to_healthy(lesions, guidance_scale=100.0)).mean())
     assert guided > unguided + 0.1 and guided > before + 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_class", [DiffusionGuided, AnoDDPM])
 def test_segment_gives_probabilities_zero_outside_the_brain(model_class):
     model = build(model_class)
@@ -213,6 +231,7 @@ def test_segment_gives_probabilities_zero_outside_the_brain(model_class):
     assert float(model.difference_threshold) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_class", [DiffusionGuided, AnoDDPM])
 def test_checkpoint_round_trip_gives_identical_maps(model_class, tmp_path):
     model = build(model_class)

@@ -15,8 +15,12 @@ from pathogan_bench.model import guarded_step, make_adam
 def tiny_net() -> torch.nn.Module:
     # no bias before the norm: its true gradient is zero and Adam would amplify rounding noise
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), torch.nn.InstanceNorm2d(4), torch.nn.ELU(),
-                               torch.nn.Conv2d(4, 1, 3, padding=1))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, bias=False),
+        torch.nn.InstanceNorm2d(4),
+        torch.nn.ELU(),
+        torch.nn.Conv2d(4, 1, 3, padding=1),
+    )
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,6 +51,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, poison_rank: in
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("poison_rank", [-1, 1])
 def test_two_ranks_equal_one_process_on_the_union(tmp_path, poison_rank):
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path), poison_rank), nprocs=2, join=True)

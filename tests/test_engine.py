@@ -10,12 +10,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_DATA, invoke_cli
 from safetensors.numpy import load_file
 
-from conftest import TINY_DATA, invoke_cli
-
-
-TINY = TINY_DATA + """
+TINY = (
+    TINY_DATA
+    + """
 [train]
 log_every = 2
 checkpoint_every = 4
@@ -23,6 +23,7 @@ sample_every = 4
 [eval]
 figure_slices = 2
 """
+)
 TINY_MODEL = ("--model-option", "width=0.0625")
 
 
@@ -38,8 +39,20 @@ def trained_run(workdir) -> Path:
     """One tiny PathoGAN run shared by the tests that only read it."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PATHOGAN_BENCH_CACHE", str(workdir / "cache"))
-        result = invoke_cli("run", "--config", workdir / "tiny.toml", "--steps", "6", *TINY_MODEL,
-                            "--out", workdir / "runs", "--name", "trained", "--seed", "1")
+        result = invoke_cli(
+            "run",
+            "--config",
+            workdir / "tiny.toml",
+            "--steps",
+            "6",
+            *TINY_MODEL,
+            "--out",
+            workdir / "runs",
+            "--name",
+            "trained",
+            "--seed",
+            "1",
+        )
     assert result.code == 0, result.output
     return workdir / "runs" / "trained"
 
@@ -54,9 +67,20 @@ def final_weights(run_dir: Path) -> dict[str, np.ndarray]:
     return load_file(str(last))
 
 
+@pytest.mark.slow
 def test_run_writes_a_complete_run_directory_with_finite_scores(trained_run):
-    for name in ("config.toml", "run.json", "splits.json", "losses.csv", "log.txt", "metrics_slices.csv",
-                 "metrics_patients.csv", "summary.json", "report.md", "predictions.npz"):
+    for name in (
+        "config.toml",
+        "run.json",
+        "splits.json",
+        "losses.csv",
+        "log.txt",
+        "metrics_slices.csv",
+        "metrics_patients.csv",
+        "summary.json",
+        "report.md",
+        "predictions.npz",
+    ):
         assert (trained_run / name).is_file(), name
     assert not list(trained_run.rglob("*.tmp*"))  # nothing half-written
     info = json.loads((trained_run / "run.json").read_text())
@@ -89,22 +113,34 @@ def _numbers(tree):
         yield tree
 
 
+@pytest.mark.slow
 def test_config_file_reproduces_the_run(trained_run, workdir, capsys, shared_cache):
-    code, _, err = invoke_cli("run", "--config", str(trained_run / "config.toml"), "--out", str(workdir / "runs"),
-                        "--name", "again")
+    code, _, err = invoke_cli(
+        "run", "--config", str(trained_run / "config.toml"), "--out", str(workdir / "runs"), "--name", "again"
+    )
     assert code == 0, err
     again = workdir / "runs" / "again"
-    assert (again / "config.toml").read_text().replace('"again"', '"trained"') == \
-        (trained_run / "config.toml").read_text()
+    assert (again / "config.toml").read_text().replace('"again"', '"trained"') == (
+        trained_run / "config.toml"
+    ).read_text()
     assert json.loads((again / "splits.json").read_text()) == json.loads((trained_run / "splits.json").read_text())
     first, second = final_weights(trained_run), final_weights(again)
     assert first.keys() == second.keys()
     assert all(np.array_equal(first[k], second[k]) for k in first)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_equals_uninterrupted(workdir, capsys, shared_cache):
-    common = ["--config", str(workdir / "tiny.toml"), "--steps", "6", *TINY_MODEL, "--deterministic",
-              "--out", str(workdir / "runs")]
+    common = [
+        "--config",
+        str(workdir / "tiny.toml"),
+        "--steps",
+        "6",
+        *TINY_MODEL,
+        "--deterministic",
+        "--out",
+        str(workdir / "runs"),
+    ]
     code, _, err = invoke_cli("run", *common, "--name", "whole")
     assert code == 0, err
     code, _, err = invoke_cli("run", *common, "--name", "parts", "--stop-at", "3")
@@ -120,8 +156,9 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(workdir, capsys, share
     assert pd.read_csv(parts / "losses.csv")["step"].tolist() == [2, 3, 4, 6]
 
 
-def test_segment_writes_probability_label_and_inpaintings_with_the_input_affine(trained_run, workdir, capsys,
-                                                                                  shared_cache):
+def test_segment_writes_probability_label_and_inpaintings_with_the_input_affine(
+    trained_run, workdir, capsys, shared_cache
+):
     data_root = Path(json.loads((trained_run / "run.json").read_text())["data"])
     case = sorted(p for p in data_root.iterdir() if p.is_dir())[-1]
     code, _, err = invoke_cli("segment", str(trained_run), str(case), "--out", str(workdir / "seg"))
@@ -159,6 +196,7 @@ def test_segment_refuses_a_case_without_the_trained_modalities(trained_run, tmp_
     assert not (tmp_path / "seg").exists() or not list((tmp_path / "seg").rglob("*.nii.gz"))
 
 
+@pytest.mark.slow
 def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys, shared_cache):
     code, _, err = invoke_cli("sample", str(trained_run), "--n", "3", "--out", str(workdir / "samples"))
     assert code == 0, err
@@ -174,14 +212,31 @@ def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys,
     assert prob.min() >= 0 and prob.max() <= 1
 
 
+@pytest.mark.slow
 def test_third_party_loss_term_through_the_cli(workdir, capsys, shared_cache):
     pytest.importorskip("pathogan_bench_tv", reason="the example plugin package is not installed")
     code, out, _ = invoke_cli("list", "loss-term", "--json")
     assert code == 0
     listed = {entry["name"]: entry for entry in json.loads(out)["components"]["loss-term"]}
-    assert listed["tv"]["source"].startswith("pathogan-bench-tv") and listed["gan"]["source"].startswith("pathogan-bench")
-    code, _, err = invoke_cli("run", "--config", str(workdir / "tiny.toml"), "--steps", "2", *TINY_MODEL,
-                        "--loss", "tv=0.2", "--without", "relevancy", "--out", str(workdir / "runs"), "--name", "tv")
+    assert listed["tv"]["source"].startswith("pathogan-bench-tv") and listed["gan"]["source"].startswith(
+        "pathogan-bench"
+    )
+    code, _, err = invoke_cli(
+        "run",
+        "--config",
+        str(workdir / "tiny.toml"),
+        "--steps",
+        "2",
+        *TINY_MODEL,
+        "--loss",
+        "tv=0.2",
+        "--without",
+        "relevancy",
+        "--out",
+        str(workdir / "runs"),
+        "--name",
+        "tv",
+    )
     assert code == 0, err
     losses = pd.read_csv(workdir / "runs" / "tv" / "losses.csv")
     assert "G/tv" in losses and "G/relevancy" not in losses and np.isfinite(losses["G/tv"]).all()
@@ -189,9 +244,19 @@ def test_third_party_loss_term_through_the_cli(workdir, capsys, shared_cache):
     assert code == 2 and "tv" in err
 
 
+@pytest.mark.slow
 def test_compare_trains_two_models_on_one_split(workdir, capsys, shared_cache):
-    code, out, err = invoke_cli("compare", "--models", "threshold,unet", "--config", str(workdir / "tiny.toml"),
-                          "--steps", "2", "--out", str(workdir / "cmp"))
+    code, out, err = invoke_cli(
+        "compare",
+        "--models",
+        "threshold,unet",
+        "--config",
+        str(workdir / "tiny.toml"),
+        "--steps",
+        "2",
+        "--out",
+        str(workdir / "cmp"),
+    )
     assert code == 0, err
     table = pd.read_csv(workdir / "cmp" / "comparison.csv")
     assert set(table["model"]) == {"threshold", "unet"}
@@ -203,12 +268,29 @@ def test_compare_trains_two_models_on_one_split(workdir, capsys, shared_cache):
     assert (workdir / "cmp" / "dice-boxplot.png").is_file()
 
 
+@pytest.mark.slow
 def test_run_on_real_scans_trains_on_two_patients_and_scores_the_other_two(shared_data, tmp_path, capsys):
     config = tmp_path / "real.toml"
-    config.write_text("[data]\nimage_size = 48\nslice_range = [30, 130]\nsplit_fractions = [0.5, 0.0, 0.5]\n"
-                      "n_healthy = 50\nn_pathological = 50\n[eval]\nfigure_slices = 1\n")
-    code, _, err = invoke_cli("run", "--config", str(config), "--data", str(shared_data / "brats2013-deepmedic"),
-                        "--modalities", "flair,t1c", "--steps", "2", *TINY_MODEL, "--out", str(tmp_path), "--name", "r")
+    config.write_text(
+        "[data]\nimage_size = 48\nslice_range = [30, 130]\nsplit_fractions = [0.5, 0.0, 0.5]\n"
+        "n_healthy = 50\nn_pathological = 50\n[eval]\nfigure_slices = 1\n"
+    )
+    code, _, err = invoke_cli(
+        "run",
+        "--config",
+        str(config),
+        "--data",
+        str(shared_data / "brats2013-deepmedic"),
+        "--modalities",
+        "flair,t1c",
+        "--steps",
+        "2",
+        *TINY_MODEL,
+        "--out",
+        str(tmp_path),
+        "--name",
+        "r",
+    )
     assert code == 0, err
     run = tmp_path / "r"
     splits = json.loads((run / "splits.json").read_text())

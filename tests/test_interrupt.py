@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from conftest import TINY_RUN as TINY, invoke_cli
+from conftest import TINY_RUN as TINY
+from conftest import invoke_cli
 
 MODEL = ("--model", "unet", "--model-option", "width=0.0625")
 
@@ -26,9 +26,28 @@ def tiny(tmp_path) -> Path:
 
 def start(tiny: Path, out: Path, name: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pathogan_bench", "run", "--config", str(tiny), "--steps", "100000",
-                             *MODEL, "--out", str(out), "--name", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=out.parent)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pathogan_bench",
+            "run",
+            "--config",
+            str(tiny),
+            "--steps",
+            "100000",
+            *MODEL,
+            "--out",
+            str(out),
+            "--name",
+            name,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=out.parent,
+    )
 
 
 def wait_for_training(run_dir: Path, process: subprocess.Popen, timeout: float = 240) -> None:
@@ -68,16 +87,18 @@ def test_a_signal_saves_a_checkpoint_marks_the_run_and_says_how_to_resume(sig, t
 
 
 def test_resume_refuses_options_that_would_change_the_run_and_says_which_it_takes(tiny, tmp_path):
-    code, _, err = invoke_cli("run", "--config", tiny, "--steps", "4", *MODEL, "--out", tmp_path, "--name", "r",
-                              "--stop-at", "2")
+    code, _, err = invoke_cli(
+        "run", "--config", tiny, "--steps", "4", *MODEL, "--out", tmp_path, "--name", "r", "--stop-at", "2"
+    )
     assert code == 0, err
     code, _, err = invoke_cli("run", "--resume", tmp_path / "r", "--steps", "10")
     assert code == 2 and "--steps cannot change it" in err and "--stop-at" in err and len(err.splitlines()) == 1
 
 
 def test_resume_without_a_checkpoint_says_so_and_writes_no_row_twice(tiny, tmp_path):
-    code, _, err = invoke_cli("run", "--config", tiny, "--steps", "4", *MODEL, "--out", tmp_path, "--name", "r",
-                              "--stop-at", "2")
+    code, _, err = invoke_cli(
+        "run", "--config", tiny, "--steps", "4", *MODEL, "--out", tmp_path, "--name", "r", "--stop-at", "2"
+    )
     assert code == 0, err
     run_dir = tmp_path / "r"
     for path in (run_dir / "checkpoints").iterdir():

@@ -4,16 +4,16 @@ import types
 
 import pytest
 
+from pathogan_bench.config import parse_loss_override
 from pathogan_bench.errors import UnknownComponentError, UserError
 from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.config import parse_loss_override
-from pathogan_bench.losses import loss_set_pairs, resolve_loss_set
+from pathogan_bench.loss_sets import loss_set_pairs, resolve_loss_set
 from pathogan_bench.registry import Registry, Spec
 
 
 def make_registry():
     def term(name):
-        return lambda: (lambda step: step[name])
+        return lambda: lambda step: step[name]
 
     plugin = types.SimpleNamespace(
         register_loss_terms=hookimpl(lambda: [Spec(n, term(n)) for n in ("gan", "cycle", "kl", "relevancy")]),

@@ -8,10 +8,10 @@ from dataclasses import fields
 import pytest
 import torch
 
-from pathogan_bench.losses import resolve_loss_set
+from pathogan_bench.loss_sets import resolve_loss_set
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins import losses
-from pathogan_bench.losses import TranslationStep as PathoGANStep
+from pathogan_bench_plugins.models.pathogan import loss_terms as losses
+from pathogan_bench_plugins.models.pathogan.step import TranslationStep as PathoGANStep
 
 B, C, H, W, Z = 2, 2, 2, 3, 4
 
@@ -54,6 +54,7 @@ def per_pixel_sum(t: torch.Tensor) -> torch.Tensor:
 
 
 # -- values ------------------------------------------------------------------------------------------------------------
+
 
 def test_gan_generator_side():
     s = make_step()
@@ -100,9 +101,14 @@ def test_vae_term_by_hand():
             total += ((region[i] * (pred[i] - target[i])) ** 2).mean() / omega
         return total / B
 
-    expected = (bce(s.cyc_l_a, s.l_b) + region_error(1 - s.l_a, s.p_a, s.x_a) + region_error(s.cyc_l_a, s.cyc_p_a, s.x_b)
-                + bce(s.cyc_l_b, s.l_a) + region_error(1 - s.l_b, s.p_b, s.x_b)
-                + region_error(s.cyc_l_b, s.cyc_p_b, s.x_a))
+    expected = (
+        bce(s.cyc_l_a, s.l_b)
+        + region_error(1 - s.l_a, s.p_a, s.x_a)
+        + region_error(s.cyc_l_a, s.cyc_p_a, s.x_b)
+        + bce(s.cyc_l_b, s.l_a)
+        + region_error(1 - s.l_b, s.p_b, s.x_b)
+        + region_error(s.cyc_l_b, s.cyc_p_b, s.x_a)
+    )
     assert losses.vae()(s).item() == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -127,7 +133,7 @@ def test_relevancy_by_hand():
     s = make_step(5)
 
     def one(label, x, p):
-        penalty = (-torch.log(1 - label ** 2)).mean()
+        penalty = (-torch.log(1 - label**2)).mean()
         diff = (x - p).abs().mean(dim=1, keepdim=True)
         ratio = (per_pixel_sum(label * diff) / per_pixel_sum(label)).mean()
         return penalty - ratio
@@ -145,6 +151,7 @@ def test_relevancy_size_penalty_from_logits_is_stable():
 
 
 # -- stop-gradients ----------------------------------------------------------------------------------------------------
+
 
 def test_omega_is_held_constant():
     region = (torch.rand(1, 1, 3, 3) * 0.8 + 0.1).requires_grad_()
@@ -195,11 +202,14 @@ def test_terms_read_only_their_own_tensors():
     for name, expected in reads.items():
         s = make_step(requires_grad=True)
         getattr(losses, name)()(s).backward()
-        touched = {f.name for f in fields(s) if f.name not in ("extras", "x_a", "x_b") and getattr(s, f.name).grad is not None}
+        touched = {
+            f.name for f in fields(s) if f.name not in ("extras", "x_a", "x_b") and getattr(s, f.name).grad is not None
+        }
         assert touched == expected, name
 
 
 # -- registry ----------------------------------------------------------------------------------------------------------
+
 
 def test_terms_and_sets_by_name():
     registry = get_registry()
@@ -219,8 +229,14 @@ def test_resolved_full_set_sums_to_the_weighted_objective():
     terms = resolve_loss_set(get_registry(), "full")
     s = make_step(7)
     total = sum(t.weight * t(s) for t in terms)
-    expected = (losses.gan()(s) + 5 * losses.cycle()(s) + losses.vae()(s) + losses.identity()(s)
-                + 0.5 * losses.relevancy()(s) + 0.1 * losses.kl()(s))
+    expected = (
+        losses.gan()(s)
+        + 5 * losses.cycle()(s)
+        + losses.vae()(s)
+        + losses.identity()(s)
+        + 0.5 * losses.relevancy()(s)
+        + 0.1 * losses.kl()(s)
+    )
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 

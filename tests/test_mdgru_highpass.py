@@ -10,8 +10,13 @@ from scipy.ndimage import gaussian_filter
 from pathogan_bench.errors import UserError
 from pathogan_bench.model import ModelContext
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.baselines.mdgru import (HIGHPASS_REFERENCE_SIDE, HighPassInputs, MDGRUModel,
-                                                    gaussian_kernel1d, symmetric_pad_index)
+from pathogan_bench_plugins.models.mdgru.model import (
+    HIGHPASS_REFERENCE_SIDE,
+    HighPassInputs,
+    MDGRUModel,
+    gaussian_kernel1d,
+    symmetric_pad_index,
+)
 
 SIZE = 32
 MODALITIES = ("flair", "t1", "t1c", "t2")
@@ -19,8 +24,14 @@ TINY = {"width": 0.25, "kernel": 3}
 
 
 def make_model(size: int = SIZE, **options) -> MDGRUModel:
-    ctx = ModelContext(in_channels=len(MODALITIES), image_size=size, modalities=MODALITIES, registry=get_registry(),
-                       total_steps=10, batch_size=2)
+    ctx = ModelContext(
+        in_channels=len(MODALITIES),
+        image_size=size,
+        modalities=MODALITIES,
+        registry=get_registry(),
+        total_steps=10,
+        batch_size=2,
+    )
     torch.manual_seed(0)
     return get_registry().create("model", "mdgru", ctx, **{**TINY, **options})
 
@@ -37,6 +48,7 @@ def brain_batch(n: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 # -- the filter --------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sigma", [0.5, 5 * SIZE / HIGHPASS_REFERENCE_SIDE, 2.0, 5.0])
 def test_highpass_of_a_constant_image_is_zero(sigma):
@@ -78,6 +90,7 @@ def test_highpass_runs_in_float32_under_bf16_autocast():
 
 
 # -- the model ---------------------------------------------------------------------------------------------------------
+
 
 def test_highpass_is_on_by_default_and_doubles_the_first_layers_input():
     on, off = make_model(), make_model(highpass=False)

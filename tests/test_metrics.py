@@ -15,7 +15,7 @@ from pathogan_bench.metrics.core import percentile_linear
 
 def square(shape=(40, 40), top=10, left=10, size=10) -> np.ndarray:
     mask = np.zeros(shape, dtype=bool)
-    mask[top:top + size, left:left + size] = True
+    mask[top : top + size, left : left + size] = True
     return mask
 
 
@@ -93,8 +93,13 @@ def brute_force(pred: np.ndarray, ref: np.ndarray, spacing) -> dict[str, float]:
     pooled = np.concatenate([nearest(pb, rb), nearest(rb, pb)])
     d_pr = nearest(points(pred), points(ref))  # 0 for pixels inside the other mask
     d_rp = nearest(points(ref), points(pred))
-    return {"hd95": np.percentile(pooled, 95), "hd": pooled.max(), "assd": pooled.mean(),
-            "avd": max(d_pr.mean(), d_rp.mean()), "avd_mean": (d_pr.mean() + d_rp.mean()) / 2}
+    return {
+        "hd95": np.percentile(pooled, 95),
+        "hd": pooled.max(),
+        "assd": pooled.mean(),
+        "avd": max(d_pr.mean(), d_rp.mean()),
+        "avd_mean": (d_pr.mean() + d_rp.mean()) / 2,
+    }
 
 
 def blobs(rng, shape, n=3):
@@ -103,11 +108,13 @@ def blobs(rng, shape, n=3):
     for _ in range(n):
         centre = [rng.uniform(0.2 * s, 0.8 * s) for s in shape]
         radius = rng.uniform(1.5, min(shape) / 4)
-        mask |= sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius ** 2
+        mask |= sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2
     return mask
 
 
-@pytest.mark.parametrize("shape,spacing", [((32, 40), (1.0, 1.0)), ((32, 40), (0.7, 1.9)), ((12, 14, 10), (1.0, 1.0, 2.5))])
+@pytest.mark.parametrize(
+    "shape,spacing", [((32, 40), (1.0, 1.0)), ((32, 40), (0.7, 1.9)), ((12, 14, 10), (1.0, 1.0, 2.5))]
+)
 def test_against_brute_force_pairwise_distances(shape, spacing):
     rng = np.random.default_rng(sum(shape))
     for _ in range(6):
@@ -204,14 +211,20 @@ def test_integer_masks_are_accepted_and_probabilities_refused():
         M.dice(mask.astype(np.float32), mask)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: M.dice(np.zeros((4, 4), bool), np.zeros((4, 5), bool)), "differs from reference shape"),
-    (lambda: M.hd(np.zeros((4, 4), bool), np.zeros((4, 4), bool), spacing=(1, 1, 1)), "3 entries for 2-D"),
-    (lambda: M.hd(np.zeros((4, 4), bool), np.zeros((4, 4), bool), spacing=(1, -1)), "positive"),
-    (lambda: M.score_slices(np.zeros((2, 4, 4), bool), np.zeros((2, 4, 4), bool), ("dice_pp",)), "per-patient"),
-    (lambda: M.score_slices(np.zeros((2, 4, 4), bool), np.zeros((2, 4, 4), bool), ("iou",)), "unknown metric 'iou'"),
-    (lambda: M.get_metric("hd99"), "unknown metric 'hd99'"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: M.dice(np.zeros((4, 4), bool), np.zeros((4, 5), bool)), "differs from reference shape"),
+        (lambda: M.hd(np.zeros((4, 4), bool), np.zeros((4, 4), bool), spacing=(1, 1, 1)), "3 entries for 2-D"),
+        (lambda: M.hd(np.zeros((4, 4), bool), np.zeros((4, 4), bool), spacing=(1, -1)), "positive"),
+        (lambda: M.score_slices(np.zeros((2, 4, 4), bool), np.zeros((2, 4, 4), bool), ("dice_pp",)), "per-patient"),
+        (
+            lambda: M.score_slices(np.zeros((2, 4, 4), bool), np.zeros((2, 4, 4), bool), ("iou",)),
+            "unknown metric 'iou'",
+        ),
+        (lambda: M.get_metric("hd99"), "unknown metric 'hd99'"),
+    ],
+)
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(UserError, match=message):
         call()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_golden
 
 from pathogan_bench.metrics import dice_pp, score_batch
-
-from conftest import load_golden
 
 #: toolkit metric -> golden column it must match (see metrics-golden/README.md)
 REFERENCE = {
@@ -27,8 +25,10 @@ RTOL = 1e-6
 def golden():
     loaded = load_golden()
     table, pairs, pred, ref = loaded["table"], loaded["pairs"], loaded["pred"], loaded["ref"]
-    index = {(str(p), str(int(z)), str(t)): i for i, (p, z, t) in
-             enumerate(zip(pairs["patient"], pairs["z"], pairs["perturbation"]))}
+    index = {
+        (str(p), str(int(z)), str(t)): i
+        for i, (p, z, t) in enumerate(zip(pairs["patient"], pairs["z"], pairs["perturbation"]))
+    }
     slices = table[table["z"] != "60-100"].reset_index(drop=True)
     slices["i"] = [index[(p, z, t)] for p, z, t in zip(slices["patient"], slices["z"], slices["perturbation"])]
     volumes = table[table["z"] == "60-100"].reset_index(drop=True)
@@ -37,21 +37,28 @@ def golden():
 
 @pytest.fixture(scope="module")
 def scores(golden):
-    return {empty: score_batch(golden["pred"], golden["ref"], tuple(REFERENCE), spacing=(1.0, 1.0), empty=empty)
-            for empty in ("default", "brats")}
+    return {
+        empty: score_batch(golden["pred"], golden["ref"], tuple(REFERENCE), spacing=(1.0, 1.0), empty=empty)
+        for empty in ("default", "brats")
+    }
 
 
 def _mismatches(ours: np.ndarray, expected: np.ndarray, rows: pd.DataFrame) -> list[str]:
     close = np.isclose(ours, expected, rtol=RTOL, atol=0.0)
-    return [f"{r.patient} z={r.z} {r.perturbation} ({r.case}): ours {o!r}, reference {e!r}"
-            for r, o, e, ok in zip(rows.itertuples(), ours, expected, close) if not ok]
+    return [
+        f"{r.patient} z={r.z} {r.perturbation} ({r.case}): ours {o!r}, reference {e!r}"
+        for r, o, e, ok in zip(rows.itertuples(), ours, expected, close)
+        if not ok
+    ]
 
 
+@pytest.mark.slow
 def test_golden_has_every_row(golden):
     assert len(golden["slices"]) + len(golden["volumes"]) == 1008
     assert len(golden["slices"]) == len(golden["pred"]) == 984
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", list(REFERENCE))
 def test_metric_matches_reference_on_every_defined_row(golden, scores, metric):
     rows = golden["slices"]
@@ -90,8 +97,11 @@ def test_brats_convention_matches_brats_evaluation(golden, scores):
     for metric, column in (("hd95", "brats_hd95"), ("dice", "brats_dice")):
         expected = rows[column].to_numpy(np.float64)
         same = np.isclose(ours[metric], expected, rtol=RTOL, atol=0.0, equal_nan=True)
-        bad = [f"{r.patient} z={r.z} {r.perturbation} ({r.case}): {o!r} vs {e!r}"
-               for r, o, e, ok in zip(rows.itertuples(), ours[metric], expected, same) if not ok]
+        bad = [
+            f"{r.patient} z={r.z} {r.perturbation} ({r.case}): {o!r} vs {e!r}"
+            for r, o, e, ok in zip(rows.itertuples(), ours[metric], expected, same)
+            if not ok
+        ]
         assert not bad, f"{metric}: {len(bad)} rows differ:\n" + "\n".join(bad[:20])
     assert (ours["hd95"][(rows["case"] == "no_overlap").to_numpy()] == 373.0).all()
 

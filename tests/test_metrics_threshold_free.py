@@ -170,8 +170,10 @@ def test_no_positives_or_no_negatives():
 
 def test_nothing_scored_is_nan():
     prob, ref = tied_map(1)
-    for result in (threshold_free(prob, ref, np.zeros(prob.shape, dtype=bool)),
-                   threshold_free(np.zeros(0, np.float32), np.zeros(0, bool))):
+    for result in (
+        threshold_free(prob, ref, np.zeros(prob.shape, dtype=bool)),
+        threshold_free(np.zeros(0, np.float32), np.zeros(0, bool)),
+    ):
         assert result.pixels == 0 and result.positives == 0
         assert all(math.isnan(v) for v in (result.auroc, result.auprc, result.best_dice, result.best_threshold))
 

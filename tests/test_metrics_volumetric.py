@@ -7,12 +7,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_golden
 from scipy import ndimage
 
-from pathogan_bench.metrics import (BRATS_PENALTY, MetricInputError, assd, avd, avd_mean, dice, hd, hd95,
-                                    stack_patient, volumetric_scores)
-
-from conftest import load_golden
+from pathogan_bench.metrics import (
+    BRATS_PENALTY,
+    MetricInputError,
+    assd,
+    avd,
+    avd_mean,
+    dice,
+    hd,
+    hd95,
+    stack_patient,
+    volumetric_scores,
+)
 
 SPACING = (0.9, 1.1, 2.5)
 FUNCTIONS = {"dice": dice, "hd95": hd95, "hd": hd, "assd": assd, "avd": avd, "avd_mean": avd_mean}
@@ -102,8 +111,9 @@ def test_matches_medpy_in_3d(seed):
 def test_gaps_are_empty_slices_of_the_volume():
     pred, ref, patient, z, vols = two_patients(4)
     keep = ~((patient == "pat_a") & np.isin(z, (12, 13)))  # two slices of pat_a not evaluated
-    table = volumetric_scores(pred[keep], ref[keep], patient[keep], z[keep], SPACING,
-                              metrics=("dice", "hd95")).set_index("patient")
+    table = volumetric_scores(
+        pred[keep], ref[keep], patient[keep], z[keep], SPACING, metrics=("dice", "hd95")
+    ).set_index("patient")
     p, r = (v.copy() for v in vols["pat_a"])
     p[:, :, 5:7] = r[:, :, 5:7] = False  # z = 12, 13 at depth 5, 6 (first z is 7)
     assert table.loc["pat_a", "hd95"] == hd95(p, r, spacing=SPACING)
@@ -163,9 +173,14 @@ def _golden_tables(golden, metrics: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     out = {}
     for perturbation in np.unique(pairs["perturbation"]):
         sel = pairs["perturbation"] == perturbation
-        out[str(perturbation)] = volumetric_scores(golden["pred"][sel], golden["ref"][sel], pairs["patient"][sel],
-                                                   pairs["z"][sel].astype(np.int64), (1.0, 1.0, 1.0),
-                                                   metrics=metrics).set_index("patient")
+        out[str(perturbation)] = volumetric_scores(
+            golden["pred"][sel],
+            golden["ref"][sel],
+            pairs["patient"][sel],
+            pairs["z"][sel].astype(np.int64),
+            (1.0, 1.0, 1.0),
+            metrics=metrics,
+        ).set_index("patient")
     return out
 
 

@@ -5,15 +5,9 @@ import torch
 from torch import nn
 
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.networks import (
-    PatchGAN,
-    ResidualBlock,
-    ResidualGenerator,
-    ResnetGenerator,
-    VAEGenerator,
-    init_weights,
-    parameter_count,
-)
+from pathogan_bench_plugins.models.pathogan.networks import ResidualGenerator, VAEGenerator
+from pathogan_bench_plugins.shared.gan import init_weights
+from pathogan_bench_plugins.shared.networks import PatchGAN, ResidualBlock, ResnetGenerator, parameter_count
 
 WIDTH = 0.125
 
@@ -23,6 +17,7 @@ def registry():
     return get_registry()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("name", ["pathogan-vae", "pathogan-residual", "resnet9"])
 def test_generators_keep_the_image_size(registry, name, size):

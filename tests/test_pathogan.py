@@ -7,23 +7,41 @@ from dataclasses import fields
 import pytest
 import torch
 
-from pathogan_bench.losses import WeightedTerm, resolve_loss_set
-from pathogan_bench.model import ModelContext
+from pathogan_bench.errors import ModelOptionsError
+from pathogan_bench.loss_sets import WeightedTerm, resolve_loss_set
+from pathogan_bench.model import ModelContext, config_from_options
 from pathogan_bench.registry import get_registry
-from pathogan_bench.losses import TranslationStep as PathoGANStep
-from pathogan_bench_plugins.gan import ImagePool
-from pathogan_bench_plugins.pathogan import PathoGAN, PathoGANConfig, residual_translation
+from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig, residual_translation
+from pathogan_bench_plugins.models.pathogan.step import TranslationStep as PathoGANStep
+from pathogan_bench_plugins.shared.gan import ImagePool
 
 SIZE, CHANNELS, BATCH, Z = 32, 2, 2, 8
 OPTIONS = {"width": 0.125, "z": Z}
 
 
-def make_model(loss_set: str = "full", without: tuple[str, ...] = (), total_steps: int = 100,
-               channels_last: bool = False, **options) -> PathoGAN:
+def parse_options(options: dict) -> PathoGANConfig:
+    return config_from_options(PathoGANConfig, options, "pathogan")
+
+
+def make_model(
+    loss_set: str = "full",
+    without: tuple[str, ...] = (),
+    total_steps: int = 100,
+    channels_last: bool = False,
+    **options,
+) -> PathoGAN:
     registry = get_registry()
     terms = resolve_loss_set(registry, loss_set, without=without)
-    ctx = ModelContext(in_channels=CHANNELS, image_size=SIZE, total_steps=total_steps, loss_terms=terms,
-                       loss_set=loss_set, batch_size=BATCH, channels_last=channels_last, registry=registry)
+    ctx = ModelContext(
+        in_channels=CHANNELS,
+        image_size=SIZE,
+        total_steps=total_steps,
+        loss_terms=terms,
+        loss_set=loss_set,
+        batch_size=BATCH,
+        channels_last=channels_last,
+        registry=registry,
+    )
     return registry.create("model", "pathogan", ctx, **{**OPTIONS, **options})
 
 
@@ -47,6 +65,7 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 # -- eq. 6 -------------------------------------------------------------------------------------------------------------
 
+
 def test_translation_keeps_the_image_where_the_label_is_zero():
     x = torch.rand(2, 3, 4, 4) * 2 - 1
     r = torch.randn(2, 4, 4, 4)
@@ -69,17 +88,18 @@ def test_label_noise_shifts_the_logit():
 
 # -- construction and the step object ----------------------------------------------------------------------------------
 
+
 def test_networks_come_from_the_registry_by_name():
     m = make_model(generator_b="resnet9")
     assert type(m.gen_b).__name__ == "ResnetGenerator"
-    with pytest.raises(TypeError, match="VAE methods"):
+    with pytest.raises(ModelOptionsError, match="VAE methods"):
         make_model(generator_a="pathogan-residual")
-    with pytest.raises(TypeError, match="unknown pathogan option.*did you mean width"):
+    with pytest.raises(ModelOptionsError, match="unknown pathogan option.*did you mean width"):
         make_model(widht=0.5)
 
 
 def test_config_accepts_betas_as_a_list():
-    assert PathoGANConfig.from_options({"betas": [0.5, 0.99]}).betas == (0.5, 0.99)
+    assert parse_options({"betas": [0.5, 0.99]}).betas == (0.5, 0.99)
 
 
 def test_forward_step_holds_every_tensor(model):
@@ -125,13 +145,18 @@ def test_pathology_encoder_is_trained_through_the_cycle():
     s = m.forward_step(batch["x_a"], batch["x_b"])
     total, _ = m.generator_loss(s)
     total.backward()
-    for name, net in (("Delta_B", m.gen_a.pathology_encoder), ("Gamma_A", m.gen_a.anatomy_encoder),
-                      ("E_A", m.gen_a.decoder), ("Z_B", m.gen_b)):
+    for name, net in (
+        ("Delta_B", m.gen_a.pathology_encoder),
+        ("Gamma_A", m.gen_a.anatomy_encoder),
+        ("E_A", m.gen_a.decoder),
+        ("Z_B", m.gen_b),
+    ):
         grads = [p.grad for p in net.parameters()]
         assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0, name
 
 
 # -- training ----------------------------------------------------------------------------------------------------------
+
 
 def test_train_step_logs_detached_scalars_per_term(model):
     logs = model.train_step(make_batch(), 0)
@@ -151,6 +176,7 @@ def evaluate_objective(m: PathoGAN, batch: dict[str, torch.Tensor], seed: int = 
     return total.item()
 
 
+@pytest.mark.slow
 def test_a_few_steps_reduce_the_generator_objective():
     torch.manual_seed(1)
     m = make_model(without=("gan",))
@@ -188,17 +214,19 @@ def test_non_finite_input_changes_nothing():
     assert torch.isfinite(logs["G/total"])
 
 
+@pytest.mark.slow
 def test_learning_rate_is_constant_then_decays_linearly():
     m = make_model(without=("gan",), total_steps=4, decay_start=0.5)
     rates = []
     for step in range(4):
-        rates.append(m.opt_g.param_groups[0]["lr"])
+        rates.append(m.optimizers()["generators"].param_groups[0]["lr"])
         m.train_step(make_batch(), step)
     assert rates == pytest.approx([2e-4, 2e-4, 2e-4, 1e-4])
     assert set(m.optimizers()) == set(m.schedulers()) == {"generators", "discriminators"}
     assert all(g.get("fused") for opt in m.optimizers().values() for g in opt.param_groups)
 
 
+@pytest.mark.slow
 def test_channels_last_step_runs():
     torch.manual_seed(4)
     logs = make_model(channels_last=True).train_step(make_batch(), 0)
@@ -207,8 +235,12 @@ def test_channels_last_step_runs():
 
 def test_custom_loss_term_reads_the_step():
     registry = get_registry()
-    ctx = ModelContext(in_channels=CHANNELS, image_size=SIZE, registry=registry,
-                       loss_terms=(WeightedTerm("lesion-size", 2.0, lambda s: s.l_b.mean()),))
+    ctx = ModelContext(
+        in_channels=CHANNELS,
+        image_size=SIZE,
+        registry=registry,
+        loss_terms=(WeightedTerm("lesion-size", 2.0, lambda s: s.l_b.mean()),),
+    )
     m = PathoGAN(ctx, **OPTIONS)
     logs = m.train_step(make_batch(), 0)
     assert set(logs) == {"G/lesion-size", "G/total"}
@@ -216,6 +248,7 @@ def test_custom_loss_term_reads_the_step():
 
 
 # -- inference ---------------------------------------------------------------------------------------------------------
+
 
 def test_segment_is_the_deterministic_label_map_of_g_b(model):
     x_b = make_batch()["x_b"]
@@ -262,6 +295,7 @@ def test_checkpoint_holds_the_image_pools(model):
 
 
 # -- image pool --------------------------------------------------------------------------------------------------------
+
 
 def test_image_pool_fills_then_swaps():
     torch.manual_seed(0)

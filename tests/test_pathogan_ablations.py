@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from pathogan_bench.errors import UserError
-from pathogan_bench_plugins.pathogan import PathoGAN, PathoGANConfig
-
 from test_pathogan import make_batch
 from test_pathogan import make_model as tiny_pathogan
+
+from pathogan_bench.errors import UserError
+from pathogan_bench.model import config_from_options
+from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig
+
 
 def make_model(**options) -> PathoGAN:
     """A tiny PathoGAN with the full loss set, its weights drawn from seed 0."""
     torch.manual_seed(0)
     return tiny_pathogan(total_steps=10, **options)
+
+
+def parse_options(options: dict) -> PathoGANConfig:
+    return config_from_options(PathoGANConfig, options, "pathogan")
 
 
 def forward(model: PathoGAN, seed: int = 1):
@@ -30,16 +35,19 @@ def cycle_b_grads(model: PathoGAN) -> tuple[torch.Tensor, dict[str, torch.Tensor
     step = forward(model)
     loss = (step.rec_b - step.x_b).abs().mean()
     loss.backward()
-    grads = {name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-             for name, p in model.named_parameters() if name.startswith(("gen_a.", "gen_b."))}
+    grads = {
+        name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+        for name, p in model.named_parameters()
+        if name.startswith(("gen_a.", "gen_b."))
+    }
     return loss.detach(), grads
 
 
 def test_detach_label_in_delta_is_off_by_default_and_checked():
     assert PathoGANConfig().detach_label_in_delta is False
-    assert PathoGANConfig.from_options({"detach_label_in_delta": True}).detach_label_in_delta is True
+    assert parse_options({"detach_label_in_delta": True}).detach_label_in_delta is True
     with pytest.raises(UserError, match="detach_label_in_delta"):
-        PathoGANConfig.from_options({"detach_label_in_delta": "yes"})
+        parse_options({"detach_label_in_delta": "yes"})
 
 
 def test_detached_label_cuts_the_delta_encoding_off_g_b():
@@ -61,6 +69,7 @@ def test_detached_label_cuts_the_delta_encoding_off_g_b():
         assert all(g is not None for g in encoder) and sum(float(g.abs().sum()) for g in encoder) > 0
 
 
+@pytest.mark.slow
 def test_detached_label_changes_only_g_b_gradients_of_the_cycle():
     plain, held = make_model(), make_model(detach_label_in_delta=True)
     assert all(torch.equal(v, held.state_dict()[k]) for k, v in plain.state_dict().items())

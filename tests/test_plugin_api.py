@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,11 @@ from pathlib import Path
 import click
 import pytest
 import torch
+from conftest import TINY_RUN, invoke_cli
 
 import pathogan_bench.plugin as api
 from pathogan_bench import registry as reg
 from pathogan_bench.plugin import Case, CaseCollection, ModelContext, SegmentationModel, Spec, hookimpl
-
-from conftest import invoke_cli
 
 
 class Blob(SegmentationModel):
@@ -26,7 +26,7 @@ class Blob(SegmentationModel):
     trainable = False
 
     def __init__(self, ctx: ModelContext, level: float = 0.5):
-        super().__init__()
+        super().__init__(ctx)
         self.level = level
 
     def segment(self, images: torch.Tensor) -> torch.Tensor:
@@ -58,7 +58,7 @@ def volume_command(run_dir):
 class ExamplePlugin:
     @hookimpl
     def register_models(self):
-        return [Spec("blob", Blob)]
+        return [Blob]
 
     @hookimpl
     def register_metrics(self):
@@ -79,9 +79,21 @@ def with_example_plugin(monkeypatch):
     monkeypatch.setattr(reg, "_REGISTRY", reg.Registry(pm, broken))
 
 
-def test_everything_a_plugin_needs_is_one_import():
-    for name in api.__all__:
-        assert getattr(api, name) is not None
+def test_the_model_plugins_need_nothing_from_the_core_but_the_plugin_api():
+    """Every built-in model, and what they share, imports the core only through ``pathogan_bench.plugin``, and
+    every name so imported is in its ``__all__`` (the plugin author's one import)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    files = [*(root / "models").rglob("*.py"), *(root / "shared").rglob("*.py")]
+    assert len(files) > 10
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pathogan_bench":
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                assert node.module == "pathogan_bench.plugin", f"{where} imports {node.module}"
+                missing = {a.name for a in node.names} - set(api.__all__)
+                assert not missing, f"{where} imports {missing}, not in pathogan_bench.plugin.__all__"
 
 
 def test_an_example_plugin_adds_a_model_a_metric_a_dataset_and_a_command(with_example_plugin, tmp_path):
@@ -131,8 +143,10 @@ def test_a_plugin_that_exits_or_has_a_bad_hook_is_listed_as_broken_and_the_rest_
     real = reg.importlib.metadata.entry_points
 
     def entry_points(group):
-        return list(real(group=group)) + [FakeEntryPoint("exits", exits_on_import),
-                                          FakeEntryPoint("bad-hook", bad_signature)]
+        return list(real(group=group)) + [
+            FakeEntryPoint("exits", exits_on_import),
+            FakeEntryPoint("bad-hook", bad_signature),
+        ]
 
     monkeypatch.setattr(reg.importlib.metadata, "entry_points", entry_points)
     monkeypatch.setattr(reg, "_REGISTRY", None)
@@ -141,3 +155,74 @@ def test_a_plugin_that_exits_or_has_a_bad_hook_is_listed_as_broken_and_the_rest_
     broken = {b["plugin"]: b["error"] for b in json.loads(out)["broken"]}
     assert "SystemExit" in broken["exits"] and "unexpected_argument" in broken["bad-hook"]
     assert "pathogan" in [c["name"] for c in json.loads(out)["components"]["model"]]
+
+
+# -- the shortest complete model, run from docs/PLUGINS.md ----------------------------------------------------------
+def docs_model_module(monkeypatch) -> types.ModuleType:
+    """The one Python block of docs/PLUGINS.md's "shortest complete model", executed as a plugin module."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md").read_text()
+    section = text.split("## The shortest complete model", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    module = types.ModuleType("pixelnet")
+    monkeypatch.setitem(sys.modules, "pixelnet", module)  # dataclasses look their module up
+    exec(compile(code, "docs/PLUGINS.md", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.slow
+def test_the_documented_shortest_model_trains_checkpoints_and_is_scored(monkeypatch, tmp_path):
+    pm, broken = reg.make_plugin_manager(extra_plugins=[docs_model_module(monkeypatch)])
+    monkeypatch.setattr(reg, "_REGISTRY", reg.Registry(pm, broken))
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_RUN)
+    result = invoke_cli(
+        "run", "--config", config, "--model", "pixelnet", "--steps", "6", "--out", tmp_path, "--name", "pixel"
+    )
+    assert result.code == 0, result.output
+    run = tmp_path / "pixel"
+    summary = json.loads((run / "summary.json").read_text())
+    assert json.loads((run / "run.json").read_text())["status"] == "done"
+    assert "S/bce" in (run / "losses.csv").read_text().splitlines()[0]
+    assert summary, "no scores"
+    refused = invoke_cli("run", "--config", config, "--model", "pixelnet", "--model-option", "lrr=1", "--out", tmp_path)
+    assert refused.code == 2 and "unknown pixelnet option(s) lrr; did you mean lr?" in refused.err
+
+
+class ConstructorBug(SegmentationModel):
+    """A model whose constructor has a bug."""
+
+    name = "buggy"
+    supervision = "none"
+    trainable = False
+
+    def __init__(self, ctx: ModelContext):
+        super().__init__(ctx)
+        len(5)  # type: ignore[arg-type]  # a TypeError of the model's own, not a bad option
+
+
+class BuggyPlugin:
+    @hookimpl
+    def register_models(self):
+        return [ConstructorBug]
+
+
+def test_a_type_error_inside_a_model_is_an_internal_error_not_a_bad_option(monkeypatch, tmp_path):
+    pm, broken = reg.make_plugin_manager(extra_plugins=[BuggyPlugin()])
+    monkeypatch.setattr(reg, "_REGISTRY", reg.Registry(pm, broken))
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_RUN)
+    result = invoke_cli("run", "--config", config, "--model", "buggy", "--out", tmp_path)
+    assert result.code == 1, result.output
+    assert "model_options" not in result.err and "TypeError" in result.err
+
+
+def test_a_class_registers_under_the_name_it_states_and_a_bad_return_is_broken():
+    class Odd:
+        @hookimpl
+        def register_models(self):
+            return [ConstructorBug, 42]
+
+    registry = reg.Registry.from_plugins(Odd())
+    assert registry.names("model") == ["buggy"]
+    assert registry.get("model", "buggy").spec.summary == "A model whose constructor has a bug."
+    assert any("not a Spec or a class with a name" in b.error for b in registry.broken)

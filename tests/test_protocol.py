@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY_RUN, invoke_cli
 
 from pathogan_bench.data import fold_patients, fold_split, read_split_file, synthesize
 from pathogan_bench.errors import UserError
-
-from conftest import TINY_RUN, invoke_cli
 
 PATIENTS = [f"P{i}" for i in range(1, 10)]
 PATHOLOGICAL = set(PATIENTS[:6])
@@ -39,14 +38,17 @@ def test_folds_need_a_pathological_patient_each():
         fold_split(PATIENTS, 3, 4)
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"train": ["P1"], "test": ["P9", "P10"]}', "patient(s) not in the data: P10"),
-    ('{"train": ["P1", "P2"], "test": ["P2"]}', "patient P2 is in both train and test"),
-    ('{"train": ["P1"], "holdout": ["P2"]}', "unknown split name(s) holdout"),
-    ('{"train": [], "test": ["P2"]}', "the training split is empty"),
-    ('["P1"]', "expected a JSON object of patient lists"),
-    ('{"train": ["P1"', "cannot read the split file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"train": ["P1"], "test": ["P9", "P10"]}', "patient(s) not in the data: P10"),
+        ('{"train": ["P1", "P2"], "test": ["P2"]}', "patient P2 is in both train and test"),
+        ('{"train": ["P1"], "holdout": ["P2"]}', "unknown split name(s) holdout"),
+        ('{"train": [], "test": ["P2"]}', "the training split is empty"),
+        ('["P1"]', "expected a JSON object of patient lists"),
+        ('{"train": ["P1"', "cannot read the split file"),
+    ],
+)
 def test_split_file_errors_name_the_file(tmp_path, content, message):
     path = tmp_path / "splits.json"
     path.write_text(content)
@@ -69,13 +71,27 @@ def _config(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_run_accepts_its_own_splits_json(tmp_path):
     config = _config(tmp_path)
     first = invoke_cli("run", "--config", config, "--model", "threshold", "--out", tmp_path / "runs", "--name", "a")
     assert first.code == 0, first.err
     splits = json.loads((tmp_path / "runs" / "a" / "splits.json").read_text())
-    again = invoke_cli("run", "--config", config, "--model", "threshold", "--out", tmp_path / "runs", "--name", "b",
-                       "--seed", "5", "--split-file", tmp_path / "runs" / "a" / "splits.json")
+    again = invoke_cli(
+        "run",
+        "--config",
+        config,
+        "--model",
+        "threshold",
+        "--out",
+        tmp_path / "runs",
+        "--name",
+        "b",
+        "--seed",
+        "5",
+        "--split-file",
+        tmp_path / "runs" / "a" / "splits.json",
+    )
     assert again.code == 0, again.err
     assert json.loads((tmp_path / "runs" / "b" / "splits.json").read_text()) == splits
     info = json.loads((tmp_path / "runs" / "b" / "run.json").read_text())
@@ -83,8 +99,17 @@ def test_run_accepts_its_own_splits_json(tmp_path):
 
 
 def test_protocols_exclude_each_other(tmp_path):
-    both = invoke_cli("run", "--config", _config(tmp_path), "--data", tmp_path, "--split-file", tmp_path / "s.json",
-                      "--test-data", tmp_path)
+    both = invoke_cli(
+        "run",
+        "--config",
+        _config(tmp_path),
+        "--data",
+        tmp_path,
+        "--split-file",
+        tmp_path / "s.json",
+        "--test-data",
+        tmp_path,
+    )
     assert both.code == 2 and "give one of them" in both.err and both.err.count("\n") == 1
     folds = invoke_cli("run", "--config", _config(tmp_path), "--split-file", tmp_path / "s.json", "--folds", "2")
     assert folds.code == 2 and "leave out --split-file" in folds.err and folds.err.count("\n") == 1
@@ -116,13 +141,15 @@ def test_test_data_folder_is_the_test_split(tmp_path):
     assert clash.code == 2 and "are also in" in clash.err and clash.err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     args = ("run", "--config", _config(tmp_path), "--model", "threshold", "--out", tmp_path / "runs", "--folds", "2")
     first = invoke_cli(*args)
     assert first.code == 0, first.err
     folder = tmp_path / "runs" / "cv-threshold-full-2folds"
-    tested = [json.loads((folder / "runs" / f"threshold-fold{k}-seed0" / "splits.json").read_text())["test"]
-              for k in (1, 2)]
+    tested = [
+        json.loads((folder / "runs" / f"threshold-fold{k}-seed0" / "splits.json").read_text())["test"] for k in (1, 2)
+    ]
     assert not set(tested[0]) & set(tested[1])
     report = (folder / "comparison.md").read_text()
     for heading in ("## Pooled over folds and seeds", "## Where the spread comes from", "## Per fold", "## Every run"):
@@ -135,21 +162,54 @@ def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     assert "settings differ (data.slice_range)" in changed.out + changed.err
 
 
+@pytest.mark.slow
 def test_compare_seeds_vary_training_only(tmp_path):
-    result = invoke_cli("compare", "--config", _config(tmp_path), "--models", "unet", "--n-seeds", "2", "--steps", "2",
-                        "--model-option", "width=0.0625", "--out", tmp_path / "cmp")
+    result = invoke_cli(
+        "compare",
+        "--config",
+        _config(tmp_path),
+        "--models",
+        "unet",
+        "--n-seeds",
+        "2",
+        "--steps",
+        "2",
+        "--model-option",
+        "width=0.0625",
+        "--out",
+        tmp_path / "cmp",
+    )
     assert result.code == 0, result.err
     infos = [json.loads((tmp_path / "cmp" / "runs" / f"unet-seed{s}" / "run.json").read_text()) for s in (0, 1)]
     assert infos[0]["data"] == infos[1]["data"]  # one generated dataset
-    assert [i["seeds"] for i in infos] == [{"training": 0, "split": 0, "data": 0}, {"training": 1, "split": 0, "data": 0}]
+    assert [i["seeds"] for i in infos] == [
+        {"training": 0, "split": 0, "data": 0},
+        {"training": 1, "split": 0, "data": 0},
+    ]
     splits = [(tmp_path / "cmp" / "runs" / f"unet-seed{s}" / "splits.json").read_text() for s in (0, 1)]
     assert splits[0] == splits[1]
     assert "Varied: the training seed (0, 1" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
+@pytest.mark.slow
 def test_stopped_folds_continue_with_the_same_command(tmp_path):
-    args = ("run", "--config", _config(tmp_path), "--model", "unet", "--steps", "4", "--model-option", "width=0.0625",
-            "--out", tmp_path / "runs", "--folds", "2", "--name", "cv")
+    args = (
+        "run",
+        "--config",
+        _config(tmp_path),
+        "--model",
+        "unet",
+        "--steps",
+        "4",
+        "--model-option",
+        "width=0.0625",
+        "--out",
+        tmp_path / "runs",
+        "--folds",
+        "2",
+        "--name",
+        "cv",
+    )
     stopped = invoke_cli(*args, "--stop-at", "2")
     assert stopped.code == 0, stopped.err
     assert "no comparison written yet" in stopped.out + stopped.err
@@ -164,8 +224,9 @@ def test_stopped_folds_continue_with_the_same_command(tmp_path):
 
 
 def test_whole_scans_are_scored_inside_the_brain(tmp_path):
-    result = invoke_cli("run", "--config", _config(tmp_path), "--model", "threshold", "--out", tmp_path / "runs",
-                        "--name", "w")
+    result = invoke_cli(
+        "run", "--config", _config(tmp_path), "--model", "threshold", "--out", tmp_path / "runs", "--name", "w"
+    )
     assert result.code == 0, result.err
     run_dir = tmp_path / "runs" / "w"
     with np.load(run_dir / "predictions.npz") as data:
@@ -191,9 +252,23 @@ def test_whole_scans_are_scored_inside_the_brain(tmp_path):
     assert "## Whole scans" in report and "healthy slices with detection" in report and "optimistic" in report
 
 
+@pytest.mark.slow
 def test_comparison_tables_include_the_label_fraction_runs(tmp_path):
-    result = invoke_cli("compare", "--config", _config(tmp_path), "--models", "unet,threshold", "--steps", "2",
-                        "--model-option", "width=0.0625", "--label-fractions", "0.5,1", "--out", tmp_path / "cmp")
+    result = invoke_cli(
+        "compare",
+        "--config",
+        _config(tmp_path),
+        "--models",
+        "unet,threshold",
+        "--steps",
+        "2",
+        "--model-option",
+        "width=0.0625",
+        "--label-fractions",
+        "0.5,1",
+        "--out",
+        tmp_path / "cmp",
+    )
     assert result.code == 0, result.err
     report = (tmp_path / "cmp" / "comparison.md").read_text()
     pooled = report.split("## Where")[0]

@@ -74,7 +74,8 @@ def test_duplicate_names_fail_naming_both_plugins():
 
 def test_same_name_in_different_kinds_is_fine():
     registry = Registry.from_plugins(
-        plugin(register_metrics=lambda: [Spec("dice", Scale)], register_loss_terms=lambda: [Spec("dice", Scale)]))
+        plugin(register_metrics=lambda: [Spec("dice", Scale)], register_loss_terms=lambda: [Spec("dice", Scale)])
+    )
     assert registry.names("metric") == ["dice"] == registry.names("loss-term")
 
 

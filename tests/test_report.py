@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import invoke_cli
 
 from pathogan_bench.errors import UserError
 from pathogan_bench.evaluation import evaluate_predictions, evaluate_run
 from pathogan_bench.report import Stat, Summary, format_stat, print_summary, render_markdown, summarise
-
-from conftest import invoke_cli
 
 
 def make_run(run_dir: Path, model: str = "pathogan", seed: int = 0, shift: int = 1, spacing=(1.0, 1.0)) -> Path:
@@ -25,18 +24,38 @@ def make_run(run_dir: Path, model: str = "pathogan", seed: int = 0, shift: int =
     prob = np.zeros((n, size, size), np.float16)
     for i in range(n):
         top, left, side = rng.integers(4, 14), rng.integers(4, 14), rng.integers(4, 12)
-        mask[i, top:top + side, left:left + side] = True
-        prob[i, top + shift:top + side + shift, left:left + side] = 0.9
+        mask[i, top : top + side, left : left + side] = True
+        prob[i, top + shift : top + side + shift, left : left + side] = 0.9
     mask[3] = False  # a slice without tumour: distances undefined when the model predicts something
     patient = np.repeat(["p1", "p2", "p3"], 4)
     split = np.repeat(["train", "train", "test"], 4)
     run_dir.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(run_dir / "predictions.npz", prob=prob, mask=mask, patient=patient, z=np.tile(np.arange(4), 3),
-                        split=split, threshold=np.float32(0.5), images=rng.normal(size=(n, 2, size, size)).astype(np.float16))
-    (run_dir / "run.json").write_text(json.dumps({
-        "model": model, "supervision": "weak" if model == "pathogan" else "full", "loss_set": "full",
-        "dataset": "synthetic", "data": "synthetic", "modalities": ["flair", "t1c"], "seed": seed, "device": "cpu",
-        "spacing": list(spacing), "status": "done"}))
+    np.savez_compressed(
+        run_dir / "predictions.npz",
+        prob=prob,
+        mask=mask,
+        patient=patient,
+        z=np.tile(np.arange(4), 3),
+        split=split,
+        threshold=np.float32(0.5),
+        images=rng.normal(size=(n, 2, size, size)).astype(np.float16),
+    )
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "model": model,
+                "supervision": "weak" if model == "pathogan" else "full",
+                "loss_set": "full",
+                "dataset": "synthetic",
+                "data": "synthetic",
+                "modalities": ["flair", "t1c"],
+                "seed": seed,
+                "device": "cpu",
+                "spacing": list(spacing),
+                "status": "done",
+            }
+        )
+    )
     return run_dir
 
 
@@ -61,13 +80,18 @@ def test_evaluate_predictions_tables():
     mask[:, 4:10, 4:10] = True
     prob = np.where(mask, 0.8, 0.1).astype(np.float16)
     prob[1] = 0.0  # nothing predicted
-    slices, patients = evaluate_predictions(prob, mask, ["a", "a", "b", "b"], [0, 1, 0, 1],
-                                            ["train", "train", "test", "test"], threshold=0.5)
+    slices, patients = evaluate_predictions(
+        prob, mask, ["a", "a", "b", "b"], [0, 1, 0, 1], ["train", "train", "test", "test"], threshold=0.5
+    )
     assert list(slices.columns[:7]) == ["patient", "z", "split", "dice", "hd95", "avd", "case"]
     assert slices["dice"].tolist() == [1.0, 0.0, 1.0, 1.0]
     assert math.isnan(slices["hd95"][1]) and slices["case"][1] == "pred_empty"
-    assert patients.to_dict("list") == {"patient": ["a", "b"], "split": ["train", "test"], "dice_pp": [pytest.approx(2 / 3), 1.0],
-                                        "slices": [2, 2]}
+    assert patients.to_dict("list") == {
+        "patient": ["a", "b"],
+        "split": ["train", "test"],
+        "dice_pp": [pytest.approx(2 / 3), 1.0],
+        "slices": [2, 2],
+    }
 
 
 def test_threshold_is_applied_as_greater_or_equal_in_full_precision():
@@ -75,7 +99,9 @@ def test_threshold_is_applied_as_greater_or_equal_in_full_precision():
     prob = np.full((1, 4, 4), 0.2998, np.float16)  # float16 rounds 0.3 to 0.30005
     slices, _ = evaluate_predictions(prob, mask, ["a"], [0], ["test"], threshold=0.3, metrics=["dice"])
     assert slices["dice"][0] == 0.0
-    slices, _ = evaluate_predictions(prob, mask, ["a"], [0], ["test"], threshold=float(np.float16(0.2998)), metrics=["dice"])
+    slices, _ = evaluate_predictions(
+        prob, mask, ["a"], [0], ["test"], threshold=float(np.float16(0.2998)), metrics=["dice"]
+    )
     assert slices["dice"][0] == 1.0
 
 
@@ -122,10 +148,20 @@ def test_evaluate_run_reports_bad_directories(tmp_path):
 
 
 def test_summarise_counts_slices_with_any_undefined_distance():
-    slices = pd.DataFrame({"patient": ["a"] * 3, "z": [0, 1, 2], "split": ["test"] * 3, "dice": [1.0, 0.0, 0.5],
-                           "hd95": [0.0, math.nan, 2.0], "avd": [0.0, math.nan, math.nan]})
+    slices = pd.DataFrame(
+        {
+            "patient": ["a"] * 3,
+            "z": [0, 1, 2],
+            "split": ["test"] * 3,
+            "dice": [1.0, 0.0, 0.5],
+            "hd95": [0.0, math.nan, 2.0],
+            "avd": [0.0, math.nan, math.nan],
+        }
+    )
     patients = pd.DataFrame({"patient": ["a"], "split": ["test"], "dice_pp": [0.6], "slices": [3]})
-    summary = summarise(slices, patients, {"model": "m", "spacing": [1, 1]}, ["dice", "hd95", "avd", "dice_pp"], "default")
+    summary = summarise(
+        slices, patients, {"model": "m", "spacing": [1, 1]}, ["dice", "hd95", "avd", "dice_pp"], "default"
+    )
     assert summary.undefined_slices["test"] == 2
     assert summary.splits["test"]["avd"].undefined == 2 and summary.splits["test"]["dice_pp"].mean == 0.6
 
@@ -167,16 +203,26 @@ def _png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+@pytest.mark.slow
 def test_fig2_with_and_without_generated_images(tmp_path):
-    from pathogan_bench.figures import fig2
+    from pathogan_bench.slice_figures import fig2
 
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 32, 32)).astype(np.float32)
     mask = np.zeros((32, 32), bool)
     mask[10:20, 12:22] = True
     prob = np.where(mask, 0.9, 0.05)
-    full = fig2(tmp_path / "full.png", images, prob, mask, inpaintings=images * 0.5, translated=images * 0.8,
-                channel_names=("flair", "t1c"), title="test slice", extra_probs={"unet": prob * 0.8})
+    full = fig2(
+        tmp_path / "full.png",
+        images,
+        prob,
+        mask,
+        inpaintings=images * 0.5,
+        translated=images * 0.8,
+        channel_names=("flair", "t1c"),
+        title="test slice",
+        extra_probs={"unet": prob * 0.8},
+    )
     minimal = fig2(tmp_path / "min.png", images[0], prob, mask)
     width_full, height_full = _png_size(full)
     width_min, height_min = _png_size(minimal)
@@ -184,31 +230,42 @@ def test_fig2_with_and_without_generated_images(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
 
 
+@pytest.mark.slow
 def test_fig2_shows_dice_difference_map_and_orientation(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from pathogan_bench import figures
+    from pathogan_bench import slice_figures
 
     captured = {}
-    original = figures.save_figure
+    original = slice_figures.save_figure
 
     def keep(path, fig):
-        captured["texts"] = [t.get_text() for ax in fig.axes for t in [ax.title, *ax.texts]] + \
-            [t.get_text() for t in fig.texts] + [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        captured["texts"] = (
+            [t.get_text() for ax in fig.axes for t in [ax.title, *ax.texts]]
+            + [t.get_text() for t in fig.texts]
+            + [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        )
         captured["labels"] = [ax.yaxis.label.get_text() for ax in fig.axes]
         captured["images"] = [im.get_array() for ax in fig.axes for im in ax.images]
         assert isinstance(fig, matplotlib.figure.Figure)
         return original(path, fig)
 
-    monkeypatch.setattr(figures, "save_figure", keep)
+    monkeypatch.setattr(slice_figures, "save_figure", keep)
     images = np.zeros((2, 8, 6), np.float32)
     images[0, 0, -1] = 1.0  # x = 0, y = last: patient's left and anterior in RAS
     mask = np.zeros((8, 6), bool)
     mask[2:5, 2:4] = True
     prob = np.where(mask, 0.9, 0.0)
     prob[5, 2] = 0.9  # one false positive pixel: Dice = 2 * 6 / (7 + 6)
-    figures.fig2(tmp_path / "f.png", images, prob, mask, translated=images * 0.5, channel_names=("t1c", "flair"),
-                 affine=np.eye(4))
+    slice_figures.fig2(
+        tmp_path / "f.png",
+        images,
+        prob,
+        mask,
+        translated=images * 0.5,
+        channel_names=("t1c", "flair"),
+        affine=np.eye(4),
+    )
     texts = "\n".join(captured["texts"])
     assert f"Dice {100 * 12 / 13:.1f}%" in texts
     assert "|input − translation|" in texts and "FLAIR: ground truth" in texts
@@ -218,6 +275,7 @@ def test_fig2_shows_dice_difference_map_and_orientation(tmp_path, monkeypatch):
     assert first.shape == (6, 8) and first[0, -1] == 1.0  # anterior-left voxel at the top right
 
 
+@pytest.mark.slow
 def test_sample_grid_is_readable(tmp_path):
     import torch
 
@@ -228,17 +286,36 @@ def test_sample_grid_is_readable(tmp_path):
     assert column_title("something else") == "something else"
     x = torch.rand(4, 4, 64, 64) * 2 - 1
     label = torch.rand(4, 1, 64, 64)
-    panels = {"x_A (healthy)": x, "l_A": label, "p_A": x, "y_B = G_A(x_A)": x, "x_B (pathological)": x,
-              "l_B (segmentation)": label, "p_B": x, "y_A = G_B(x_B)": x}
-    path = save_sample_grid(tmp_path / "grid.png", panels, title="step 1", channel_names=("t1", "t1c", "t2", "flair"),
-                            affine=np.diag([-1.0, -1.0, 1.0, 1.0]))
+    panels = {
+        "x_A (healthy)": x,
+        "l_A": label,
+        "p_A": x,
+        "y_B = G_A(x_A)": x,
+        "x_B (pathological)": x,
+        "l_B (segmentation)": label,
+        "p_B": x,
+        "y_A = G_B(x_B)": x,
+    }
+    path = save_sample_grid(
+        tmp_path / "grid.png",
+        panels,
+        title="step 1",
+        channel_names=("t1", "t1c", "t2", "flair"),
+        affine=np.diag([-1.0, -1.0, 1.0, 1.0]),
+    )
     width, height = _png_size(path)
     assert 800 < width < 2000 and height < 1200
-    cyclegan = {"x_A (healthy)": x, "G_AB(x_A)": x, "x_B (pathological)": x, "G_BA(x_B)": x,
-                "|x_B - G_BA(x_B)|": (x - x.flip(0)).abs().mean(1, keepdim=True)}
+    cyclegan = {
+        "x_A (healthy)": x,
+        "G_AB(x_A)": x,
+        "x_B (pathological)": x,
+        "G_BA(x_B)": x,
+        "|x_B - G_BA(x_B)|": (x - x.flip(0)).abs().mean(1, keepdim=True),
+    }
     assert _png_size(save_sample_grid(tmp_path / "cyc.png", cyclegan))[0] < 2000
 
 
+@pytest.mark.slow
 def test_compare_real_resizes_and_writes_here(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = invoke_cli("data", "compare-real", shared_data / "brats2013-deepmedic", "--size", "64")

@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_RUN as TINY
+from conftest import invoke_cli
 
-from pathogan_bench.engine.checkpoint import (CheckpointError, clean_partial_files, load_checkpoint, load_latest,
-                                              save_checkpoint)
+from pathogan_bench.engine.checkpoint import (
+    CheckpointError,
+    clean_partial_files,
+    load_checkpoint,
+    load_latest,
+    save_checkpoint,
+)
 from pathogan_bench.io import write_text
-
-from conftest import TINY_RUN as TINY, invoke_cli
-
 
 
 def test_a_missing_data_folder_fails_before_a_run_directory_is_made(tmp_path):
@@ -78,8 +82,12 @@ def test_partial_files_of_interrupted_saves_are_removed(tmp_path):
     (folder / ".step-00000006.safetensors.abc123.tmp.safetensors").write_bytes(b"half")
     (folder / ".step-00000006.json.def456.tmp.json").write_text("{")
     assert clean_partial_files(folder) == 2
-    assert sorted(p.name for p in folder.iterdir()) == ["step-00000002.json", "step-00000002.safetensors",
-                                                        "step-00000004.json", "step-00000004.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "step-00000002.json",
+        "step-00000002.safetensors",
+        "step-00000004.json",
+        "step-00000004.safetensors",
+    ]
 
 
 def test_outputs_get_the_permissions_of_the_umask(tmp_path):
@@ -91,13 +99,19 @@ def test_outputs_get_the_permissions_of_the_umask(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
+@pytest.mark.slow
 def test_python_m_ignores_entry_points_of_the_working_directory(tmp_path):
     dist = tmp_path / "evil-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[pathogan_bench]\nevil = evil_plugin_module_for_tests\n")
-    result = subprocess.run([sys.executable, "-m", "pathogan_bench", "list", "--json"], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pathogan_bench", "list", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert not [b for b in listing["broken"] if b["plugin"] == "evil"]

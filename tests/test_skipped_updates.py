@@ -7,12 +7,11 @@ import json
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_RUN as TINY
+from conftest import invoke_cli
 
 from pathogan_bench import registry as reg
-from pathogan_bench.plugin import ModelContext, SegmentationModel, Spec, guarded_step, hookimpl, make_adam
-
-from conftest import TINY_RUN as TINY, invoke_cli
-
+from pathogan_bench.plugin import ModelContext, SegmentationModel, hookimpl
 
 
 class Flaky(SegmentationModel):
@@ -21,32 +20,27 @@ class Flaky(SegmentationModel):
     name = "flaky"
     supervision = "weak"
 
-    def __init__(self, ctx: ModelContext, every: int = 2, width: float = 1.0):  # presets pass a width to every model
-        super().__init__()
+    def __init__(self, ctx: ModelContext, every: int = 2):
+        super().__init__(ctx)
         self.every = every
         self.net = torch.nn.Conv2d(ctx.in_channels, 1, 1)
-        self.opt = make_adam(self.net.parameters(), 1e-3)
+        self.add_optimizer("net", self.net.parameters(), 1e-3)
 
     def train_step(self, batch, step):
-        self.opt.zero_grad()
         loss = self.net(batch["x_b"]).pow(2).mean()
         if step % self.every == 0:
             loss = loss * float("nan")
-        loss.backward()
-        guarded_step(self.opt, loss)
+        self.update("net", loss)
         return {"S/loss": loss.detach()}
 
     def segment(self, images):
         return torch.sigmoid(self.net(images))[:, 0]
 
-    def optimizers(self):
-        return {"net": self.opt}
-
 
 class FlakyPlugin:
     @hookimpl
     def register_models(self):
-        return [Spec("flaky", Flaky)]
+        return [Flaky]
 
 
 @pytest.fixture
@@ -58,8 +52,9 @@ def with_flaky(monkeypatch, tmp_path):
 
 
 def test_too_many_skipped_updates_fail_the_run_and_say_so(with_flaky, tmp_path):
-    code, _, err = invoke_cli("run", "--config", with_flaky, "--model", "flaky", "--steps", "6", "--out", tmp_path,
-                              "--name", "r")
+    code, _, err = invoke_cli(
+        "run", "--config", with_flaky, "--model", "flaky", "--steps", "6", "--out", tmp_path, "--name", "r"
+    )
     assert code == 1 and "run failed:" in err and "net 3 of 6" in err
     info = json.loads((tmp_path / "r" / "run.json").read_text())
     assert info["status"] == "failed" and "max_skipped_fraction" in info["error"]
@@ -68,13 +63,40 @@ def test_too_many_skipped_updates_fail_the_run_and_say_so(with_flaky, tmp_path):
     assert frame["skipped/net"].tolist() == [1, 1, 1]
 
 
+@pytest.mark.slow
 def test_skipped_updates_within_the_limit_are_counted_in_the_run_facts_and_the_report(with_flaky, tmp_path):
-    code, _, err = invoke_cli("run", "--config", with_flaky, "--model", "flaky", "--model-option", "every=4",
-                              "--steps", "8", "--out", tmp_path, "--name", "r")
+    code, _, err = invoke_cli(
+        "run",
+        "--config",
+        with_flaky,
+        "--model",
+        "flaky",
+        "--model-option",
+        "every=4",
+        "--steps",
+        "8",
+        "--out",
+        tmp_path,
+        "--name",
+        "r",
+    )
     assert code == 1  # 2 of 8 > 10 %
     with_flaky.write_text(TINY.replace("[train]\n", "[train]\nmax_skipped_fraction = 0.3\n"))
-    code, _, err = invoke_cli("run", "--config", with_flaky, "--model", "flaky", "--model-option", "every=4",
-                              "--steps", "8", "--out", tmp_path, "--name", "ok")
+    code, _, err = invoke_cli(
+        "run",
+        "--config",
+        with_flaky,
+        "--model",
+        "flaky",
+        "--model-option",
+        "every=4",
+        "--steps",
+        "8",
+        "--out",
+        tmp_path,
+        "--name",
+        "ok",
+    )
     assert code == 0, err
     assert "skipped optimizer updates" in err and "net 2 of 8" in err
     run_dir = tmp_path / "ok"
@@ -83,10 +105,14 @@ def test_skipped_updates_within_the_limit_are_counted_in_the_run_facts_and_the_r
     assert "optimizer updates skipped (non-finite loss or gradients): net 2" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_window_of_only_skipped_steps_logs_nan_not_zero(with_flaky, tmp_path):
-    with_flaky.write_text(TINY.replace("log_every = 2", "log_every = 1").replace("[train]\n", "[train]\nmax_skipped_fraction = 1\n"))
-    code, _, err = invoke_cli("run", "--config", with_flaky, "--model", "flaky", "--steps", "4", "--out", tmp_path,
-                              "--name", "r")
+    with_flaky.write_text(
+        TINY.replace("log_every = 2", "log_every = 1").replace("[train]\n", "[train]\nmax_skipped_fraction = 1\n")
+    )
+    code, _, err = invoke_cli(
+        "run", "--config", with_flaky, "--model", "flaky", "--steps", "4", "--out", tmp_path, "--name", "r"
+    )
     assert code == 0, err
     frame = pd.read_csv(tmp_path / "r" / "losses.csv")
     assert frame["S/loss"].isna().tolist() == [True, False, True, False]

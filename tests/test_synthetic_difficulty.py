@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from pathogan_bench.data import synthetic
-from pathogan_bench.data.synthetic import (CONTRAST, DIFFICULTIES, DIFFICULTY, default_depth, subject_volumes,
-                                           synthesize, synthetic_root, synthetic_slice_range)
+from pathogan_bench.data.synthetic import (
+    CONTRAST,
+    DIFFICULTIES,
+    DIFFICULTY,
+    default_depth,
+    subject_volumes,
+    synthesize,
+    synthetic_root,
+    synthetic_slice_range,
+)
 from pathogan_bench.errors import UserError
 
 SIZE, PATIENTS, SEED = 48, 4, 0
@@ -46,7 +54,7 @@ def threshold_dice(labels: np.ndarray, flair: np.ndarray, percentile: float = 99
         inside = flair[i][brain[i]].astype(np.float64)
         z[i][brain[i]] = (inside - inside.mean()) / inside.std()
     lo, hi = synthetic_slice_range(labels.shape[-1])
-    labels, z, brain = labels[..., lo:hi + 1] > 0, z[..., lo:hi + 1], brain[..., lo:hi + 1]
+    labels, z, brain = labels[..., lo : hi + 1] > 0, z[..., lo : hi + 1], brain[..., lo : hi + 1]
     healthy_slice = ~labels.any(axis=(1, 2), keepdims=True)
     threshold = np.percentile(z[brain & healthy_slice], percentile)
     predicted = brain & (z > threshold)
@@ -87,6 +95,7 @@ def test_confounders_with_zeroed_knobs_change_nothing():
         assert np.array_equal(tissue, before[0]) and np.array_equal(labels, before[1])
 
 
+@pytest.mark.slow
 def test_levels_keep_the_anatomy_and_the_whole_tumour(volumes):
     easy_labels, easy_flair = volumes["easy"]
     for level in ("standard", "hard"):
@@ -136,11 +145,14 @@ def test_confounders_have_tissue_contrast():
     assert all(CONTRAST[m][synthetic.FLOW] == CONTRAST[m][synthetic.CSF] for m in ("t1", "t1c", "t2"))
 
 
-@pytest.mark.parametrize("call", [
-    lambda tmp: synthesize(tmp / "out", patients=1, size=32, progress=False, difficulty="medium"),
-    lambda tmp: synthetic_root(tmp / "cache", patients=1, size=32, difficulty="medium"),
-    lambda tmp: subject_volumes(32, 20, 0, 0, True, difficulty="Easy"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda tmp: synthesize(tmp / "out", patients=1, size=32, progress=False, difficulty="medium"),
+        lambda tmp: synthetic_root(tmp / "cache", patients=1, size=32, difficulty="medium"),
+        lambda tmp: subject_volumes(32, 20, 0, 0, True, difficulty="Easy"),
+    ],
+)
 def test_unknown_difficulty_is_a_user_error(call, tmp_path):
     with pytest.raises(UserError) as info:
         call(tmp_path)
@@ -150,22 +162,11 @@ def test_unknown_difficulty_is_a_user_error(call, tmp_path):
 
 
 def test_cached_folder_is_keyed_by_difficulty(tmp_path):
-    roots = {level: synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",), difficulty=level)
-             for level in ("easy", "hard")}
+    roots = {
+        level: synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",), difficulty=level)
+        for level in ("easy", "hard")
+    }
     assert roots["easy"] != roots["hard"] and all(level in roots[level].name for level in roots)
     assert synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",)).name.split("-")[3] == "standard"
     assert synthetic_root(tmp_path, patients=2, size=32, modalities=("flair",), difficulty="hard") == roots["hard"]
     assert json.loads((roots["hard"] / "dataset.json").read_text())["difficulty"] == "hard"
-
-
-def test_command_line_offers_exactly_the_difficulties():
-    import click
-
-    from pathogan_bench.cli import cli
-
-    ctx = click.Context(cli)
-    run, data = cli.get_command(ctx, "run"), cli.get_command(ctx, "data")
-    synth = data.get_command(click.Context(data, parent=ctx), "synth")
-    offered = [next(p for p in run.params if p.name == "synthetic_difficulty").type.choices,
-               next(p for p in synth.params if p.name == "difficulty").type.choices]
-    assert all(tuple(choices) == DIFFICULTIES for choices in offered)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from pathogan_bench.config import TrainConfig
 from pathogan_bench.engine.batches import DomainBatches, MaskedBatches
 from pathogan_bench.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from pathogan_bench.config import TrainConfig
-from pathogan_bench.errors import NonFiniteLossError
-from pathogan_bench.model import SegmentationModel, guarded_step, linear_decay_schedule, make_adam
 from pathogan_bench.engine.trainer import Trainer
+from pathogan_bench.errors import NonFiniteLossError
+from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, make_adam
 
 
 class ToyWeakModel(SegmentationModel):
@@ -22,36 +22,26 @@ class ToyWeakModel(SegmentationModel):
     supervision = "weak"
 
     def __init__(self, poison_from: int | None = None):
-        super().__init__()
+        super().__init__(ModelContext(in_channels=2, image_size=8, total_steps=12))
         torch.manual_seed(0)
         self.net = torch.nn.Conv2d(2, 1, 3, padding=1)
         self.register_buffer("seen", torch.zeros(()))
-        self.opt = make_adam(self.net.parameters(), lr=0.01)
-        self.sched = linear_decay_schedule(self.opt, total_steps=12)
+        self.opt = self.add_optimizer("opt", self.net.parameters(), lr=0.01, decay_start=0.5)
         self.poison_from = poison_from
 
     def train_step(self, batch, step):
-        self.opt.zero_grad(set_to_none=True)
         noise = torch.randn_like(batch["x_a"]) * 0.1
         loss_a = self.net(batch["x_a"] + noise).pow(2).mean()
         loss_b = (1 - self.net(batch["x_b"])).pow(2).mean()
         if self.poison_from is not None and step >= self.poison_from:
             loss_b = loss_b * float("nan")
         total = loss_a + loss_b
-        total.backward()
-        guarded_step(self.opt, total)
-        self.sched.step()
+        self.update("opt", total)
         self.seen += 1
         return {"G/a": loss_a.detach(), "G/b": loss_b.detach(), "G/total": total.detach()}
 
     def segment(self, images):
         return torch.sigmoid(self.net(images))[:, 0]
-
-    def optimizers(self):
-        return {"opt": self.opt}
-
-    def schedulers(self):
-        return {"sched": self.sched}
 
 
 def toy_batches(seed=0):
@@ -67,6 +57,7 @@ def config(**kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     straight = ToyWeakModel()
     Trainer(straight, toy_batches(), config(), tmp_path / "a", total_steps=12, seed=5).fit()
@@ -81,9 +72,10 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     for key, value in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0)
     assert resumed.opt.state_dict()["state"][0]["step"] == straight.opt.state_dict()["state"][0]["step"]
-    assert resumed.sched.last_epoch == straight.sched.last_epoch == 12
+    assert resumed.schedulers()["opt"].last_epoch == straight.schedulers()["opt"].last_epoch == 12
 
 
+@pytest.mark.slow
 def test_checkpoints_are_kept_and_pruned(tmp_path):
     Trainer(ToyWeakModel(), toy_batches(), config(), tmp_path, total_steps=12, seed=0).fit()
     names = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*.json"))
@@ -100,6 +92,7 @@ def test_checkpoint_holds_plain_data_only(tmp_path):
         save_checkpoint(tmp_path / "bad", {"obj": object()})
 
 
+@pytest.mark.slow
 def test_incomplete_checkpoint_is_ignored(tmp_path):
     Trainer(ToyWeakModel(), toy_batches(), config(), tmp_path, total_steps=8, seed=0).fit()
     ckpt = tmp_path / "checkpoints"
@@ -110,6 +103,7 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
         load_checkpoint(ckpt / "step-00000008.json")
 
 
+@pytest.mark.slow
 def test_non_finite_steps_are_skipped_then_the_run_fails_keeping_the_good_checkpoint(tmp_path, caplog):
     model = ToyWeakModel(poison_from=4)
     trainer = Trainer(model, toy_batches(), config(log_every=1), tmp_path, total_steps=12, seed=0)

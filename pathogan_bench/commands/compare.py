@@ -14,21 +14,53 @@ from .options import CommaList, common_run_options, registry_name
 
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("comparison"),
-              show_default=True, help="Folder for comparison.md, comparison.csv, the figures (and, with --models, the runs).")
-@click.option("--models", type=CommaList(kind="model", example="pathogan,unet"),
-              help="Comma-separated models to train on one patient split and compare.")
-@click.option("--n-seeds", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trainings per model, with seeds --seed, --seed + 1, ...")
-@click.option("--folds", type=click.IntRange(min=2), help="Patient-level K-fold cross-validation: every patient is "
-              "tested once; per-fold and pooled tables. Rerun the same command to continue a stopped comparison.")
-@click.option("--label-fractions", type=CommaList(float, example="0.1,0.5,1"),
-              help="For fully supervised models: fractions of training patients with pixel labels, e.g. 0.05,0.1,0.25,0.5,1.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("comparison"),
+    show_default=True,
+    help="Folder for comparison.md, comparison.csv, the figures (and, with --models, the runs).",
+)
+@click.option(
+    "--models",
+    type=CommaList(kind="model", example="pathogan,unet"),
+    help="Comma-separated models to train on one patient split and compare.",
+)
+@click.option(
+    "--n-seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Trainings per model, with seeds --seed, --seed + 1, ...",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(min=2),
+    help="Patient-level K-fold cross-validation: every patient is "
+    "tested once; per-fold and pooled tables. Rerun the same command to continue a stopped comparison.",
+)
+@click.option(
+    "--label-fractions",
+    type=CommaList(float, example="0.1,0.5,1"),
+    help="For fully supervised models: fractions of training patients with pixel labels, e.g. 0.05,0.1,0.25,0.5,1.",
+)
 @click.option("--reuse/--no-reuse", default=True, show_default=True, help="Reuse finished runs found under --out.")
-@click.option("--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full).")
+@click.option(
+    "--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full)."
+)
 @common_run_options
-def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str] | None, n_seeds: int,
-                    folds: int | None, label_fractions: list[float] | None, reuse: bool, config_file: Path | None, **options: Any) -> None:
+def compare_command(
+    run_dirs: tuple[Path, ...],
+    out_dir: Path,
+    models: list[str] | None,
+    n_seeds: int,
+    folds: int | None,
+    label_fractions: list[float] | None,
+    reuse: bool,
+    config_file: Path | None,
+    **options: Any,
+) -> None:
     """Compare models on identical patients, slices and metrics.
 
     Either put finished runs side by side, or train several models (weakly,
@@ -51,8 +83,16 @@ def compare_command(run_dirs: tuple[Path, ...], out_dir: Path, models: list[str]
         if run_dirs:
             raise UserError("give either RUN_DIR... or --models, not both")
         base = resolve_config(config_file, **options)
-        compare_models(base, models, out_dir, seeds=n_seeds, label_fractions=label_fractions, reuse=reuse,
-                       folds=folds or 0, console=Console())
+        compare_models(
+            base,
+            models,
+            out_dir,
+            seeds=n_seeds,
+            label_fractions=label_fractions,
+            reuse=reuse,
+            folds=folds or 0,
+            console=Console(),
+        )
         return
     if not run_dirs:
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")

@@ -3,29 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ..data.synthetic import ALL_MODALITIES, DEFAULT_DIFFICULTY, DIFFICULTIES
 from .options import CommaList, SliceRange, registry_name
 
 
-def _load(directory: Path | None, dataset: str, modalities: list[str] | None, cache: Path | None,
-          slice_range: list[int] | None, min_pixels: int, *, allow_missing_modalities: bool = False,
-          allow_unlabelled: bool = False):
+def _load(
+    directory: Path | None,
+    dataset: str,
+    modalities: list[str] | None,
+    cache: Path | None,
+    slice_range: list[int] | None,
+    min_pixels: int,
+    *,
+    allow_missing_modalities: bool = False,
+    allow_unlabelled: bool = False,
+):
     from ..data import PreprocessConfig, default_cache_dir, prepare_slices
     from ..errors import UserError
     from ..registry import create
 
-    kwargs = {"pathological_min_pixels": min_pixels}
+    kwargs: dict[str, Any] = {"pathological_min_pixels": min_pixels}
     if slice_range:
         kwargs["slice_range"] = tuple(slice_range)
     if cache is not None and cache.exists() and not cache.is_dir():
         raise UserError(f"{cache}: --cache names a file, not a folder")
-    collection = create("dataset", dataset if directory else "synthetic", directory, modalities=modalities or None,
-                        allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
+    collection = create(
+        "dataset",
+        dataset if directory else "synthetic",
+        directory,
+        modalities=modalities or None,
+        allow_missing_modalities=allow_missing_modalities,
+        allow_unlabelled=allow_unlabelled,
+    )
     if "slice_range" not in kwargs and collection.default_slice_range is not None:
         kwargs["slice_range"] = tuple(collection.default_slice_range)
     cache_root = cache if cache is not None else default_cache_dir() / "slices"
@@ -33,16 +49,36 @@ def _load(directory: Path | None, dataset: str, modalities: list[str] | None, ca
 
 
 def data_options(func):
-    func = click.option("--min-pixels", type=click.IntRange(min=0), default=20, show_default=True,
-                        help="A slice with more tumour pixels than this is pathological.")(func)
-    func = click.option("--slices", "slice_range", type=SliceRange(),
-                        help="Axial slice range FIRST-LAST (default: the dataset's, 60-100).")(func)
-    func = click.option("--cache", type=click.Path(path_type=Path),
-                        help="Cache folder (default: $PATHOGAN_BENCH_CACHE, else ~/.cache/pathogan-bench).")(func)
-    func = click.option("--modalities", type=CommaList(example="flair,t1c"),
-                        help="Comma-separated modalities, e.g. flair,t1c (default: all).")(func)
-    func = click.option("--dataset", default="auto", show_default=True, shell_complete=registry_name("dataset"),
-                        help="Dataset plugin (naming scheme).")(func)
+    func = click.option(
+        "--min-pixels",
+        type=click.IntRange(min=0),
+        default=20,
+        show_default=True,
+        help="A slice with more tumour pixels than this is pathological.",
+    )(func)
+    func = click.option(
+        "--slices",
+        "slice_range",
+        type=SliceRange(),
+        help="Axial slice range FIRST-LAST (default: the dataset's, 60-100).",
+    )(func)
+    func = click.option(
+        "--cache",
+        type=click.Path(path_type=Path),
+        help="Cache folder (default: $PATHOGAN_BENCH_CACHE, else ~/.cache/pathogan-bench).",
+    )(func)
+    func = click.option(
+        "--modalities",
+        type=CommaList(example="flair,t1c"),
+        help="Comma-separated modalities, e.g. flair,t1c (default: all).",
+    )(func)
+    func = click.option(
+        "--dataset",
+        default="auto",
+        show_default=True,
+        shell_complete=registry_name("dataset"),
+        help="Dataset plugin (naming scheme).",
+    )(func)
     return func
 
 
@@ -62,15 +98,35 @@ def data_group() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @data_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the patient split.")
-@click.option("--split-fractions", type=CommaList(float, example="0.6,0.2,0.2"), default="0.6,0.2,0.2",
-              show_default=True, help="Train,val,test patient fractions.")
-@click.option("--allow-missing-modalities", is_flag=True,
-              help="Skip (and list) cases lacking one of the modalities instead of stopping with an error.")
-@click.option("--allow-unlabelled", is_flag=True,
-              help="Keep cases without a segmentation, when others have one, as unlabelled instead of stopping.")
-def prepare_command(directory: Path, dataset: str, modalities: list[str] | None, cache: Path | None,
-                    slice_range: list[int] | None, min_pixels: int, seed: int, split_fractions: list[float],
-                    allow_missing_modalities: bool, allow_unlabelled: bool) -> None:
+@click.option(
+    "--split-fractions",
+    type=CommaList(float, example="0.6,0.2,0.2"),
+    default="0.6,0.2,0.2",
+    show_default=True,
+    help="Train,val,test patient fractions.",
+)
+@click.option(
+    "--allow-missing-modalities",
+    is_flag=True,
+    help="Skip (and list) cases lacking one of the modalities instead of stopping with an error.",
+)
+@click.option(
+    "--allow-unlabelled",
+    is_flag=True,
+    help="Keep cases without a segmentation, when others have one, as unlabelled instead of stopping.",
+)
+def prepare_command(
+    directory: Path,
+    dataset: str,
+    modalities: list[str] | None,
+    cache: Path | None,
+    slice_range: list[int] | None,
+    min_pixels: int,
+    seed: int,
+    split_fractions: list[float],
+    allow_missing_modalities: bool,
+    allow_unlabelled: bool,
+) -> None:
     """Index and cache a folder of cases; print patients and slices per domain and split.
 
     A case lacking a modality, or without a segmentation while others have
@@ -83,19 +139,31 @@ def prepare_command(directory: Path, dataset: str, modalities: list[str] | None,
         pathogan-bench data prepare /data/BraTS2017 --modalities flair,t1c --cache /scratch/cache
     """
     from ..config.checks import check_split_fractions
+    from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED
 
     check_split_fractions(split_fractions, "--split-fractions")
     fractions = tuple(split_fractions)
-    collection, table = _load(directory, dataset, modalities, cache, slice_range, min_pixels,
-                              allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled)
+    collection, table = _load(
+        directory,
+        dataset,
+        modalities,
+        cache,
+        slice_range,
+        min_pixels,
+        allow_missing_modalities=allow_missing_modalities,
+        allow_unlabelled=allow_unlabelled,
+    )
     splits = table.split_patients(fractions, seed=seed)
-    out = Table(title=f"{directory} ({collection.scheme}; {', '.join(table.modalities)}; "
-                      f"{table.images.shape[-1]} px)")
+    out = Table(title=f"{directory} ({collection.scheme}; {', '.join(table.modalities)}; {table.images.shape[-1]} px)")
     for column in ("split", "patients", "healthy slices", "pathological slices", "unlabelled slices"):
         out.add_column(column, justify="right" if column != "split" else "left")
     for name, patients in [*splits.items(), ("all", table.patients())]:
         member = np.isin(table.patient, patients)
-        out.add_row(name, str(len(patients)), *(str(int((table.domain[member] == d).sum())) for d in (0, 1, -1)))
+        out.add_row(
+            name,
+            str(len(patients)),
+            *(str(int((table.domain[member] == d).sum())) for d in (HEALTHY, PATHOLOGICAL, UNLABELLED)),
+        )
     console = Console()
     console.print(out)
     if table.skipped:
@@ -103,8 +171,10 @@ def prepare_command(directory: Path, dataset: str, modalities: list[str] | None,
         named = ", ".join(f"{pid} ({reasons[pid]})" if pid in reasons else pid for pid in table.skipped)
         console.print(f"[yellow]skipped {len(table.skipped)} case(s): {named}")
     if allow_unlabelled and collection.unlabelled and len(collection.unlabelled) < len(collection):
-        console.print(f"[yellow]kept {len(collection.unlabelled)} case(s) without a segmentation as unlabelled: "
-                      f"{', '.join(collection.unlabelled)}")
+        console.print(
+            f"[yellow]kept {len(collection.unlabelled)} case(s) without a segmentation as unlabelled: "
+            f"{', '.join(collection.unlabelled)}"
+        )
 
 
 @data_group.command("show")
@@ -113,8 +183,17 @@ def prepare_command(directory: Path, dataset: str, modalities: list[str] | None,
 @click.option("--n", type=int, default=4, show_default=True, help="Slices per domain.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @data_options
-def show_command(directory: Path, out: Path, n: int, seed: int, dataset: str, modalities: list[str] | None,
-                 cache: Path | None, slice_range: list[int] | None, min_pixels: int) -> None:
+def show_command(
+    directory: Path,
+    out: Path,
+    n: int,
+    seed: int,
+    dataset: str,
+    modalities: list[str] | None,
+    cache: Path | None,
+    slice_range: list[int] | None,
+    min_pixels: int,
+) -> None:
     """Write a PNG grid of random healthy and pathological slices with their tumour outlines.
 
     Cases without labels contribute unlabelled slices. Slices are shown in
@@ -125,24 +204,32 @@ def show_command(directory: Path, out: Path, n: int, seed: int, dataset: str, mo
     Example:
         pathogan-bench data show /data/brats2013-deepmedic --out grid.png
     """
-    from ..figures import slice_grid
+    from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED
+    from ..slice_figures import slice_grid
 
     _, table = _load(directory, dataset, modalities, cache, slice_range, min_pixels)
     rng = np.random.default_rng(seed)
-    chosen = []
-    for domain in (0, 1, -1):
+    picked: list[Any] = []
+    for domain in (HEALTHY, PATHOLOGICAL, UNLABELLED):
         idx = np.flatnonzero(table.domain == domain)
-        chosen += list(rng.choice(idx, size=min(n, len(idx)), replace=False)) if len(idx) else []
-    if not chosen:
+        picked += list(rng.choice(idx, size=min(n, len(idx)), replace=False)) if len(idx) else []
+    if not picked:
         from ..errors import UserError
 
         raise UserError(f"{directory}: no healthy, pathological or unlabelled slices to show")
-    chosen = np.sort(np.asarray(chosen))
-    kinds = {0: "healthy", 1: "pathological", -1: "unlabelled"}
+    chosen = np.sort(np.asarray(picked))
+    kinds = {HEALTHY: "healthy", PATHOLOGICAL: "pathological", UNLABELLED: "unlabelled"}
     titles = [f"{table.patient[i]}\nz={table.z[i]} {kinds[int(table.domain[i])]}" for i in chosen]
     affines = [table.volumes.get(str(table.patient[i]), {}).get("affine") for i in chosen]
-    slice_grid(out, np.asarray(table.images[chosen]), np.asarray(table.masks[chosen]), table.modalities, titles,
-               affines=affines, title=f"{directory.name}: random slices")
+    slice_grid(
+        out,
+        np.asarray(table.images[chosen]),
+        np.asarray(table.masks[chosen]),
+        table.modalities,
+        titles,
+        affines=affines,
+        title=f"{directory.name}: random slices",
+    )
     click.echo(f"wrote {out}")
 
 
@@ -150,15 +237,22 @@ def show_command(directory: Path, out: Path, n: int, seed: int, dataset: str, mo
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--patients", type=int, default=10, show_default=True)
 @click.option("--size", type=int, default=240, show_default=True, help="In-plane size in pixels (240 like BraTS).")
-@click.option("--modalities", type=CommaList(example="flair,t1c"), default="flair,t1,t1c,t2", show_default=True)
-@click.option("--healthy-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
-              help="Subjects without a tumour.")
+@click.option("--modalities", type=CommaList(example="flair,t1c"), default=",".join(ALL_MODALITIES), show_default=True)
+@click.option(
+    "--healthy-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True, help="Subjects without a tumour."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--difficulty", type=click.Choice(["easy", "standard", "hard"]), default="standard", show_default=True,
-              help="easy: every lesion FLAIR-bright; standard and hard add lesions that are not and FLAIR-bright "
-                   "healthy structures (docs/DATA.md).")
-def synth_command(out: Path, patients: int, size: int, modalities: list[str], healthy_fraction: float,
-                  seed: int, difficulty: str) -> None:
+@click.option(
+    "--difficulty",
+    type=click.Choice(DIFFICULTIES),
+    default=DEFAULT_DIFFICULTY,
+    show_default=True,
+    help="easy: every lesion FLAIR-bright; standard and hard add lesions that are not and FLAIR-bright "
+    "healthy structures (docs/DATA.md).",
+)
+def synth_command(
+    out: Path, patients: int, size: int, modalities: list[str], healthy_fraction: float, seed: int, difficulty: str
+) -> None:
     """Write a synthetic BraTS-2021-layout dataset of brains with gliomas (deterministic per seed).
 
     \b
@@ -176,17 +270,30 @@ def synth_command(out: Path, patients: int, size: int, modalities: list[str], he
         mods.append(ALIASES[m.lower()])
     if size % 16 or size < 32:
         raise UserError(f"--size {size}: must be a multiple of 16 and at least 32 (the networks downsample 16x)")
-    synthesize(out, patients=patients, size=size, modalities=mods, seed=seed, healthy_fraction=healthy_fraction,
-               difficulty=difficulty)
+    synthesize(
+        out,
+        patients=patients,
+        size=size,
+        modalities=mods,
+        seed=seed,
+        healthy_fraction=healthy_fraction,
+        difficulty=difficulty,
+    )
     click.echo(f"wrote {patients} {difficulty} subjects to {out}")
 
 
 @data_group.command("compare-real")
 @click.argument("real", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("synthetic-vs-real.png"),
-              show_default=True)
-@click.option("--size", type=int, default=240, show_default=True,
-              help="In-plane size of the synthetic slices; the real ones are resized to it.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("synthetic-vs-real.png"), show_default=True
+)
+@click.option(
+    "--size",
+    type=int,
+    default=240,
+    show_default=True,
+    help="In-plane size of the synthetic slices; the real ones are resized to it.",
+)
 @click.option("--seed", type=int, default=3, show_default=True)
 def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
     """Write a PNG of synthetic slices next to real ones (FLAIR and T1c), to judge the synthetic data.
@@ -198,24 +305,30 @@ def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
     import tempfile
 
     from ..data import PreprocessConfig, prepare_slices
+    from ..data.slices import PATHOLOGICAL
     from ..data.synthetic import synthesize
     from ..errors import UserError
-    from ..figures import slice_grid
     from ..registry import create
+    from ..slice_figures import slice_grid
 
     if size % 16 or size < 32:
         raise UserError(f"--size {size}: must be a multiple of 16 and at least 32 (the networks downsample 16x)")
-    real_table = prepare_slices(create("dataset", "auto", real, modalities=["flair", "t1c"]),
-                                PreprocessConfig(image_size=size), None, progress=False)
+    real_table = prepare_slices(
+        create("dataset", "auto", real, modalities=["flair", "t1c"]),
+        PreprocessConfig(image_size=size),
+        None,
+        progress=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(tmp, patients=3, size=size, modalities=("flair", "t1c"), seed=seed, healthy_fraction=0.0)
         syn = create("dataset", "synthetic", Path(tmp), modalities=["flair", "t1c"])
-        syn_table = prepare_slices(syn, PreprocessConfig(slice_range=syn.default_slice_range, image_size=size), None,
-                                   progress=False)
+        syn_table = prepare_slices(
+            syn, PreprocessConfig(slice_range=syn.default_slice_range, image_size=size), None, progress=False
+        )
     picks = []
     for table, label in ((real_table, "real"), (syn_table, "synthetic")):
         for pid in table.patients()[:3]:
-            idx = np.flatnonzero((table.patient == pid) & (table.domain == 1))
+            idx = np.flatnonzero((table.patient == pid) & (table.domain == PATHOLOGICAL))
             if len(idx):
                 area = table.masks[idx].reshape(len(idx), -1).sum(1)
                 i = idx[np.argsort(area, kind="stable")[len(area) // 2]]
@@ -228,6 +341,13 @@ def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
     images = np.stack([t.images[i] for t, i, _ in picks])
     masks = np.stack([t.masks[i] for t, i, _ in picks])
     affines = [t.volumes.get(str(t.patient[i]), {}).get("affine") for t, i, _ in picks]
-    slice_grid(out, images, masks, ("flair", "t1c"), [title for *_, title in picks], affines=affines,
-               title=f"real ({real.name}) and synthetic slices, {size} px")
+    slice_grid(
+        out,
+        images,
+        masks,
+        ("flair", "t1c"),
+        [title for *_, title in picks],
+        affines=affines,
+        title=f"real ({real.name}) and synthetic slices, {size} px",
+    )
     click.echo(f"wrote {out}")

@@ -55,19 +55,35 @@ def print_components(registry: Registry, kinds: list[str], show_commands: bool) 
     """One table per kind, then commands added by plugins, then broken plugins with their errors."""
     console = Console()
     for k in kinds:
-        rows = [(e.name, f"{e.spec.summary} {' '.join(f'[{v}]' for v in facts(e).values())}".strip(),
-                 f"{e.plugin} ({e.source})") for e in registry.entries(k)]
+        rows = [
+            (
+                e.name,
+                f"{e.spec.summary} {' '.join(f'[{v}]' for v in facts(e).values())}".strip(),
+                f"{e.plugin} ({e.source})",
+            )
+            for e in registry.entries(k)
+        ]
         _table(console, k, ("name", "description", "plugin"), rows or [("-", "nothing registered", "")])
     if show_commands and registry.commands():
-        _table(console, "commands added by plugins", ("name", "description", "plugin"),
-               [(c.name or "?", c.get_short_help_str(80), f"{p} ({src})") for c, p, src in registry.commands()])
+        _table(
+            console,
+            "commands added by plugins",
+            ("name", "description", "plugin"),
+            [(c.name or "?", c.get_short_help_str(80), f"{p} ({src})") for c, p, src in registry.commands()],
+        )
     if registry.broken:
-        _table(console, "broken plugins", ("plugin", "source", "error"),
-               [(b.plugin, b.source, b.error) for b in registry.broken], style="bold red")
+        _table(
+            console,
+            "broken plugins",
+            ("plugin", "source", "error"),
+            [(b.plugin, b.source, b.error) for b in registry.broken],
+            style="bold red",
+        )
 
 
-def _table(console: Console, title: str, columns: tuple[str, str, str], rows: list[tuple[str, str, str]],
-           style: str = "") -> None:
+def _table(
+    console: Console, title: str, columns: tuple[str, str, str], rows: list[tuple[str, str, str]], style: str = ""
+) -> None:
     table = Table(title=title, title_justify="left", title_style=style or None, show_edge=False, pad_edge=False)
     table.add_column(columns[0], style=style or "bold cyan", no_wrap=True)
     table.add_column(columns[1])

@@ -13,26 +13,59 @@ from rich.table import Table
 from ..errors import UserError
 from ..io import write_csv
 from ..metrics import CONVENTIONS, PAIR_METRICS
-from ..metrics.volumes import find_pairs, load_labels, parse_spacing, score_volume
+from ..metrics.label_files import find_pairs, load_labels, parse_spacing, score_volume
 from ..report import Stat, format_stat, is_ratio, print_table
 from .options import CommaList
+
 
 @click.command("metrics")
 @click.argument("pred", type=click.Path(exists=True, path_type=Path))
 @click.argument("gt", type=click.Path(exists=True, path_type=Path))
-@click.option("--spacing", default="auto", show_default=True,
-              help="Voxel size in mm: 'auto' reads it from the NIfTI header; or e.g. 1,1,1.")
-@click.option("--empty", type=click.Choice(list(CONVENTIONS)), default="default", show_default=True,
-              help="Empty-mask convention (see docs/METRICS.md).")
-@click.option("--metrics", "metrics", type=CommaList(kind="metric", example="dice,hd95"), default=",".join(PAIR_METRICS),
-              show_default=True, help="Comma-separated metrics.")
-@click.option("--labels", type=CommaList(int, example="1,2,4"), default=None,
-              help="Comma-separated labels counted as foreground (default: every label > 0).")
-@click.option("--axis", type=click.IntRange(0, 2), default=2, show_default=True,
-              help="Slice axis for the slice-wise scores (2 = axial for BraTS, slice = volume[:, :, z]).")
+@click.option(
+    "--spacing",
+    default="auto",
+    show_default=True,
+    help="Voxel size in mm: 'auto' reads it from the NIfTI header; or e.g. 1,1,1.",
+)
+@click.option(
+    "--empty",
+    type=click.Choice(list(CONVENTIONS)),
+    default="default",
+    show_default=True,
+    help="Empty-mask convention (see docs/METRICS.md).",
+)
+@click.option(
+    "--metrics",
+    "metrics",
+    type=CommaList(kind="metric", example="dice,hd95"),
+    default=",".join(PAIR_METRICS),
+    show_default=True,
+    help="Comma-separated metrics.",
+)
+@click.option(
+    "--labels",
+    type=CommaList(int, example="1,2,4"),
+    default=None,
+    help="Comma-separated labels counted as foreground (default: every label > 0).",
+)
+@click.option(
+    "--axis",
+    type=click.IntRange(0, 2),
+    default=2,
+    show_default=True,
+    help="Slice axis for the slice-wise scores (2 = axial for BraTS, slice = volume[:, :, z]).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write every score to this CSV.")
-def metrics_command(pred: Path, gt: Path, spacing: str, empty: str, metrics: list[str], labels: list[int] | None,
-                    axis: int, out: Path | None) -> None:
+def metrics_command(
+    pred: Path,
+    gt: Path,
+    spacing: str,
+    empty: str,
+    metrics: list[str],
+    labels: list[int] | None,
+    axis: int,
+    out: Path | None,
+) -> None:
     """Score predicted label maps against ground truth, volume-wise and slice-wise.
 
     PRED and GT are two NIfTI files or two folders of them, matched by file
@@ -57,10 +90,15 @@ def metrics_command(pred: Path, gt: Path, spacing: str, empty: str, metrics: lis
         volume, slices = _score_pair(pred_path, gt_path, spacing, labels, metrics, empty, axis, err)
         rows.append({"file": name, "scope": "volume", "z": "", **volume})
         rows += [{"file": name, "scope": "slice", **r} for r in slices.to_dict("records")]
-        table.add_row(name, "volume", *[f"{100 * volume[m]:.2f}" if is_ratio(m) else f"{volume[m]:.3f}" for m in metrics])
+        table.add_row(
+            name, "volume", *[f"{100 * volume[m]:.2f}" if is_ratio(m) else f"{volume[m]:.3f}" for m in metrics]
+        )
         if len(slices):
-            table.add_row("", f"{len(slices)} slices",
-                          *[format_stat(Stat.of(slices[m].to_numpy(float)), is_ratio(m), 2) for m in metrics])
+            table.add_row(
+                "",
+                f"{len(slices)} slices",
+                *[format_stat(Stat.of(slices[m].to_numpy(float)), is_ratio(m), 2) for m in metrics],
+            )
     print_table(table, Console())
     if out is not None:
         write_csv(out, pd.DataFrame(rows))
@@ -77,12 +115,22 @@ def check_pair_metrics(names: list[str]) -> None:
     patient_level = [n for n in names if getattr(create_metric(registry, n), "level", "pair") != "pair"]
     if patient_level:
         pair = [n for n in registry.names("metric") if getattr(create_metric(registry, n), "level", "pair") == "pair"]
-        raise UserError(f"--metrics: {', '.join(patient_level)} scores a patient's slices of a run (use `evaluate`); "
-                        f"here choose from {', '.join(pair)}")
+        raise UserError(
+            f"--metrics: {', '.join(patient_level)} scores a patient's slices of a run (use `evaluate`); "
+            f"here choose from {', '.join(pair)}"
+        )
 
 
-def _score_pair(pred_path: Path, gt_path: Path, spacing: str, labels: list[int] | None, metrics: list[str],
-                empty: str, axis: int, err: Console) -> tuple[dict, pd.DataFrame]:
+def _score_pair(
+    pred_path: Path,
+    gt_path: Path,
+    spacing: str,
+    labels: list[int] | None,
+    metrics: list[str],
+    empty: str,
+    axis: int,
+    err: Console,
+) -> tuple[dict, pd.DataFrame]:
     p, p_zoom = load_labels(pred_path, labels)
     g, g_zoom = load_labels(gt_path, labels)
     if p.shape != g.shape:
@@ -95,12 +143,25 @@ def _score_pair(pred_path: Path, gt_path: Path, spacing: str, labels: list[int] 
 
 @click.command("evaluate")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--metrics", type=CommaList(kind="metric", example="dice,hd95"), default=None,
-              help="Comma-separated metrics (default: the run's config, else dice,hd95,avd,dice_pp).")
-@click.option("--empty", type=click.Choice(list(CONVENTIONS)), default=None,
-              help="Empty-mask convention (default: the run's config, else 'default').")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the tables and report here instead of replacing the run's own.")
+@click.option(
+    "--metrics",
+    type=CommaList(kind="metric", example="dice,hd95"),
+    default=None,
+    help="Comma-separated metrics (default: the run's config, else dice,hd95,avd,dice_pp).",
+)
+@click.option(
+    "--empty",
+    type=click.Choice(list(CONVENTIONS)),
+    default=None,
+    help="Empty-mask convention (default: the run's config, else 'default').",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the tables and report here instead of replacing the run's own.",
+)
 def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None, out_dir: Path | None) -> None:
     """Re-score a finished run from its predictions.npz and write its reports.
 

@@ -9,6 +9,9 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from ..config.schema import COMPILE_MODES, PRESETS
+from ..data.synthetic import DIFFICULTIES
+
 
 class CommaList(click.ParamType):
     """``a,b,c`` -> ``["a", "b", "c"]`` (items converted by ``item``: str, int or float)."""
@@ -27,7 +30,11 @@ class CommaList(click.ParamType):
             self.fail(f"{value!r}: expected a comma-separated list like {self.example}", param, ctx)
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
-        return complete_names(self.kind, incomplete.split(",")[-1], prefix=incomplete.rpartition(",")[0]) if self.kind else []
+        return (
+            complete_names(self.kind, incomplete.split(",")[-1], prefix=incomplete.rpartition(",")[0])
+            if self.kind
+            else []
+        )
 
 
 class SliceRange(click.ParamType):
@@ -67,47 +74,99 @@ def registry_name(kind: str) -> Callable[[click.Context, click.Parameter, str], 
 def common_run_options(func: Any) -> Any:
     """Options shared by ``run`` and ``compare --models``: they set values of the run config."""
     options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML config file (e.g. a run directory's config.toml to repeat that run)."),
-        click.option("--data", type=click.Path(path_type=Path),
-                     help="Folder of BraTS-style NIfTI cases. Default: the built-in synthetic dataset."),
-        click.option("--dataset", shell_complete=registry_name("dataset"),
-                     help="Dataset plugin (default: auto-detect the folder's naming scheme)."),
-        click.option("--modalities", type=CommaList(example="flair,t1c"),
-                     help="Comma-separated modalities, e.g. flair,t1c (default: all)."),
-        click.option("--allow-missing-modalities", is_flag=True, default=None,
-                     help="Skip (and list) cases lacking a modality instead of stopping."),
-        click.option("--allow-unlabelled", is_flag=True, default=None,
-                     help="Keep cases without a segmentation (when others have one) as unlabelled instead of stopping."),
-        click.option("--test-data", type=click.Path(path_type=Path),
-                     help="A second folder of cases scored as the test split (another site, an official "
-                          "validation set); --data is then split into train and val only."),
-        click.option("--split-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help='JSON patient lists per split ({"train": [...], "val": [...], "test": [...]}), '
-                          "e.g. a run's splits.json."),
-        click.option("--synthetic-difficulty", type=click.Choice(["easy", "standard", "hard"]),
-                     help="Built-in synthetic data: easy (every lesion FLAIR-bright), standard or hard."),
-        click.option("--slices", type=SliceRange(),
-                     help="Axial slices FIRST-LAST (default: the dataset's; BraTS 60-100 as in the paper)."),
-        click.option("--preset", type=click.Choice(["auto", "quick", "paper"]),
-                     help="quick: minutes on a CPU; paper: the paper's schedule; auto: quick on CPU, paper on CUDA."),
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="TOML config file (e.g. a run directory's config.toml to repeat that run).",
+        ),
+        click.option(
+            "--data",
+            type=click.Path(path_type=Path),
+            help="Folder of BraTS-style NIfTI cases. Default: the built-in synthetic dataset.",
+        ),
+        click.option(
+            "--dataset",
+            shell_complete=registry_name("dataset"),
+            help="Dataset plugin (default: auto-detect the folder's naming scheme).",
+        ),
+        click.option(
+            "--modalities",
+            type=CommaList(example="flair,t1c"),
+            help="Comma-separated modalities, e.g. flair,t1c (default: all).",
+        ),
+        click.option(
+            "--allow-missing-modalities",
+            is_flag=True,
+            default=None,
+            help="Skip (and list) cases lacking a modality instead of stopping.",
+        ),
+        click.option(
+            "--allow-unlabelled",
+            is_flag=True,
+            default=None,
+            help="Keep cases without a segmentation (when others have one) as unlabelled instead of stopping.",
+        ),
+        click.option(
+            "--test-data",
+            type=click.Path(path_type=Path),
+            help="A second folder of cases scored as the test split (another site, an official "
+            "validation set); --data is then split into train and val only.",
+        ),
+        click.option(
+            "--split-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help='JSON patient lists per split ({"train": [...], "val": [...], "test": [...]}), '
+            "e.g. a run's splits.json.",
+        ),
+        click.option(
+            "--synthetic-difficulty",
+            type=click.Choice(DIFFICULTIES),
+            help="Built-in synthetic data: easy (every lesion FLAIR-bright), standard or hard.",
+        ),
+        click.option(
+            "--slices",
+            type=SliceRange(),
+            help="Axial slices FIRST-LAST (default: the dataset's; BraTS 60-100 as in the paper).",
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(["auto", *PRESETS]),
+            help="quick: minutes on a CPU; paper: the paper's schedule; auto: quick on CPU, paper on CUDA.",
+        ),
         click.option("--device", help="auto, cpu or cuda[:N] (default: auto)."),
-        click.option("--threads", type=click.IntRange(min=1),
-                     help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores available)."),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores available).",
+        ),
         click.option("--seed", type=int, help="Seed of the split, the sampling and the initialisation."),
         click.option("--steps", type=int, help="Training steps (overrides --epochs)."),
         click.option("--epochs", type=float, help="Epochs over the larger training domain."),
         click.option("--batch-size", type=int, help="Training images per domain and step (paper: 4)."),
         click.option("--loss", multiple=True, metavar="NAME=WEIGHT", help="Set a loss term's weight, or add a term."),
-        click.option("--without", multiple=True, metavar="NAME", shell_complete=registry_name("loss-term"),
-                     help="Drop a term from the loss set."),
-        click.option("--model-option", "model_option", multiple=True, metavar="KEY=VALUE",
-                     help="A [model_options] value, e.g. --model-option width=0.25."),
+        click.option(
+            "--without",
+            multiple=True,
+            metavar="NAME",
+            shell_complete=registry_name("loss-term"),
+            help="Drop a term from the loss set.",
+        ),
+        click.option(
+            "--model-option",
+            "model_option",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A [model_options] value, e.g. --model-option width=0.25.",
+        ),
         click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (slower)."),
         click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
         click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
-        click.option("--compile-mode", type=click.Choice(["default", "reduce-overhead", "max-autotune"]),
-                     help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs)."),
+        click.option(
+            "--compile-mode",
+            type=click.Choice(COMPILE_MODES),
+            help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

@@ -16,18 +16,33 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
 
 
 @click.command("run")
-@click.option("--model", shell_complete=registry_name("model"),
-              help="Model to train (see `pathogan-bench list model`). Default: pathogan.")
-@click.option("--loss-set", shell_complete=registry_name("loss-set"),
-              help="Named objective (see `pathogan-bench list loss-set`). Default: full.")
+@click.option(
+    "--model",
+    shell_complete=registry_name("model"),
+    help="Model to train (see `pathogan-bench list model`). Default: pathogan.",
+)
+@click.option(
+    "--loss-set",
+    shell_complete=registry_name("loss-set"),
+    help="Named objective (see `pathogan-bench list loss-set`). Default: full.",
+)
 @click.option("--out", help="Parent folder of run directories (default: runs).")
 @click.option("--name", help="Run directory name (default: <date>-<time>-<model>-<loss-set>).")
-@click.option("--stop-at", type=click.IntRange(min=0), help="Stop after this step with a checkpoint; continue with --resume.")
-@click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
-              help="Continue a stopped or interrupted run directory (may change --stop-at, --device, --threads).")
-@click.option("--folds", type=click.IntRange(min=2), help="Patient-level K-fold cross-validation: one run per "
-              "fold in OUT/NAME (default runs/cv-MODEL-LOSSSET-Kfolds), per-fold and pooled tables; run the same "
-              "command again to continue it fold by fold.")
+@click.option(
+    "--stop-at", type=click.IntRange(min=0), help="Stop after this step with a checkpoint; continue with --resume."
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Continue a stopped or interrupted run directory (may change --stop-at, --device, --threads).",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(min=2),
+    help="Patient-level K-fold cross-validation: one run per "
+    "fold in OUT/NAME (default runs/cv-MODEL-LOSSSET-Kfolds), per-fold and pooled tables; run the same "
+    "command again to continue it fold by fold.",
+)
 @common_run_options
 def run_command(resume: Path | None, folds: int | None, config_file: Path | None, **options: Any) -> None:
     """Train a model, segment the test patients and write a Dice/HD95/AVD report.
@@ -52,8 +67,10 @@ def run_command(resume: Path | None, folds: int | None, config_file: Path | None
     from ..engine.rundir import existing_run_dir
 
     if resume is not None and folds:
-        raise UserError("--resume continues one run; to continue a cross-validation, repeat its command "
-                        "(finished folds are reused, an interrupted one resumed)")
+        raise UserError(
+            "--resume continues one run; to continue a cross-validation, repeat its command "
+            "(finished folds are reused, an interrupted one resumed)"
+        )
     if resume is None and folds:
         from ..comparison import compare_models
 
@@ -69,9 +86,11 @@ def run_command(resume: Path | None, folds: int | None, config_file: Path | None
         fixed.insert(0, "config")
     if fixed:
         names = ", ".join("--" + k.replace("_", "-") for k in fixed)
-        raise UserError(f"--resume continues {resume} with its own config.toml; {names} cannot change it "
-                        f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_OPTIONS)} can). "
-                        f"Start a new run from it instead: pathogan-bench run --config {resume}/config.toml ...")
+        raise UserError(
+            f"--resume continues {resume} with its own config.toml; {names} cannot change it "
+            f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_OPTIONS)} can). "
+            f"Start a new run from it instead: pathogan-bench run --config {resume}/config.toml ..."
+        )
     run_dir = existing_run_dir(resume)
     # a stop_at stored in the run's config was for the first part; resume runs to the end unless told
     kept = {k: options.get(k) for k in RESUMABLE_OPTIONS}

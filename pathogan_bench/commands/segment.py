@@ -12,14 +12,25 @@ from .options import SliceRange
 @click.command("segment")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder: PATIENT-prob.nii.gz, PATIENT-label.nii.gz, ... for every input.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: PATIENT-prob.nii.gz, PATIENT-label.nii.gz, ... for every input.",
+)
 @click.option("--slices", "slice_range", type=SliceRange(), help="Axial slices FIRST-LAST to segment (default: all).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Slices segmented at once (lower it if memory runs out).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Slices segmented at once (lower it if memory runs out).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-def segment_command(run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slice_range: list[int] | None,
-                    batch_size: int, device: str) -> None:
+def segment_command(
+    run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slice_range: list[int] | None, batch_size: int, device: str
+) -> None:
     """Segment NIfTI volumes slice by slice with a trained run's model.
 
     Each INPUT is a case folder (any supported naming scheme) holding the
@@ -34,7 +45,7 @@ def segment_command(run_dir: Path, inputs: tuple[Path, ...], out_dir: Path, slic
         pathogan-bench segment runs/RUN /data/BraTS2021/BraTS-GLI-00001-000 --out seg
     """
     from ..engine import load_trained_model
-    from ..engine.volumes import segment_case
+    from ..engine.segment_volumes import segment_case
     from ..errors import UserError
 
     if out_dir.exists() and not out_dir.is_dir():

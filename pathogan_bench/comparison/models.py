@@ -28,11 +28,10 @@ from ..engine import plan_run, run
 from ..engine.prepare import data_seed, split_seed
 from ..errors import UserError
 from ..io import write_csv, write_text
-from .figures import label_efficiency_figure, same_slices_figure
-from .pooled import pooled_markdown, run_label
+from .comparison_figures import label_efficiency_figure, same_slices_figure
+from .pooled import pooled_sections, run_label
 from .summary import ComparedRun, seed_summary
-from .tables import compare_runs
-
+from .tables import tabulate_runs
 
 #: settings that may differ between a stored run and the one asked for without making it another run
 NOT_COMPARED = {("device",), ("out",), ("name",), ("train", "threads"), ("train", "stop_at")}
@@ -95,9 +94,16 @@ def run_or_reuse(config: RunConfig, run_dir: Path, reuse: bool, console: Console
     return run(config, console=console).status
 
 
-def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int = 1,
-                   label_fractions: list[float] | None = None, reuse: bool = True, folds: int = 0,
-                   console: Console | None = None) -> list[ComparedRun]:
+def compare_models(
+    base: RunConfig,
+    models: list[str],
+    out_dir: Path,
+    seeds: int = 1,
+    label_fractions: list[float] | None = None,
+    reuse: bool = True,
+    folds: int = 0,
+    console: Console | None = None,
+) -> list[ComparedRun]:
     """Train every model (x folds, x seeds, x label fractions for fully supervised ones) and compare.
 
     Only the training seed varies with ``seeds``: the patient split (and the
@@ -124,57 +130,76 @@ def compare_models(base: RunConfig, models: list[str], out_dir: Path, seeds: int
             for offset in range(seeds):
                 seed = base.seed + offset
                 for fraction in fractions if supervision == "full" else [1.0]:
-                    tag = (f"{name}" + (f"-fold{fold}" if fold else "") + f"-seed{seed}"
-                           + (f"-labels{fraction:g}" if fraction < 1 else ""))
+                    tag = (
+                        f"{name}"
+                        + (f"-fold{fold}" if fold else "")
+                        + f"-seed{seed}"
+                        + (f"-labels{fraction:g}" if fraction < 1 else "")
+                    )
                     config = dataclasses.replace(
-                        base, model=name, seed=seed, out=str(out_dir / "runs"), name=tag,
-                        data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold))
+                        base,
+                        model=name,
+                        seed=seed,
+                        out=str(out_dir / "runs"),
+                        name=tag,
+                        data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold),
+                    )
                     status = run_or_reuse(config, out_dir / "runs" / tag, reuse, console)
                     runs.append(ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold))
                     stopped += status != "done"
     write_text(out_dir / "base-config.toml", to_toml(base))
     if stopped:
-        console.print(f"{stopped} of {len(runs)} runs stopped before their last step (--stop-at); no comparison "
-                      "written yet. Run the same command again to continue them.", soft_wrap=True)
+        console.print(
+            f"{stopped} of {len(runs)} runs stopped before their last step (--stop-at); no comparison "
+            "written yet. Run the same command again to continue them.",
+            soft_wrap=True,
+        )
         return runs
     report_comparison(runs, out_dir, console, seeds_note(base, data, seeds, folds))
-    console.print(f"{len(runs)} runs in {(time.perf_counter() - started) / 60:.1f} min (reused runs not counted)",
-                  soft_wrap=True)
+    console.print(
+        f"{len(runs)} runs in {(time.perf_counter() - started) / 60:.1f} min (reused runs not counted)", soft_wrap=True
+    )
     return runs
 
 
 def seeds_note(base: RunConfig, data: Any, seeds: int, folds: int) -> str:
     """Which seed varied across the runs and which stayed fixed, in words."""
     trained = ", ".join(str(base.seed + i) for i in range(seeds))
-    split = f"{folds}-fold patient cross-validation (split seed {data.split_seed})" if folds else \
-        f"one patient split (split seed {data.split_seed})"
+    split = (
+        f"{folds}-fold patient cross-validation (split seed {data.split_seed})"
+        if folds
+        else f"one patient split (split seed {data.split_seed})"
+    )
     generated = "" if base.data.path else f"; synthetic data fixed (data seed {data.synthetic_seed})"
-    return (f"Varied: the training seed ({trained}: initialisation, sampling, augmentation); fixed: {split}"
-            f"{generated}.")
+    return f"Varied: the training seed ({trained}: initialisation, sampling, augmentation); fixed: {split}{generated}."
 
 
-def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None,
-                      varied: str = "") -> None:
+def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None, varied: str = "") -> None:
     """comparison.md (pooled, spread, per-fold and per-run tables), comparison.csv, seeds.csv and figures."""
-    from ..figures import dice_boxplot
+    from ..slice_figures import dice_boxplot
 
-    compare_runs([r.run_dir for r in runs], out_dir, console=None, same_slices=False, boxplot=False)
-    per_run = (out_dir / "comparison.md").read_text(encoding="utf-8").split("\n", 2)[2]
-    text = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled_markdown(runs, varied) + \
-        "## Every run\n\n" + per_run
-    write_text(out_dir / "comparison.md", text)
+    per_run = tabulate_runs([r.run_dir for r in runs])
+    write_csv(out_dir / "comparison.csv", per_run.table)
+    pooled, *rest = pooled_sections(runs, varied)
+    headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled
+    write_text(out_dir / "comparison.md", headline + "".join(rest) + "## Every run\n\n" + per_run.markdown())
     write_csv(out_dir / "seeds.csv", seed_summary(runs))
     groups: dict[str, list[float]] = {}
     for r in runs:
         frame = pd.read_csv(r.run_dir / "metrics_slices.csv")
         groups.setdefault(run_label(r), []).extend(frame.loc[frame["split"] == "test", "dice"].tolist())
-    dice_boxplot(out_dir / "dice-boxplot.png", {k: np.asarray(v) for k, v in groups.items()},
-                 title="per-slice test Dice, every fold and seed")
+    dice_boxplot(
+        out_dir / "dice-boxplot.png",
+        {k: np.asarray(v) for k, v in groups.items()},
+        title="per-slice test Dice, every fold and seed",
+    )
     if len({r.label_fraction for r in runs}) > 1:
         label_efficiency_figure(runs, out_dir / "label-efficiency.png")
     first = runs[0]
-    same_slices_figure([r for r in runs if r.label_fraction >= 1.0 and r.seed == first.seed and r.fold == first.fold],
-                       out_dir / "same-slices.png")
+    same_slices_figure(
+        [r for r in runs if r.label_fraction >= 1.0 and r.seed == first.seed and r.fold == first.fold],
+        out_dir / "same-slices.png",
+    )
     if console is not None:
-        console.print(text.split("## Where")[0], markup=False, highlight=False, soft_wrap=True)
+        console.print(headline, markup=False, highlight=False, soft_wrap=True)
         console.print(f"comparison written to [bold]{out_dir}[/bold]")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.slices import HEALTHY, MINOR, PATHOLOGICAL
 from ..report import Stat, format_stat, markdown_table
 from .summary import ComparedRun
 
@@ -53,12 +54,18 @@ class RunScores:
     info: dict[str, Any]
 
     @classmethod
-    def load(cls, run: ComparedRun) -> "RunScores":
+    def load(cls, run: ComparedRun) -> RunScores:
         d = run.run_dir
         summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else {}
         info = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
-        return cls(run, _read_csv(d / "metrics_slices.csv"), _read_csv(d / "metrics_patients.csv"),
-                   _read_csv(d / "metrics_volumes.csv"), summary, info)
+        return cls(
+            run,
+            _read_csv(d / "metrics_slices.csv"),
+            _read_csv(d / "metrics_patients.csv"),
+            _read_csv(d / "metrics_volumes.csv"),
+            summary,
+            info,
+        )
 
     @property
     def tumour_volumes(self) -> pd.DataFrame:
@@ -88,10 +95,13 @@ class Pooled:
     volumes: pd.DataFrame
 
     @classmethod
-    def of(cls, scores: list[RunScores]) -> "Pooled":
-        return cls(scores, _concat([s.tagged(s.slices) for s in scores]),
-                   _concat([s.tagged(s.patients) for s in scores]),
-                   _concat([s.tagged(s.tumour_volumes) for s in scores]))
+    def of(cls, scores: list[RunScores]) -> Pooled:
+        return cls(
+            scores,
+            _concat([s.tagged(s.slices) for s in scores]),
+            _concat([s.tagged(s.patients) for s in scores]),
+            _concat([s.tagged(s.tumour_volumes) for s in scores]),
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -107,8 +117,13 @@ class Pooled:
 
 def pooled_table(pooled: Pooled, splits: tuple[str, ...] = ("train", "test")) -> tuple[list[str], list[list[str]]]:
     """Per model and split: every scored slice (and patient) of every fold and seed together."""
-    header = (["model (split)", "runs"] + [name for _, name, _ in SLICE_METRICS] + ["Dice PP (%)"]
-              + [name for _, name, _ in VOLUME_METRICS] + ["AUROC (%)", "AUPRC (%)", "healthy slices with detection"])
+    header = (
+        ["model (split)", "runs"]
+        + [name for _, name, _ in SLICE_METRICS]
+        + ["Dice PP (%)"]
+        + [name for _, name, _ in VOLUME_METRICS]
+        + ["AUROC (%)", "AUPRC (%)", "healthy slices with detection"]
+    )
     rows = []
     for label in pooled.labels:
         mine = pooled.runs(label)
@@ -146,13 +161,26 @@ def _spread(part: pd.DataFrame) -> list[str]:
     seeds = part.groupby("seed")["dice"].mean()
     patients = part.groupby(["patient", "seed"])["dice"].mean().groupby(level="patient").mean()
     return [f"{100 * part['dice'].mean():.1f}"] + [
-        "–" if math.isnan(v) else f"{100 * v:.1f}" for v in (_std(folds), _std(seeds), _std(patients))]
+        "–" if math.isnan(v) else f"{100 * v:.1f}" for v in (_std(folds), _std(seeds), _std(patients))
+    ]
 
 
 def spread_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list[list[str]]]:
     """The spread of the mean test Dice (slices) and 3D Dice (patients), by its source."""
-    header = ["model", "folds", "seeds", "patients", "Dice (%)", "± folds", "± seeds", "± patients",
-              "3D Dice (%)", "± folds", "± seeds", "± patients"]
+    header = [
+        "model",
+        "folds",
+        "seeds",
+        "patients",
+        "Dice (%)",
+        "± folds",
+        "± seeds",
+        "± patients",
+        "3D Dice (%)",
+        "± folds",
+        "± seeds",
+        "± patients",
+    ]
     rows = []
     for label in pooled.labels:
         slices = pooled.part(pooled.slices, label, split)
@@ -168,14 +196,29 @@ def per_fold_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list
     for label in pooled.labels:
         for fold in sorted({s.run.fold for s in pooled.runs(label)}):
             mine = [s for s in pooled.runs(label) if s.run.fold == fold]
-            tested = sorted({p for s in mine for p in s.slices.loc[s.slices["split"] == split, "patient"]}) \
-                if all(len(s.slices) for s in mine) else []
+            tested = (
+                sorted({p for s in mine for p in s.slices.loc[s.slices["split"] == split, "patient"]})
+                if all(len(s.slices) for s in mine)
+                else []
+            )
             dice = [s.slices.loc[s.slices["split"] == split, "dice"].mean() for s in mine if len(s.slices)]
-            vol = [s.tumour_volumes.loc[s.tumour_volumes["split"] == split, "dice"].mean() for s in mine
-                   if len(s.tumour_volumes)]
+            vol = [
+                s.tumour_volumes.loc[s.tumour_volumes["split"] == split, "dice"].mean()
+                for s in mine
+                if len(s.tumour_volumes)
+            ]
             auroc = [s.summary.get("threshold_free", {}).get(split, {}).get("auroc") for s in mine]
-            rows.append([label, str(fold or "-"), ", ".join(tested), str(len(mine)), _cell(dice, True),
-                         _cell(vol, True) if vol else "–", _cell([a for a in auroc if a is not None], True)])
+            rows.append(
+                [
+                    label,
+                    str(fold or "-"),
+                    ", ".join(tested),
+                    str(len(mine)),
+                    _cell(dice, True),
+                    _cell(vol, True) if vol else "–",
+                    _cell([a for a in auroc if a is not None], True),
+                ]
+            )
     return header, rows
 
 
@@ -219,31 +262,48 @@ def data_table(runs: list[ComparedRun]) -> tuple[list[str], list[list[str]]]:
             rows = patient.astype(str) == pid
             where = f"fold {r.fold}" if r.fold else "the test split"
             if (split[rows] == "test").any() and pid not in seen:
-                kinds = [int((domain[rows] == d).sum()) for d in (0, 1, 2)]
-                seen[pid] = [pid, where, str(int(rows.sum())), *map(str, kinds),
-                             _ranges(z[rows & (domain == 0)].tolist()) or "none"]
+                kinds = [int((domain[rows] == d).sum()) for d in (HEALTHY, PATHOLOGICAL, MINOR)]
+                seen[pid] = [
+                    pid,
+                    where,
+                    str(int(rows.sum())),
+                    *map(str, kinds),
+                    _ranges(z[rows & (domain == HEALTHY)].tolist()) or "none",
+                ]
     return header, [seen[p] for p in sorted(seen)]
 
 
-def pooled_markdown(runs: list[ComparedRun], varied: str) -> str:
-    """The comparison's pooled, spread, per-fold and time tables as markdown."""
+def pooled_sections(runs: list[ComparedRun], varied: str) -> list[str]:
+    """The comparison's tables as markdown sections: pooled, spread, per fold (with several folds), test
+    patients (when the runs kept slice domains) and time."""
     pooled = Pooled.of([RunScores.load(r) for r in runs])
     folds = {r.fold for r in runs}
-    parts = ["## Pooled over " + ("folds and seeds" if len(folds) > 1 else "seeds") + "\n\n",
-             markdown_table(*pooled_table(pooled)),
-             "\nmean ± std (median) over every pathological slice of every run (Dice PP and 3D scores over every "
-             "patient and seed; AUROC and AUPRC over runs); distances in mm. " + varied + "\n\n",
-             "## Where the spread comes from (test)\n\n", markdown_table(*spread_table(pooled)),
-             "\nMean test Dice over all slices (3D Dice over all patients) of all runs, and its standard deviation "
-             "over folds (each fold's mean over seeds), over training seeds (each seed's mean over all folds) and "
-             "over patients (each patient's mean over seeds). '–': only one of that kind.\n\n"]
+    sections = [
+        "## Pooled over "
+        + ("folds and seeds" if len(folds) > 1 else "seeds")
+        + "\n\n"
+        + markdown_table(*pooled_table(pooled))
+        + "\nmean ± std (median) over every pathological slice of every run (Dice PP and 3D scores over every "
+        "patient and seed; AUROC and AUPRC over runs); distances in mm. " + varied + "\n\n",
+        "## Where the spread comes from (test)\n\n"
+        + markdown_table(*spread_table(pooled))
+        + "\nMean test Dice over all slices (3D Dice over all patients) of all runs, and its standard deviation "
+        "over folds (each fold's mean over seeds), over training seeds (each seed's mean over all folds) and "
+        "over patients (each patient's mean over seeds). '–': only one of that kind.\n\n",
+    ]
     if len(folds) > 1:
-        parts += ["## Per fold (test)\n\n", markdown_table(*per_fold_table(pooled)),
-                  "\nmean ± std (median) over seeds of each run's mean.\n\n"]
+        sections.append(
+            "## Per fold (test)\n\n"
+            + markdown_table(*per_fold_table(pooled))
+            + "\nmean ± std (median) over seeds of each run's mean.\n\n"
+        )
     header, rows = data_table(runs)
     if rows:
-        parts += ["## Test patients\n\n", markdown_table(header, rows),
-                  "\nEvery labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 tumour "
-                  "pixels, scored in the whole-scan columns only).\n\n"]
-    parts += ["## Time\n\n", markdown_table(*time_table(pooled)), "\n"]
-    return "".join(parts)
+        sections.append(
+            "## Test patients\n\n"
+            + markdown_table(header, rows)
+            + "\nEvery labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 "
+            "tumour pixels, scored in the whole-scan columns only).\n\n"
+        )
+    sections.append("## Time\n\n" + markdown_table(*time_table(pooled)) + "\n")
+    return sections

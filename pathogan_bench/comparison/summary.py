@@ -30,11 +30,23 @@ def seed_summary(runs: list[ComparedRun]) -> pd.DataFrame:
     for r in runs:
         test = _test_dice(r.run_dir)
         patients = pd.read_csv(r.run_dir / "metrics_patients.csv")
-        rows.append({"model": r.model, "supervision": r.supervision, "label_fraction": r.label_fraction, "seed": r.seed,
-                     "dice": float(test["dice"].mean()),
-                     "dice_pp": float(patients[patients["split"] == "test"]["dice_pp"].mean())})
+        rows.append(
+            {
+                "model": r.model,
+                "supervision": r.supervision,
+                "label_fraction": r.label_fraction,
+                "seed": r.seed,
+                "dice": float(test["dice"].mean()),
+                "dice_pp": float(patients[patients["split"] == "test"]["dice_pp"].mean()),
+            }
+        )
     per_run = pd.DataFrame(rows)
     grouped = per_run.groupby(["model", "supervision", "label_fraction"], sort=False)
-    out = grouped.agg(seeds=("seed", "count"), dice_mean=("dice", "mean"), dice_std=("dice", "std"),
-                      dice_pp_mean=("dice_pp", "mean"), dice_pp_std=("dice_pp", "std")).reset_index()
+    out = grouped.agg(
+        seeds=("seed", "count"),
+        dice_mean=("dice", "mean"),
+        dice_std=("dice", "std"),
+        dice_pp_mean=("dice_pp", "mean"),
+        dice_pp_std=("dice_pp", "std"),
+    ).reset_index()
     return out.fillna({"dice_std": 0.0, "dice_pp_std": 0.0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,9 +44,15 @@ def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> 
     rows = []
     for run_dir, summary in zip(run_dirs, summaries):
         for split, per in summary.splits.items():
-            row = {"run": str(run_dir), **{k: summary.run.get(k, "") for k in RUN_COLUMNS}, "split": split,
-                   "unit": summary.unit, "empty": summary.empty, "slices": summary.slices.get(split, 0),
-                   "undefined_slices": summary.undefined_slices.get(split, 0)}
+            row = {
+                "run": str(run_dir),
+                **{k: summary.run.get(k, "") for k in RUN_COLUMNS},
+                "split": split,
+                "unit": summary.unit,
+                "empty": summary.empty,
+                "slices": summary.slices.get(split, 0),
+                "undefined_slices": summary.undefined_slices.get(split, 0),
+            }
             for m in metrics:
                 st = per.get(m)
                 for stat in ("mean", "std", "median", "n", "undefined"):
@@ -62,15 +69,25 @@ def _steps(summary: Summary) -> str:
 
 
 def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
-    header = ["model (split)", "supervision", "loss set", "steps", "data"] + [column_label(m, unit) for m in metrics] + \
-        ["slices", "undefined"]
+    header = (
+        ["model (split)", "supervision", "loss set", "steps", "data"]
+        + [column_label(m, unit) for m in metrics]
+        + ["slices", "undefined"]
+    )
     rows = []
     for summary in summaries:
         for split, per in summary.splits.items():
-            rows.append([row_label(summary, split), str(summary.run.get("supervision", "")),
-                         str(summary.run.get("loss_set", "")), _steps(summary), str(summary.run.get("data", ""))] +
-                        [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics] +
-                        [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))])
+            rows.append(
+                [
+                    row_label(summary, split),
+                    str(summary.run.get("supervision", "")),
+                    str(summary.run.get("loss_set", "")),
+                    _steps(summary),
+                    str(summary.run.get("data", "")),
+                ]
+                + [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics]
+                + [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))]
+            )
     return header, rows
 
 
@@ -88,8 +105,105 @@ def data_warning(summaries: Sequence[Summary], run_dirs: Sequence[Path]) -> str 
     return None
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str = "test",
-                 console: Console | None = None, same_slices: bool = True, boxplot: bool = True) -> pd.DataFrame:
+@dataclasses.dataclass
+class RunTable:
+    """Finished runs side by side: their summaries, the numeric table and its rendered rows."""
+
+    run_dirs: list[Path]
+    summaries: list[Summary]
+    #: one row per run and split (see :func:`comparison_table`)
+    table: pd.DataFrame
+    header: list[str]
+    rows: list[list[str]]
+    #: distance unit of every run, or "px or mm" when they differ
+    unit: str
+    #: why the runs are not comparable, or None
+    warning: str | None
+
+    @property
+    def labels(self) -> list[str]:
+        return _labels(self.run_dirs, self.summaries)
+
+    def markdown(self) -> str:
+        """The table with its warning, legend and the run directories, as markdown (no heading)."""
+        empties = sorted({s.empty for s in self.summaries})
+        return (
+            (f"**Warning:** {self.warning}.\n\n" if self.warning else "")
+            + markdown_table(self.header, self.rows)
+            + f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {self.unit}; "
+            f"empty-mask convention: {', '.join(empties)}; steps: training steps done. Runs:\n\n"
+            + "".join(f"- {s.model}: `{d}`\n" for s, d in zip(self.summaries, self.run_dirs))
+        )
+
+
+def tabulate_runs(run_dirs: Sequence[str | Path]) -> RunTable:
+    """The comparison table of finished runs, scoring those not scored yet."""
+    paths = [Path(d) for d in run_dirs]
+    if not paths:
+        raise UserError("compare: give at least one run directory")
+    for d in paths:
+        load_run_info(d)  # fails with the path when it is not a run
+    summaries = [load_summary(d) for d in paths]
+    units = {s.unit for s in summaries}
+    unit = units.pop() if len(units) == 1 else "px or mm"
+    table, metrics = comparison_table(paths, summaries)
+    header, rows = _display_rows(summaries, metrics, unit)
+    return RunTable(paths, summaries, table, header, rows, unit, data_warning(summaries, paths))
+
+
+def _stderr_note(message: str) -> None:
+    Console(stderr=True).print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_boxplot(compared: RunTable, out_dir: Path, split: str) -> None:
+    """Per-slice Dice of ``split`` per run (all slices when a run has none of that split)."""
+    from ..slice_figures import dice_boxplot
+
+    groups = {}
+    for label, run_dir in zip(compared.labels, compared.run_dirs):
+        frame = pd.read_csv(run_dir / "metrics_slices.csv")
+        chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
+        groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
+    dice_boxplot(
+        out_dir / "dice-boxplot.png", groups, title=f"per-slice Dice, {split} slices" if split else "per-slice Dice"
+    )
+
+
+def _write_same_slices(compared: RunTable, out_dir: Path, console: Console | None) -> None:
+    """``same-slices.png``; notes go to stderr when there is a console."""
+    from .comparison_figures import same_slices_figure
+    from .summary import ComparedRun
+
+    runs = [
+        ComparedRun(label, int(s.run.get("seed", 0) or 0), 1.0, d, str(s.run.get("supervision", "")))
+        for label, s, d in zip(compared.labels, compared.summaries, compared.run_dirs)
+    ]
+
+    def note(message: str) -> None:
+        if console is not None:
+            _stderr_note(f"note: {message}")
+
+    if same_slices_figure(runs, out_dir / "same-slices.png", note=note if console else None) is None:
+        note(f"{compared.run_dirs[0]} has no test slices; no same-slices.png written")
+
+
+def _print_comparison(compared: RunTable, console: Console) -> None:
+    table = Table(title=f"mean ± std (median); Dice in %, distances in {compared.unit}")
+    for i, name in enumerate(compared.header):
+        table.add_column(name, justify="left" if i < 5 else "right", no_wrap=i == 0, overflow="fold")
+    for row in compared.rows:
+        table.add_row(*row)
+    print_table(table, console)
+
+
+def compare_runs(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    split: str = "test",
+    console: Console | None = None,
+    same_slices: bool = True,
+    boxplot: bool = True,
+) -> pd.DataFrame:
     """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png`` and ``same-slices.png`` for finished runs.
 
     The box plot shows per-slice Dice of ``split`` (all slices when a run
@@ -97,55 +211,17 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path, split: str
     every run (unless ``same_slices`` is false). Returns the numeric
     comparison table.
     """
-    from ..figures import dice_boxplot
-    from .figures import same_slices_figure
-    from .summary import ComparedRun
-
-    run_dirs = [Path(d) for d in run_dirs]
-    if not run_dirs:
-        raise UserError("compare: give at least one run directory")
-    for d in run_dirs:
-        load_run_info(d)  # fails with the path when it is not a run
-    summaries = [load_summary(d) for d in run_dirs]
-    units = {s.unit for s in summaries}
-    unit = units.pop() if len(units) == 1 else "px or mm"
-    table, metrics = comparison_table(run_dirs, summaries)
+    compared = tabulate_runs(run_dirs)
     out_dir = Path(out_dir)
-    write_csv(out_dir / "comparison.csv", table)
-    header, rows = _display_rows(summaries, metrics, unit)
-    empties = sorted({s.empty for s in summaries})
-    warning = data_warning(summaries, run_dirs)
-    write_text(out_dir / "comparison.md", (
-        "# Comparison\n\n" + (f"**Warning:** {warning}.\n\n" if warning else "") + markdown_table(header, rows) +
-        f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {unit}; "
-        f"empty-mask convention: {', '.join(empties)}; steps: training steps done. Runs:\n\n" +
-        "".join(f"- {s.model}: `{d}`\n" for s, d in zip(summaries, run_dirs))))
-    if warning and console is not None:
-        Console(stderr=True).print(f"warning: {warning}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    write_csv(out_dir / "comparison.csv", compared.table)
+    write_text(out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown())
+    if compared.warning and console is not None:
+        _stderr_note(f"warning: {compared.warning}")
     if boxplot:
-        groups = {}
-        for label, run_dir in zip(_labels(run_dirs, summaries), run_dirs):
-            frame = pd.read_csv(run_dir / "metrics_slices.csv")
-            chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
-            groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
-        dice_boxplot(out_dir / "dice-boxplot.png", groups,
-                     title=f"per-slice Dice, {split} slices" if split else "per-slice Dice")
+        _write_boxplot(compared, out_dir, split)
     if same_slices:
-        compared = [ComparedRun(label, int(s.run.get("seed", 0) or 0), 1.0, d, str(s.run.get("supervision", "")))
-                    for label, s, d in zip(_labels(run_dirs, summaries), summaries, run_dirs)]
-        def note(message: str) -> None:
-            if console is not None:
-                Console(stderr=True).print(f"note: {message}", style="yellow", markup=False, highlight=False,
-                                           soft_wrap=True)
-
-        if same_slices_figure(compared, out_dir / "same-slices.png", note=note if console else None) is None:
-            note(f"{run_dirs[0]} has no test slices; no same-slices.png written")
+        _write_same_slices(compared, out_dir, console)
     if console is not None:
-        rich_table = Table(title=f"mean ± std (median); Dice in %, distances in {unit}")
-        for i, name in enumerate(header):
-            rich_table.add_column(name, justify="left" if i < 5 else "right", no_wrap=i == 0, overflow="fold")
-        for row in rows:
-            rich_table.add_row(*row)
-        print_table(rich_table, console)
+        _print_comparison(compared, console)
         console.print(f"comparison written to {out_dir}", soft_wrap=True)
-    return table
+    return compared.table

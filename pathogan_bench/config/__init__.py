@@ -1,11 +1,34 @@
-"""One typed configuration per run: the schema, the presets and how a config is resolved."""
+"""One typed configuration per run: the schema, the presets and how a config is resolved.
 
-from .resolve import (build_config, from_dict, load_toml, overrides_from_options, parse_loss_override, parse_option,
-                      resolve_config, resolve_preset)
-from .schema import PRESETS, DataConfig, EvalConfig, RunConfig, TrainConfig, to_dict, to_toml
+The names below are imported on first use, so that the command line can read
+the schema's choices without loading torch (which resolving a device needs).
+"""
 
-__all__ = [
-    "PRESETS", "DataConfig", "EvalConfig", "RunConfig", "TrainConfig", "build_config", "from_dict", "load_toml",
-    "overrides_from_options", "parse_loss_override", "parse_option", "resolve_config", "resolve_preset", "to_dict",
-    "to_toml",
-]
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+#: exported name -> the submodule that defines it
+_EXPORTS = {
+    "build_config": "resolve",
+    "from_dict": "resolve",
+    "load_toml": "resolve",
+    "overrides_from_options": "resolve",
+    "parse_loss_override": "resolve",
+    "parse_option": "resolve",
+    "resolve_config": "resolve",
+    "resolve_preset": "resolve",
+    "COMPILE_MODES": "schema",
+    "PRESETS": "schema",
+    "DataConfig": "schema",
+    "EvalConfig": "schema",
+    "RunConfig": "schema",
+    "TrainConfig": "schema",
+    "to_dict": "schema",
+    "to_toml": "schema",
+}
+
+__all__ = list(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

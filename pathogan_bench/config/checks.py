@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..data.splits import SPLIT_NAMES
 from ..data.synthetic import DIFFICULTIES
 from ..errors import UserError
+from .schema import COMPILE_MODES
 
 #: the networks downsample 16x; smaller images have nothing left to encode
 MIN_IMAGE_SIZE = 32
@@ -22,8 +24,11 @@ def _finite(value: float) -> bool:
 
 def check_split_fractions(fractions: Any, where: str) -> None:
     """Three patient fractions (train, val, test), each >= 0, that sum to 1."""
-    if len(fractions) != 3 or not all(_finite(f) and f >= 0 for f in fractions) or \
-            not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+    if (
+        len(fractions) != 3
+        or not all(_finite(f) and f >= 0 for f in fractions)
+        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6)
+    ):
         raise UserError(f"{where} = {list(fractions)}: expected three fractions >= 0 (train, val, test) that sum to 1")
 
 
@@ -35,8 +40,15 @@ def check_protocol(data: Any, source: str) -> None:
         _fail(source, "data.fold", data.fold, f"the fold to run, 1 to data.folds = {data.folds}")
     if not data.folds and data.fold:
         _fail(source, "data.fold", data.fold, "0 unless data.folds is set")
-    chosen = [name for name, on in (("data.split_file", data.split_file), ("data.test_path", data.test_path),
-                                    ("data.folds", data.folds)) if on]
+    chosen = [
+        name
+        for name, on in (
+            ("data.split_file", data.split_file),
+            ("data.test_path", data.test_path),
+            ("data.folds", data.folds),
+        )
+        if on
+    ]
     if len(chosen) > 1:
         raise UserError(f"{source}: {' and '.join(chosen)} both choose the test patients; give one of them")
     if data.test_path and not data.path:
@@ -49,15 +61,26 @@ def check_config(config: Any, source: str = "config") -> None:
     """Raise :class:`UserError` naming the first value out of range."""
     data, train, ev = config.data, config.train, config.eval
     at_least = [
-        ("seed", config.seed, 0), ("train.steps", train.steps, 0), ("train.stop_at", train.stop_at, 0),
-        ("train.batch_size", train.batch_size, 1), ("train.log_every", train.log_every, 1),
-        ("train.checkpoint_every", train.checkpoint_every, 0), ("train.keep_checkpoints", train.keep_checkpoints, 1),
-        ("train.sample_every", train.sample_every, 0), ("train.max_nonfinite", train.max_nonfinite, 1),
-        ("train.threads", train.threads, 0), ("data.n_healthy", data.n_healthy, 0),
-        ("data.n_pathological", data.n_pathological, 1), ("data.pathological_min_pixels", data.pathological_min_pixels, 0),
-        ("data.synthetic_patients", data.synthetic_patients, 2), ("eval.batch_size", ev.batch_size, 1),
-        ("eval.figure_slices", ev.figure_slices, 0), ("data.split_seed", data.split_seed, -1),
-        ("data.synthetic_seed", data.synthetic_seed, -1), ("data.folds", data.folds, 0), ("data.fold", data.fold, 0),
+        ("seed", config.seed, 0),
+        ("train.steps", train.steps, 0),
+        ("train.stop_at", train.stop_at, 0),
+        ("train.batch_size", train.batch_size, 1),
+        ("train.log_every", train.log_every, 1),
+        ("train.checkpoint_every", train.checkpoint_every, 0),
+        ("train.keep_checkpoints", train.keep_checkpoints, 1),
+        ("train.sample_every", train.sample_every, 0),
+        ("train.max_nonfinite", train.max_nonfinite, 1),
+        ("train.threads", train.threads, 0),
+        ("data.n_healthy", data.n_healthy, 0),
+        ("data.n_pathological", data.n_pathological, 1),
+        ("data.pathological_min_pixels", data.pathological_min_pixels, 0),
+        ("data.synthetic_patients", data.synthetic_patients, 2),
+        ("eval.batch_size", ev.batch_size, 1),
+        ("eval.figure_slices", ev.figure_slices, 0),
+        ("data.split_seed", data.split_seed, -1),
+        ("data.synthetic_seed", data.synthetic_seed, -1),
+        ("data.folds", data.folds, 0),
+        ("data.fold", data.fold, 0),
     ]
     for key, value, low in at_least:
         if value < low:
@@ -83,9 +106,11 @@ def check_config(config: Any, source: str = "config") -> None:
     for term, weight in config.loss.items():
         if not _finite(weight) or weight < 0:
             _fail(source, f"loss.{term}", weight, "a finite weight >= 0")
-    if train.compile_mode not in ("default", "reduce-overhead", "max-autotune"):
-        _fail(source, "train.compile_mode", train.compile_mode, "default, reduce-overhead or max-autotune")
-    if not ev.splits or any(s not in ("train", "val", "test") for s in ev.splits):
+    if train.compile_mode not in COMPILE_MODES:
+        _fail(
+            source, "train.compile_mode", train.compile_mode, ", ".join(COMPILE_MODES[:-1]) + " or " + COMPILE_MODES[-1]
+        )
+    if not ev.splits or any(s not in SPLIT_NAMES for s in ev.splits):
         _fail(source, "eval.splits", ev.splits, "a list of train, val and test")
     if any(not isinstance(n, str) or "/" in n or "\\" in n for n in (config.name,)) or config.name in (".", ".."):
         _fail(source, "name", config.name, "a folder name without path separators")

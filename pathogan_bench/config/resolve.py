@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 from ..device import resolve_device
 from ..errors import UserError
@@ -50,8 +50,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
 
 
-def build_config(file_values: Mapping[str, Any] | None = None, cli_values: Mapping[str, Any] | None = None,
-                 source: str = "config") -> RunConfig:
+def build_config(
+    file_values: Mapping[str, Any] | None = None, cli_values: Mapping[str, Any] | None = None, source: str = "config"
+) -> RunConfig:
     """Merge defaults < preset < file < command line into a checked :class:`RunConfig` with its device resolved."""
     file_values = _renamed(dict(file_values or {}))
     cli_values = dict(cli_values or {})
@@ -69,8 +70,9 @@ def build_config(file_values: Mapping[str, Any] | None = None, cli_values: Mappi
 def resolve_config(config_file: Path | None = None, **options: Any) -> RunConfig:
     """The run config from an optional TOML file and the command line's option values (None = not given)."""
     file_values = load_toml(config_file) if config_file else {}
-    return build_config(file_values, overrides_from_options(**options),
-                        source=str(config_file) if config_file else "command line")
+    return build_config(
+        file_values, overrides_from_options(**options), source=str(config_file) if config_file else "command line"
+    )
 
 
 def _renamed(values: dict[str, Any]) -> dict[str, Any]:
@@ -99,14 +101,16 @@ def from_dict(cls: type, values: Mapping[str, Any], source: str = "config") -> A
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise UserError(f"{source}: unknown key(s) {', '.join(unknown)} in {cls.__name__}; known: {', '.join(sorted(known))}")
+        raise UserError(
+            f"{source}: unknown key(s) {', '.join(unknown)} in {cls.__name__}; known: {', '.join(sorted(known))}"
+        )
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise UserError(f"{source}: [{name}] must be a table")
-            kwargs[name] = from_dict(hint, value, source)
+            kwargs[name] = from_dict(cast(type, hint), value, source)
         else:
             kwargs[name] = _coerce(value, hint, f"{source}: {name}")
     return cls(**kwargs)
@@ -159,13 +163,26 @@ def parse_loss_override(text: str) -> tuple[str, float]:
 
 #: command-line option -> (config table or "" for the top level, key)
 _OPTION_KEYS = {
-    "model": ("", "model"), "loss_set": ("", "loss_set"), "preset": ("", "preset"), "device": ("", "device"),
-    "seed": ("", "seed"), "out": ("", "out"), "name": ("", "name"),
-    "data": ("data", "path"), "dataset": ("data", "dataset"), "modalities": ("data", "modalities"),
-    "slices": ("data", "slice_range"), "split_file": ("data", "split_file"), "test_data": ("data", "test_path"),
+    "model": ("", "model"),
+    "loss_set": ("", "loss_set"),
+    "preset": ("", "preset"),
+    "device": ("", "device"),
+    "seed": ("", "seed"),
+    "out": ("", "out"),
+    "name": ("", "name"),
+    "data": ("data", "path"),
+    "dataset": ("data", "dataset"),
+    "modalities": ("data", "modalities"),
+    "slices": ("data", "slice_range"),
+    "split_file": ("data", "split_file"),
+    "test_data": ("data", "test_path"),
     "synthetic_difficulty": ("data", "synthetic_difficulty"),
-    "steps": ("train", "steps"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
-    "stop_at": ("train", "stop_at"), "amp": ("train", "amp"), "threads": ("train", "threads"),
+    "steps": ("train", "steps"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "stop_at": ("train", "stop_at"),
+    "amp": ("train", "amp"),
+    "threads": ("train", "threads"),
 }
 
 

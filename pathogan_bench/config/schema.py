@@ -8,6 +8,11 @@ from typing import Any
 
 import tomli_w
 
+from ..data.synthetic import DEFAULT_DIFFICULTY
+
+#: the modes torch.compile accepts
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
 
 @dataclass
 class DataConfig:
@@ -56,7 +61,7 @@ class DataConfig:
     synthetic_seed: int = -1
     #: "easy" (every lesion FLAIR-bright, nothing healthy is), "standard" or "hard" (more lesions that are not
     #: FLAIR-bright, more FLAIR-bright healthy structures); docs/DATA.md
-    synthetic_difficulty: str = "standard"
+    synthetic_difficulty: str = DEFAULT_DIFFICULTY
     augment: bool = True
 
 
@@ -81,7 +86,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     compile: bool = False
-    #: torch.compile mode: "default", "reduce-overhead" (CUDA graphs: fewer kernel launches) or "max-autotune"
+    #: torch.compile mode, one of COMPILE_MODES; "reduce-overhead": CUDA graphs, fewer kernel launches
     compile_mode: str = "reduce-overhead"
     deterministic: bool = False
     #: CPU threads for torch; 0 = the physical cores available to this process (see pathogan_bench.device)
@@ -130,7 +135,13 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "model_options": {"width": 0.125},
-        "data": {"synthetic_patients": 10, "synthetic_size": 64, "image_size": 64, "n_healthy": 600, "n_pathological": 600},
+        "data": {
+            "synthetic_patients": 10,
+            "synthetic_size": 64,
+            "image_size": 64,
+            "n_healthy": 600,
+            "n_pathological": 600,
+        },
         "train": {"epochs": 0, "steps": 400, "log_every": 20, "checkpoint_every": 200, "sample_every": 200},
         "eval": {"figure_slices": 4},
     },
@@ -147,7 +158,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def to_toml(config: RunConfig) -> str:
-    header = "# pathogan-bench resolved run configuration\n# repeat this run: pathogan-bench run --config config.toml\n\n"
+    header = (
+        "# pathogan-bench resolved run configuration\n# repeat this run: pathogan-bench run --config config.toml\n\n"
+    )
     return header + tomli_w.dumps(_drop_none(to_dict(config)))
 
 

@@ -1,14 +1,42 @@
-"""Data: reading BraTS-style folders, preprocessing into slices, augmentation, synthetic data."""
+"""Data: reading BraTS-style folders, preprocessing into slices, augmentation, synthetic data.
 
-from .augment import AugmentConfig, Augmenter
-from .cache import CACHE_ENV, default_cache_dir
-from .cases import Case, CaseCollection, Volume, collect, detect_scheme, read_volume
-from .slices import PreprocessConfig, SliceTable, prepare_slices, select_training
-from .splits import fold_patients, fold_split, read_split_file, split_patients
-from .synthetic import synthesize, synthetic_root
+The names below are imported on first use, so that reading a constant of one
+module (the command line's choices, for one) does not load torch and pandas.
+"""
 
-__all__ = [
-    "CACHE_ENV", "AugmentConfig", "Augmenter", "Case", "CaseCollection", "PreprocessConfig", "SliceTable", "Volume", "collect", "default_cache_dir",
-    "detect_scheme", "fold_patients", "fold_split", "read_split_file", "prepare_slices", "read_volume", "select_training", "split_patients", "synthesize",
-    "synthetic_root",
-]
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+#: exported name -> the submodule that defines it
+_EXPORTS = {
+    "AugmentConfig": "augment",
+    "Augmenter": "augment",
+    "CACHE_ENV": "cache",
+    "default_cache_dir": "cache",
+    "Case": "cases",
+    "CaseCollection": "cases",
+    "Volume": "cases",
+    "collect": "cases",
+    "detect_scheme": "cases",
+    "read_volume": "cases",
+    "HEALTHY": "slices",
+    "MINOR": "slices",
+    "PATHOLOGICAL": "slices",
+    "UNLABELLED": "slices",
+    "PreprocessConfig": "slices",
+    "SliceTable": "slices",
+    "prepare_slices": "slices",
+    "select_training": "slices",
+    "fold_patients": "splits",
+    "fold_split": "splits",
+    "read_split_file": "splits",
+    "split_patients": "splits",
+    "synthesize": "synthetic",
+    "synthetic_root": "synthetic",
+}
+
+__all__ = list(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

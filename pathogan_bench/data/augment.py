@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 #: image rows (array axis 0 of a slice, dim -2 of a batch) and columns (axis 1, dim -1)
 MIRROR_AXES = ("rows", "columns")
 
@@ -41,10 +40,11 @@ class AugmentConfig:
     #: value outside the image after the transform (normalised background)
     fill: float = -1.0
 
-    def for_resize(self, factor: float) -> "AugmentConfig":
+    def for_resize(self, factor: float) -> AugmentConfig:
         """The same augmentation for images resized by ``factor`` (pixel-unit settings scaled with it)."""
-        return replace(self, elastic_spacing=max(1, round(self.elastic_spacing * factor)),
-                       elastic_std=self.elastic_std * factor)
+        return replace(
+            self, elastic_spacing=max(1, round(self.elastic_spacing * factor)), elastic_std=self.elastic_std * factor
+        )
 
 
 class Augmenter(nn.Module):
@@ -54,8 +54,9 @@ class Augmenter(nn.Module):
         super().__init__()
         self.config = config or AugmentConfig()
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, images: torch.Tensor, masks: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         cfg = self.config
         b, _, h, w = images.shape
         # parameters are drawn on the CPU generator (reproducible everywhere) and moved once
@@ -67,8 +68,13 @@ class Augmenter(nn.Module):
         # grid x runs along the columns (dim -1), grid y along the rows (dim -2): mirror the one that is left-right
         sign = torch.where(flip, -1.0, 1.0)
         sx, sy = (sign, torch.ones(b)) if cfg.mirror_axis == "columns" else (torch.ones(b), sign)
-        theta = torch.stack([torch.stack([cos * sx, -sin * sy, torch.zeros(b)], 1),
-                             torch.stack([sin * sx, cos * sy, torch.zeros(b)], 1)], 1)
+        theta = torch.stack(
+            [
+                torch.stack([cos * sx, -sin * sy, torch.zeros(b)], 1),
+                torch.stack([sin * sx, cos * sy, torch.zeros(b)], 1),
+            ],
+            1,
+        )
         identity = cfg.rotation == 0 and cfg.scale_base == 1 and not cfg.mirror and cfg.elastic_std == 0
         if identity:
             return images, masks
@@ -77,14 +83,22 @@ class Augmenter(nn.Module):
             gh = max(2, math.ceil(h / cfg.elastic_spacing) + 1)
             gw = max(2, math.ceil(w / cfg.elastic_spacing) + 1)
             coarse = torch.randn(b, 2, gh, gw, generator=generator) * cfg.elastic_std
-            dense = F.interpolate(coarse.to(images.device, images.dtype), size=(h, w), mode="bicubic", align_corners=True)
+            dense = F.interpolate(
+                coarse.to(images.device, images.dtype), size=(h, w), mode="bicubic", align_corners=True
+            )
             # pixels -> normalised [-1, 1] grid units
             grid = grid + torch.stack([dense[:, 0] * 2 / w, dense[:, 1] * 2 / h], -1)
         shifted = images - self.config.fill  # zero padding then means `fill`
-        out = F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + self.config.fill
+        out = (
+            F.grid_sample(shifted, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + self.config.fill
+        )
         out_masks = None
         if masks is not None:
-            out_masks = F.grid_sample(masks[:, None].to(images.dtype), grid, mode="nearest", padding_mode="zeros",
-                                      align_corners=False)[:, 0] > 0.5
+            out_masks = (
+                F.grid_sample(
+                    masks[:, None].to(images.dtype), grid, mode="nearest", padding_mode="zeros", align_corners=False
+                )[:, 0]
+                > 0.5
+            )
             out_masks = out_masks.to(masks.dtype)
         return out, out_masks

@@ -24,16 +24,29 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ..errors import UserError
 
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
+
 log = logging.getLogger("pathogan_bench")
 
 CANONICAL = ("flair", "t1", "t1c", "t2")
-ALIASES = {"t2f": "flair", "flair": "flair", "t1n": "t1", "t1": "t1", "t1c": "t1c", "t1ce": "t1c", "t1gd": "t1c",
-           "t2w": "t2", "t2": "t2"}
+ALIASES = {
+    "t2f": "flair",
+    "flair": "flair",
+    "t1n": "t1",
+    "t1": "t1",
+    "t1c": "t1c",
+    "t1ce": "t1c",
+    "t1gd": "t1c",
+    "t2w": "t2",
+    "t2": "t2",
+}
 #: label values allowed in BraTS segmentations (3 in BraTS 2023+, 4 before)
 BRATS_LABELS = frozenset({0, 1, 2, 3, 4})
 
@@ -64,8 +77,10 @@ class Case:
         first = volumes[0]
         for m, v in zip(modalities, volumes):
             if v.data.shape != first.data.shape:
-                raise UserError(f"{self.images[m]}: shape {v.data.shape} differs from "
-                                f"{self.images[modalities[0]].name} {first.data.shape}")
+                raise UserError(
+                    f"{self.images[m]}: shape {v.data.shape} differs from "
+                    f"{self.images[modalities[0]].name} {first.data.shape}"
+                )
         return np.stack([v.data for v in volumes]), first
 
     def load_label(self, labels: frozenset[int] = BRATS_LABELS) -> np.ndarray | None:
@@ -127,7 +142,7 @@ def read_volume(path: Path) -> Volume:
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img = cast("SpatialImage", nib.load(str(path)))
         dtype = np.dtype(img.get_data_dtype())
         if dtype.kind == "c":
             raise UserError(f"{path}: complex-valued image ({dtype}); expected real intensities")
@@ -179,8 +194,9 @@ def choose_modalities(cases: list[Case], requested: Sequence[str] | None, root: 
     return tuple(m for m in CANONICAL if m in found)
 
 
-def require_modalities(cases: list[Case], modalities: Sequence[str], root: Path | None,
-                       allow_missing: bool = False) -> tuple[list[Case], dict[str, str]]:
+def require_modalities(
+    cases: list[Case], modalities: Sequence[str], root: Path | None, allow_missing: bool = False
+) -> tuple[list[Case], dict[str, str]]:
     """The cases that have every modality, and why each other one is skipped (an error unless ``allow_missing``).
 
     With ``allow_missing`` every case may be skipped: the collection is then
@@ -196,8 +212,10 @@ def require_modalities(cases: list[Case], modalities: Sequence[str], root: Path 
     if reasons and not allow_missing:
         first = next(c for c in cases if c.patient_id in reasons)
         more = f" (and {len(reasons) - 1} more case(s))" if len(reasons) > 1 else ""
-        raise UserError(f"{case_folder(first)}: {reasons[first.patient_id]} for {first.patient_id}{more}; "
-                        f"choose --modalities, or skip such cases with --allow-missing-modalities")
+        raise UserError(
+            f"{case_folder(first)}: {reasons[first.patient_id]} for {first.patient_id}{more}; "
+            f"choose --modalities, or skip such cases with --allow-missing-modalities"
+        )
     for pid, reason in reasons.items():  # listed by whoever reports the collection (data prepare, run.json)
         log.info("skipping %s: %s", pid, reason)
     return kept, reasons
@@ -210,9 +228,11 @@ def require_labels(cases: list[Case], allow_unlabelled: bool = False) -> None:
         return
     first = unlabelled[0]
     more = f" (and {len(unlabelled) - 1} more case(s))" if len(unlabelled) > 1 else ""
-    raise UserError(f"{case_folder(first)}: no segmentation for {first.patient_id}{more}, while "
-                    f"{len(cases) - len(unlabelled)} other case(s) have one; --allow-unlabelled keeps such cases "
-                    "unlabelled (segmented, never trained on or scored)")
+    raise UserError(
+        f"{case_folder(first)}: no segmentation for {first.patient_id}{more}, while "
+        f"{len(cases) - len(unlabelled)} other case(s) have one; --allow-unlabelled keeps such cases "
+        "unlabelled (segmented, never trained on or scored)"
+    )
 
 
 def case_folder(case: Case) -> Path:
@@ -290,8 +310,12 @@ def _scan(root: Path, pattern: re.Pattern[str]) -> list[Case]:
     return cases
 
 
-DEEPMEDIC_FILES = {"flair": "Flair_subtrMeanDivStd", "t1c": "T1c_subtrMeanDivStd", "t1": "T1_subtrMeanDivStd",
-                   "t2": "T2_subtrMeanDivStd"}
+DEEPMEDIC_FILES = {
+    "flair": "Flair_subtrMeanDivStd",
+    "t1c": "T1c_subtrMeanDivStd",
+    "t1": "T1_subtrMeanDivStd",
+    "t2": "T2_subtrMeanDivStd",
+}
 
 
 def scan_brats2013(root: Path) -> list[Case]:
@@ -319,9 +343,15 @@ def detect_scheme(root: Path) -> str:
     return best
 
 
-def collect(root: Path | None, scheme: str, modalities: Sequence[str] | None = None,
-            default_slice_range: tuple[int, int] | None = (60, 100), *, allow_missing_modalities: bool = False,
-            allow_unlabelled: bool = False) -> CaseCollection:
+def collect(
+    root: Path | None,
+    scheme: str,
+    modalities: Sequence[str] | None = None,
+    default_slice_range: tuple[int, int] | None = (60, 100),
+    *,
+    allow_missing_modalities: bool = False,
+    allow_unlabelled: bool = False,
+) -> CaseCollection:
     """The cases of ``root`` in a naming scheme, checked for missing modalities and segmentations.
 
     ``allow_missing_modalities``: skip (and list in ``skipped``) a case that
@@ -357,7 +387,7 @@ def described_slice_range(root: Path) -> tuple[int, int] | None:
         lo, hi = json.loads(path.read_text())["slice_range"]
         lo, hi = int(lo), int(hi)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise UserError(f"{path}: expected JSON with \"slice_range\": [FIRST, LAST]") from None
+        raise UserError(f'{path}: expected JSON with "slice_range": [FIRST, LAST]') from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if not 0 <= lo <= hi:

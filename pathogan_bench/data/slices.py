@@ -31,14 +31,14 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from ..errors import UserError
 from ..io import atomic_folder
-from ..progress import progress_bar
+from ..loop_progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import Case, CaseCollection, case_folder, read_volume
 from .splits import split_patients
@@ -74,8 +74,9 @@ class PreprocessConfig:
         if self.slice_range is not None:
             rng = tuple(self.slice_range)
             if len(rng) != 2 or not all(isinstance(v, (int, np.integer)) for v in rng) or not 0 <= rng[0] <= rng[1]:
-                raise UserError(f"slice range {list(rng)}: expected [FIRST, LAST] with 0 <= FIRST <= LAST, "
-                                "e.g. [60, 100]")
+                raise UserError(
+                    f"slice range {list(rng)}: expected [FIRST, LAST] with 0 <= FIRST <= LAST, e.g. [60, 100]"
+                )
         for key in ("std", "clip"):
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -100,10 +101,19 @@ class SliceTable:
     def __len__(self) -> int:
         return len(self.domain)
 
-    def subset(self, idx: np.ndarray) -> "SliceTable":
+    def subset(self, idx: np.ndarray) -> SliceTable:
         idx = np.asarray(idx)
-        return SliceTable(self.images[idx], self.masks[idx], self.domain[idx], self.patient[idx], self.z[idx],
-                          self.modalities, self.spacing, self.volumes, self.skipped)
+        return SliceTable(
+            self.images[idx],
+            self.masks[idx],
+            self.domain[idx],
+            self.patient[idx],
+            self.z[idx],
+            self.modalities,
+            self.spacing,
+            self.volumes,
+            self.skipped,
+        )
 
     def patients(self) -> list[str]:
         return sorted(set(self.patient.tolist()))
@@ -140,11 +150,16 @@ def brain_pixels(images: np.ndarray, channel_axis: int = 1) -> np.ndarray:
     The one rule for where a map may be non-zero: run evaluation, ``segment``
     and the models' calibration all use it (docs/METRICS.md).
     """
-    return (np.asarray(images) > BACKGROUND + BRAIN_MARGIN).any(axis=channel_axis)
+    return cast(np.ndarray, (np.asarray(images) > BACKGROUND + BRAIN_MARGIN).any(axis=channel_axis))
 
 
-def normalise_volume(volume: np.ndarray, brain: np.ndarray, std: float = 1 / 3, clip: float = 1.0,
-                     name: str | os.PathLike[str] = "volume") -> np.ndarray:
+def normalise_volume(
+    volume: np.ndarray,
+    brain: np.ndarray,
+    std: float = 1 / 3,
+    clip: float = 1.0,
+    name: str | os.PathLike[str] = "volume",
+) -> np.ndarray:
     """Brain voxels to zero mean and standard deviation ``std``, clipped; background to -clip.
 
     Computed in float64 with outlier-robust statistics (see the module
@@ -177,27 +192,32 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
     if case.brain_mask is not None:
         mask = read_volume(case.brain_mask).data
         if mask.shape != stack.shape[1:]:
-            raise UserError(f"{case.brain_mask}: brain mask shape {mask.shape} differs from the images "
-                            f"{stack.shape[1:]}")
+            raise UserError(
+                f"{case.brain_mask}: brain mask shape {mask.shape} differs from the images {stack.shape[1:]}"
+            )
         brain = mask > 0
     else:
         brain = np.any(stack != 0, axis=0)
     if config.normalise:
-        stack = np.stack([normalise_volume(v, brain, config.std, config.clip, case.images[m])
-                          for m, v in zip(modalities, stack)])
+        stack = np.stack(
+            [normalise_volume(v, brain, config.std, config.clip, case.images[m]) for m, v in zip(modalities, stack)]
+        )
     depth = stack.shape[-1]
     lo, hi = config.slice_range if config.slice_range else (0, depth - 1)
     if lo > depth - 1:
-        raise UserError(f"{case.images[modalities[0]]}: slice range {lo}-{hi} lies outside its {depth} axial slices "
-                        "(choose one with --slices)")
+        raise UserError(
+            f"{case.images[modalities[0]]}: slice range {lo}-{hi} lies outside its {depth} axial slices "
+            "(choose one with --slices)"
+        )
     zs = np.arange(max(0, lo), min(depth - 1, hi) + 1)
     if label is None:
         domains = np.full(len(zs), UNLABELLED, np.int8)
         masks = np.zeros((len(zs),) + stack.shape[1:3], bool)
     else:
         tumour = label[:, :, zs].sum(axis=(0, 1))
-        domains = np.where(tumour == 0, HEALTHY,
-                           np.where(tumour > config.pathological_min_pixels, PATHOLOGICAL, MINOR)).astype(np.int8)
+        domains = np.where(
+            tumour == 0, HEALTHY, np.where(tumour > config.pathological_min_pixels, PATHOLOGICAL, MINOR)
+        ).astype(np.int8)
         masks = np.moveaxis(label[:, :, zs], -1, 0)
     images = np.moveaxis(stack[:, :, :, zs], -1, 0)  # (N, C, X, Y)
     side = max(images.shape[-2:])
@@ -205,9 +225,14 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
     if not np.isfinite(images).all():  # never cached: every later stage would silently compute with NaN
         raise UserError(f"{case_folder(case)}: preprocessing gave non-finite values for {case.patient_id}")
     scale = side / images.shape[-1]  # resized pixels are larger; distances stay in mm
-    return {"images": images.astype(np.float32), "masks": masks, "domain": domains, "z": zs,
-            "volume": {"shape": list(stack.shape[1:]), "affine": info.affine.tolist()},
-            "spacing": tuple(float(s) * scale for s in info.spacing[:2])}
+    return {
+        "images": images.astype(np.float32),
+        "masks": masks,
+        "domain": domains,
+        "z": zs,
+        "volume": {"shape": list(stack.shape[1:]), "affine": info.affine.tolist()},
+        "spacing": tuple(float(s) * scale for s in info.spacing[:2]),
+    }
 
 
 def _resize(images: np.ndarray, masks: np.ndarray, size: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -222,21 +247,40 @@ def _resize(images: np.ndarray, masks: np.ndarray, size: int | None) -> tuple[np
         ph, pw = side - h, side - w
         images = np.pad(images, ((0, 0), (0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), constant_values=-1)
         masks = np.pad(masks, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-    img = F.interpolate(torch.from_numpy(np.ascontiguousarray(images)), size=(size, size), mode="bilinear",
-                        align_corners=False, antialias=True)
-    msk = F.interpolate(torch.from_numpy(masks.astype(np.float32))[:, None], size=(size, size), mode="bilinear",
-                        align_corners=False)[:, 0] > 0.5
+    img = F.interpolate(
+        torch.from_numpy(np.ascontiguousarray(images)),
+        size=(size, size),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
+    msk = (
+        F.interpolate(
+            torch.from_numpy(masks.astype(np.float32))[:, None], size=(size, size), mode="bilinear", align_corners=False
+        )[:, 0]
+        > 0.5
+    )
     return img.numpy(), msk.numpy()
 
 
 def cache_key(dataset: CaseCollection, config: PreprocessConfig) -> str:
-    payload = json.dumps({"v": CACHE_VERSION, "files": dataset.fingerprint(), "modalities": dataset.modalities,
-                          "skipped": sorted(dataset.skipped), "config": asdict(config)}, sort_keys=True, default=str)
+    payload = json.dumps(
+        {
+            "v": CACHE_VERSION,
+            "files": dataset.fingerprint(),
+            "modalities": dataset.modalities,
+            "skipped": sorted(dataset.skipped),
+            "config": asdict(config),
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
-def prepare_slices(dataset: CaseCollection, config: PreprocessConfig, cache_dir: Path | None = None,
-                   progress: bool = True) -> SliceTable:
+def prepare_slices(
+    dataset: CaseCollection, config: PreprocessConfig, cache_dir: Path | None = None, progress: bool = True
+) -> SliceTable:
     """Preprocess every case into a :class:`SliceTable`, cached under ``cache_dir``."""
     if cache_dir is not None:
         folder = Path(cache_dir) / cache_key(dataset, config)
@@ -261,8 +305,10 @@ def prepare_slices(dataset: CaseCollection, config: PreprocessConfig, cache_dir:
     if not parts:
         reasons = getattr(dataset, "skip_reasons", {})
         named = "; ".join(f"{pid}: {reasons[pid]}" if pid in reasons else pid for pid in skipped[:3])
-        raise UserError(f"{dataset.root}: no usable case (skipped {len(skipped)}{': ' + named if named else ''}"
-                        f"{' ...' if len(skipped) > 3 else ''})")
+        raise UserError(
+            f"{dataset.root}: no usable case (skipped {len(skipped)}{': ' + named if named else ''}"
+            f"{' ...' if len(skipped) > 3 else ''})"
+        )
     table = SliceTable(
         images=np.concatenate([p["images"] for _, p in parts]),
         masks=np.concatenate([p["masks"] for _, p in parts]),
@@ -284,9 +330,19 @@ def _save(table: SliceTable, folder: Path) -> None:
     with atomic_folder(folder, f"choose another with --cache or ${CACHE_ENV}") as tmp:
         np.save(tmp / "images.npy", table.images)
         np.save(tmp / "masks.npy", table.masks)
-        pd.DataFrame({"patient": table.patient, "z": table.z, "domain": table.domain}).to_csv(tmp / "index.csv", index=False)
-        (tmp / "meta.json").write_text(json.dumps({"modalities": table.modalities, "spacing": table.spacing,
-                                                   "volumes": table.volumes, "skipped": table.skipped}))
+        pd.DataFrame({"patient": table.patient, "z": table.z, "domain": table.domain}).to_csv(
+            tmp / "index.csv", index=False
+        )
+        (tmp / "meta.json").write_text(
+            json.dumps(
+                {
+                    "modalities": table.modalities,
+                    "spacing": table.spacing,
+                    "volumes": table.volumes,
+                    "skipped": table.skipped,
+                }
+            )
+        )
 
 
 def _load(folder: Path) -> SliceTable:
@@ -309,7 +365,9 @@ def _load(folder: Path) -> SliceTable:
     )
 
 
-def select_training(table: SliceTable, n_healthy: int, n_pathological: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def select_training(
+    table: SliceTable, n_healthy: int, n_pathological: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices of up to ``n_healthy`` healthy and ``n_pathological`` pathological slices (seeded)."""
     rng = np.random.default_rng(seed)
     healthy = np.flatnonzero(table.domain == HEALTHY)

@@ -48,8 +48,12 @@ def _shuffled(stratum: list[str], seed: int, index: int, stratified: bool) -> li
     return [stratum[i] for i in rng.permutation(len(stratum))]
 
 
-def split_patients(patients: list[str], fractions: tuple[float, ...] = (0.6, 0.2, 0.2), seed: int = 0,
-                   pathological: set[str] | None = None) -> dict[str, list[str]]:
+def split_patients(
+    patients: list[str],
+    fractions: tuple[float, ...] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+    pathological: set[str] | None = None,
+) -> dict[str, list[str]]:
     """Split patients (never slices) into train / val / test, reproducibly.
 
     With ``pathological`` (the patients that have pathological slices), the
@@ -68,16 +72,19 @@ def split_patients(patients: list[str], fractions: tuple[float, ...] = (0.6, 0.2
         shuffled = _shuffled(stratum, seed, index, pathological is not None)
         n_train, n_val, _ = _split_counts(len(shuffled), fractions, at_least_one=index == 0)
         split["train"] += shuffled[:n_train]
-        split["val"] += shuffled[n_train:n_train + n_val]
-        split["test"] += shuffled[n_train + n_val:]
+        split["val"] += shuffled[n_train : n_train + n_val]
+        split["test"] += shuffled[n_train + n_val :]
     if not split["train"]:
-        raise UserError(f"{sum(map(len, strata))} patient(s) cannot be split into train/val/test {list(fractions)}: "
-                        "no training patient left")
+        raise UserError(
+            f"{sum(map(len, strata))} patient(s) cannot be split into train/val/test {list(fractions)}: "
+            "no training patient left"
+        )
     return {name: sorted(members) for name, members in split.items()}
 
 
-def fold_patients(patients: list[str], folds: int, seed: int = 0,
-                  pathological: set[str] | None = None) -> list[list[str]]:
+def fold_patients(
+    patients: list[str], folds: int, seed: int = 0, pathological: set[str] | None = None
+) -> list[list[str]]:
     """Patients dealt into ``folds`` disjoint test folds, each stratum in turn (seeded)."""
     strata = _strata(patients, pathological)
     n_patho = len(strata[0])
@@ -85,8 +92,10 @@ def fold_patients(patients: list[str], folds: int, seed: int = 0,
         raise UserError(f"--folds {folds}: cross-validation needs at least 2 folds")
     if folds > n_patho:
         what = "patients have pathological slices" if pathological is not None else "patients"
-        raise UserError(f"--folds {folds}: only {n_patho} {what}; every fold's test patients need one "
-                        f"(choose --folds {n_patho} or fewer)")
+        raise UserError(
+            f"--folds {folds}: only {n_patho} {what}; every fold's test patients need one "
+            f"(choose --folds {n_patho} or fewer)"
+        )
     dealt: list[list[str]] = [[] for _ in range(folds)]
     position = 0
     for index, stratum in enumerate(strata):
@@ -96,8 +105,14 @@ def fold_patients(patients: list[str], folds: int, seed: int = 0,
     return [sorted(members) for members in dealt]
 
 
-def fold_split(patients: list[str], folds: int, fold: int, fractions: tuple[float, ...] = (0.6, 0.2, 0.2),
-               seed: int = 0, pathological: set[str] | None = None) -> dict[str, list[str]]:
+def fold_split(
+    patients: list[str],
+    folds: int,
+    fold: int,
+    fractions: tuple[float, ...] = (0.6, 0.2, 0.2),
+    seed: int = 0,
+    pathological: set[str] | None = None,
+) -> dict[str, list[str]]:
     """The split of cross-validation fold ``fold`` (1-based) of ``folds``.
 
     Its test patients are fold ``fold`` of :func:`fold_patients`; the other
@@ -111,8 +126,12 @@ def fold_split(patients: list[str], folds: int, fold: int, fractions: tuple[floa
     train_val = (fractions[0], fractions[1], 0.0)
     if train_val[0] <= 0:
         raise UserError(f"split fractions {list(fractions)}: cross-validation needs a training fraction > 0")
-    split = split_patients(rest, train_val, seed=seed,
-                           pathological={p for p in rest if p in pathological} if pathological is not None else None)
+    split = split_patients(
+        rest,
+        train_val,
+        seed=seed,
+        pathological={p for p in rest if p in pathological} if pathological is not None else None,
+    )
     return {"train": split["train"], "val": split["val"], "test": sorted(test)}
 
 
@@ -131,8 +150,9 @@ def read_split_file(path: str | Path, patients: Iterable[str]) -> tuple[dict[str
         raise UserError(f"{path}: split file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{path}: cannot read the split file: {exc}") from None
-    if not isinstance(raw, dict) or not all(isinstance(v, list) and all(isinstance(p, str) for p in v)
-                                            for v in raw.values()):
+    if not isinstance(raw, dict) or not all(
+        isinstance(v, list) and all(isinstance(p, str) for p in v) for v in raw.values()
+    ):
         raise UserError(f'{path}: expected a JSON object of patient lists, e.g. {{"train": ["P1"], "test": ["P2"]}}')
     unknown = sorted(set(raw) - set(SPLIT_NAMES))
     if unknown:
@@ -146,8 +166,10 @@ def read_split_file(path: str | Path, patients: Iterable[str]) -> tuple[dict[str
             seen[patient] = name
     missing = sorted(set(seen) - available)
     if missing:
-        raise UserError(f"{path}: patient(s) not in the data: {', '.join(missing[:5])}"
-                        f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}")
+        raise UserError(
+            f"{path}: patient(s) not in the data: {', '.join(missing[:5])}"
+            f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}"
+        )
     splits = {name: sorted(raw.get(name, [])) for name in SPLIT_NAMES}
     if not splits["train"]:
         raise UserError(f"{path}: the training split is empty")

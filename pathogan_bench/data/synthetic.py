@@ -29,11 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import UserError
 from ..io import atomic_folder, atomic_path, write_json
-from ..progress import progress_bar
+from ..loop_progress import progress_bar
+from ..seeds import SYNTHETIC_CONFOUNDER_STREAM
 from .cache import CACHE_ENV
 from .cases import DESCRIPTION_FILE
 
@@ -79,11 +79,12 @@ def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) 
     """Smooth random field with about ``cells`` oscillations per axis, unit std."""
     import torch
     import torch.nn.functional as F
+    from scipy import ndimage
 
     coarse = rng.standard_normal(tuple(max(2, int(cells * s / max(shape)) + 2) for s in shape)).astype(np.float32)
     coarse = ndimage.gaussian_filter(coarse, 0.7, mode="wrap")  # smooth before the (linear) upsampling
-    field = F.interpolate(torch.from_numpy(coarse)[None, None], size=shape, mode="trilinear", align_corners=True)
-    field = field[0, 0].numpy()
+    upsampled = F.interpolate(torch.from_numpy(coarse)[None, None], size=shape, mode="trilinear", align_corners=True)
+    field = upsampled[0, 0].numpy()
     return (field - field.mean()) / (field.std() + 1e-8)
 
 
@@ -94,6 +95,8 @@ def _grid(shape: tuple[int, int, int], spacing: float) -> list[np.ndarray]:
 
 def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tuple[np.ndarray, np.ndarray]:
     """Tissue classes (X, Y, Z) and BraTS labels for one subject."""
+    from scipy import ndimage
+
     spacing = 240.0 / size
     shape = (size, size, depth)
     x, y, z = np.meshgrid(*_grid(shape, spacing), indexing="ij")
@@ -102,7 +105,9 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     # brain: an ellipsoid (radii in mm, varied per subject) with a bumpy, lobed outline
     ax, ay, az = rng.uniform(62, 70), rng.uniform(78, 88), rng.uniform(62, 70)
     bump = _smooth_noise(shape, 5, rng)
-    r = np.sqrt((x / ax) ** 2 + (y / ay) ** 2 + (np.maximum(z, -30) / az) ** 2 + 0.5 * (np.minimum(z + 30, 0) / az) ** 2)
+    r = np.sqrt(
+        (x / ax) ** 2 + (y / ay) ** 2 + (np.maximum(z, -30) / az) ** 2 + 0.5 * (np.minimum(z + 30, 0) / az) ** 2
+    )
     lobes = 0.04 * np.cos(2.5 * np.arctan2(y, x))  # frontal/occipital poles and temporal bulges
     brain = r < 1.0 + 0.035 * bump + lobes
     depth_mm = ndimage.distance_transform_edt(brain, sampling=spacing).astype(np.float32)
@@ -127,8 +132,9 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     vsize = rng.uniform(0.8, 1.3)
     for side in (-1, 1):
         # a curved horn: body along y, tilted upward towards the back
-        body = ((x - side * (5 + 0.06 * y)) / (4.0 * vsize)) ** 2 + ((y - 4) / (30 * vsize)) ** 2 \
-            + ((z - 10 - 0.004 * y ** 2) / (7 * vsize)) ** 2 < 1
+        body = ((x - side * (5 + 0.06 * y)) / (4.0 * vsize)) ** 2 + ((y - 4) / (30 * vsize)) ** 2 + (
+            (z - 10 - 0.004 * y**2) / (7 * vsize)
+        ) ** 2 < 1
         tissue[body & brain] = CSF
     third = (np.abs(x) < 1.2 * vsize + 0.5 * spacing) & (np.abs(y + 2) < 14) & (np.abs(z + 2) < 9)
     tissue[third & brain] = CSF
@@ -145,11 +151,14 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
     cx, cy, cz = x[tuple(c)], y[tuple(c)], z[tuple(c)]
     radius = rng.uniform(7, 17)  # tumour core radius in mm
     dx, dy, dz = x - cx, y - cy, z - cz
-    dist = np.sqrt(dx ** 2 + dy ** 2 + dz ** 2) + 1e-6
+    dist = np.sqrt(dx**2 + dy**2 + dz**2) + 1e-6
 
     # mass effect: pull tissue from closer to the centre, i.e. push anatomy outward
     push = radius * 0.9 * np.exp(-((dist / (2.2 * radius)) ** 2))
-    src = [(g - push * d / dist) / spacing + (n - 1) / 2 for g, d, n in ((x, dx, size), (y, dy, size), (z - 8.0, dz, depth))]
+    src = [
+        (g - push * d / dist) / spacing + (n - 1) / 2
+        for g, d, n in ((x, dx, size), (y, dy, size), (z - 8.0, dz, depth))
+    ]
     tissue = ndimage.map_coordinates(tissue, src, order=0, mode="nearest").astype(np.int8)
     tissue[~brain] = BG
 
@@ -177,11 +186,14 @@ def difficulty_knobs(difficulty: str) -> dict[str, float]:
 
 def _edt(mask: np.ndarray, spacing: float) -> np.ndarray:
     """Distance in mm from each voxel of ``mask`` to the nearest voxel outside it (0 outside)."""
+    from scipy import ndimage
+
     return ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
 
 
-def _tumour_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
-                        knobs: dict[str, float]) -> None:
+def _tumour_confounders(
+    tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator, knobs: dict[str, float]
+) -> None:
     """Make parts of the tumour FLAIR-iso or -dark, in place: a cystic core, an infiltrated outer edema."""
     found = np.argwhere(labels > 0)
     if len(found) == 0:
@@ -204,8 +216,9 @@ def _tumour_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float, 
         tissue[edema & (outer > np.quantile(outer[edema], 1 - share))] = INFILTRATION
 
 
-def _periventricular(tissue: np.ndarray, free: np.ndarray, ventricles: np.ndarray, spacing: float,
-                     rng: np.random.Generator, caps: float) -> None:
+def _periventricular(
+    tissue: np.ndarray, free: np.ndarray, ventricles: np.ndarray, spacing: float, rng: np.random.Generator, caps: float
+) -> None:
     """FLAIR-bright white matter around the lateral ventricles: caps at the horn tips, a thin rim along the walls."""
     near = _edt(~ventricles, spacing)
     y = (np.arange(tissue.shape[1], dtype=np.float32) - (tissue.shape[1] - 1) / 2)[None, :, None] * spacing
@@ -215,8 +228,14 @@ def _periventricular(tissue: np.ndarray, free: np.ndarray, ventricles: np.ndarra
     tissue[(tissue == WM) & free & (near < reach)] = WMH
 
 
-def _hyperintensities(tissue: np.ndarray, free: np.ndarray, depth_mm: np.ndarray, spacing: float,
-                      rng: np.random.Generator, mean_count: float) -> None:
+def _hyperintensities(
+    tissue: np.ndarray,
+    free: np.ndarray,
+    depth_mm: np.ndarray,
+    spacing: float,
+    rng: np.random.Generator,
+    mean_count: float,
+) -> None:
     """Small, irregular white-matter hyperintensities scattered in the deep white matter."""
     candidates = np.argwhere((tissue == WM) & free & (depth_mm > 8))
     count = rng.poisson(mean_count)
@@ -233,8 +252,9 @@ def _hyperintensities(tissue: np.ndarray, free: np.ndarray, depth_mm: np.ndarray
         tissue[box][blob] = WMH
 
 
-def _bright_patches(tissue: np.ndarray, region: np.ndarray, share: float, cells: int, rng: np.random.Generator,
-                    value: int) -> None:
+def _bright_patches(
+    tissue: np.ndarray, region: np.ndarray, share: float, cells: int, rng: np.random.Generator, value: int
+) -> None:
     """Set the ``share`` of ``region`` where a smooth random field is highest to ``value``: a few smooth patches."""
     if share <= 0 or not region.any():
         return
@@ -242,8 +262,9 @@ def _bright_patches(tissue: np.ndarray, region: np.ndarray, share: float, cells:
     tissue[region & (field > np.quantile(field[region], 1 - share))] = value
 
 
-def _healthy_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
-                         knobs: dict[str, float]) -> None:
+def _healthy_confounders(
+    tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator, knobs: dict[str, float]
+) -> None:
     """Unlabelled FLAIR-bright anatomy, in place: periventricular caps, WM hyperintensities, flow, bright cortex."""
     brain = tissue != BG
     depth_mm = _edt(brain, spacing)
@@ -258,8 +279,9 @@ def _healthy_confounders(tissue: np.ndarray, labels: np.ndarray, spacing: float,
     _bright_patches(tissue, ribbon, knobs["cortex"], 5, rng, BRIGHT_CORTEX)
 
 
-def confound(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator,
-             knobs: dict[str, float]) -> None:
+def confound(
+    tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.random.Generator, knobs: dict[str, float]
+) -> None:
     """Add the FLAIR confounders of a difficulty level to one subject, in place."""
     _tumour_confounders(tissue, labels, spacing, rng, knobs)
     _healthy_confounders(tissue, labels, spacing, rng, knobs)
@@ -267,6 +289,8 @@ def confound(tissue: np.ndarray, labels: np.ndarray, spacing: float, rng: np.ran
 
 def render(tissue: np.ndarray, modality: str, rng: np.random.Generator, noise: float = 0.025) -> np.ndarray:
     """MR intensities of one modality: contrast, texture, partial volume, bias field, Rician noise."""
+    from scipy import ndimage
+
     shape = tissue.shape
     image = CONTRAST[modality][tissue].astype(np.float32)
     image *= 1 + 0.05 * _smooth_noise(shape, max(12, shape[0] // 5), rng)  # tissue heterogeneity
@@ -274,7 +298,7 @@ def render(tissue: np.ndarray, modality: str, rng: np.random.Generator, noise: f
     image *= np.exp(0.12 * _smooth_noise(shape, 2, rng))  # coil bias field
     real = image + rng.normal(0, noise, shape)
     imag = rng.normal(0, noise, shape)
-    image = np.sqrt(real ** 2 + imag ** 2).astype(np.float32)  # Rician magnitude
+    image = np.sqrt(real**2 + imag**2).astype(np.float32)  # Rician magnitude
     image[tissue == BG] = 0  # skull stripped
     return image * 1000
 
@@ -283,22 +307,37 @@ def default_depth(size: int) -> int:
     return max(16, int(round(155 * size / 240)))
 
 
-def subject_volumes(size: int, depth: int, seed: int, index: int, tumour: bool,
-                    modalities: Sequence[str] = ALL_MODALITIES,
-                    difficulty: str = DEFAULT_DIFFICULTY) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def subject_volumes(
+    size: int,
+    depth: int,
+    seed: int,
+    index: int,
+    tumour: bool,
+    modalities: Sequence[str] = ALL_MODALITIES,
+    difficulty: str = DEFAULT_DIFFICULTY,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """BraTS labels and the images of ``modalities`` of subject ``index``, deterministic per (seed, index)."""
     knobs = difficulty_knobs(difficulty)
     rng = np.random.default_rng([seed, index])
     tissue, labels = subject(size, depth, rng, tumour=tumour)
     if any(knobs.values()):
         # a stream of its own: each level keeps the anatomy, the tumour and the noise of "easy"
-        confound(tissue, labels, 240.0 / size, np.random.default_rng([seed, index, 1]), knobs)
+        confounders = np.random.default_rng([seed, index, SYNTHETIC_CONFOUNDER_STREAM])
+        confound(tissue, labels, 240.0 / size, confounders, knobs)
     return labels, {modality: render(tissue, modality, rng) for modality in modalities}
 
 
-def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: int | None = None,
-               modalities: Sequence[str] = ALL_MODALITIES, seed: int = 0, healthy_fraction: float = 0.2,
-               progress: bool = True, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
+def synthesize(
+    out_dir: str | Path,
+    patients: int = 10,
+    size: int = 240,
+    depth: int | None = None,
+    modalities: Sequence[str] = ALL_MODALITIES,
+    seed: int = 0,
+    healthy_fraction: float = 0.2,
+    progress: bool = True,
+    difficulty: str = DEFAULT_DIFFICULTY,
+) -> Path:
     """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir``."""
     import nibabel as nib
 
@@ -324,8 +363,14 @@ def synthesize(out_dir: str | Path, patients: int = 10, size: int = 240, depth: 
     return out_dir
 
 
-def synthetic_root(cache_dir: str | Path, patients: int = 10, size: int = 64, seed: int = 0,
-                   modalities: Sequence[str] | None = None, difficulty: str = DEFAULT_DIFFICULTY) -> Path:
+def synthetic_root(
+    cache_dir: str | Path,
+    patients: int = 10,
+    size: int = 64,
+    seed: int = 0,
+    modalities: Sequence[str] | None = None,
+    difficulty: str = DEFAULT_DIFFICULTY,
+) -> Path:
     """A synthetic dataset generated once into ``cache_dir`` and reused."""
     difficulty_knobs(difficulty)
     modalities = tuple(modalities or ALL_MODALITIES)

@@ -20,6 +20,14 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..seeds import (
+    AUGMENTATION_STREAM,
+    HEALTHY_ORDER_STREAM,
+    LABELLED_ORDER_STREAM,
+    PATHOLOGICAL_ORDER_STREAM,
+    RANK_SEED_STRIDE,
+    derive_seed,
+)
 
 log = logging.getLogger("pathogan_bench")
 
@@ -68,13 +76,24 @@ class DomainBatches:
     With ``pathological`` None the batches hold healthy images alone.
     """
 
-    def __init__(self, healthy: np.ndarray, pathological: np.ndarray | None, batch_size: int, seed: int,
-                 device: torch.device, augment: Augment | None = None):
+    def __init__(
+        self,
+        healthy: np.ndarray,
+        pathological: np.ndarray | None,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        augment: Augment | None = None,
+    ):
         self.healthy = _to_storage(healthy, device)
         self.pathological = _to_storage(pathological, device) if pathological is not None else None
         self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
-        self._a = IndexStream(len(self.healthy), seed, 0)
-        self._b = IndexStream(len(self.pathological), seed, 1) if self.pathological is not None else None
+        self._a = IndexStream(len(self.healthy), seed, HEALTHY_ORDER_STREAM)
+        self._b = (
+            IndexStream(len(self.pathological), seed, PATHOLOGICAL_ORDER_STREAM)
+            if self.pathological is not None
+            else None
+        )
 
     @property
     def epoch_steps(self) -> int:
@@ -97,12 +116,19 @@ class DomainBatches:
 class MaskedBatches:
     """Batches of images with their pixel labels, for fully supervised models."""
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int,
-                 device: torch.device, augment: Augment | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        masks: np.ndarray,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+        augment: Augment | None = None,
+    ):
         self.images = _to_storage(images, device)
         self.masks = torch.from_numpy(np.ascontiguousarray(masks, dtype=bool)).to(self.images.device)
         self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
-        self._idx = IndexStream(len(self.images), seed, 2)
+        self._idx = IndexStream(len(self.images), seed, LABELLED_ORDER_STREAM)
 
     @property
     def epoch_steps(self) -> int:
@@ -113,7 +139,9 @@ class MaskedBatches:
         image = _gather(self.images, idx, self.device)
         mask = _gather(self.masks, idx, self.device)
         if self.augment is not None:
-            image, mask = self.augment(image, mask, generator=_step_generator(self.seed, step))
+            image, augmented = self.augment(image, mask, generator=_step_generator(self.seed, step))
+            assert augmented is not None  # masks in, masks out
+            mask = augmented
         return {"image": image, "mask": mask.unsqueeze(1).float()}
 
 
@@ -123,12 +151,7 @@ def _gather(storage: torch.Tensor, idx: torch.Tensor, device: torch.device) -> t
 
 
 def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, 3, step))
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed mixed from integers, the same in every process."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return torch.Generator().manual_seed(derive_seed(seed, AUGMENTATION_STREAM, step))
 
 
 def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatches | MaskedBatches:
@@ -143,9 +166,10 @@ def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatc
     config = plan.config
     rank, world = plan.dist.rank, plan.dist.world
     augment = datalib.Augmenter(augment_config(table, train_idx)) if config.data.augment else None
-    seed = config.seed * 1009 + rank
+    seed = config.seed * RANK_SEED_STRIDE + rank
     healthy_idx, patho_idx = datalib.select_training(
-        table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed)
+        table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed
+    )
     healthy_idx, patho_idx = train_idx[healthy_idx], train_idx[patho_idx]
     if world > 1:  # each rank reads its own shard
         healthy_idx, patho_idx = healthy_idx[rank::world], patho_idx[rank::world]
@@ -156,8 +180,10 @@ def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatc
         patho_idx = label_fraction(table, patho_idx, config.data.label_fraction, config.seed)
         return MaskedBatches(table.images[patho_idx], table.masks[patho_idx], batch_size, seed, device, augment)
     if len(healthy_idx) == 0:
-        raise UserError("the training split has no healthy slices; weakly supervised models need both domains "
-                        "(widen the slice range, e.g. --slices 20-140, or use more patients)")
+        raise UserError(
+            "the training split has no healthy slices; weakly supervised models need both domains "
+            "(widen the slice range, e.g. --slices 20-140, or use more patients)"
+        )
     if plan.supervision == "healthy":
         return DomainBatches(table.images[healthy_idx], None, batch_size, seed, device, augment)
     if len(patho_idx) == 0:
@@ -189,8 +215,10 @@ def augment_config(table: Any, train_idx: np.ndarray) -> Any:
         codes, _ = axis_codes(volume.get("affine"))
         axes.add("rows" if codes[0] in "LR" else "columns" if codes[1] in "LR" else "none")
     if len(axes) != 1 or "none" in axes:
-        log.warning("training patients do not share one left-right axis in the image plane (%s); no mirroring",
-                    ", ".join(sorted(axes)))
+        log.warning(
+            "training patients do not share one left-right axis in the image plane (%s); no mirroring",
+            ", ".join(sorted(axes)),
+        )
         config = replace(base, mirror=False)
     else:
         config = replace(base, mirror_axis=axes.pop())

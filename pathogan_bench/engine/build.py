@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
-from ..losses import create_terms
+from ..loss_sets import create_terms
 from ..model import ModelContext, SegmentationModel
 from .plan import RunPlan
 
@@ -23,8 +22,9 @@ def total_steps(plan: RunPlan, batches: Any) -> int:
     return max(1, math.ceil(train.epochs * batches.epoch_steps))
 
 
-def model_context(plan: RunPlan, in_channels: int, image_size: int, modalities: tuple[str, ...],
-                  steps: int) -> ModelContext:
+def model_context(
+    plan: RunPlan, in_channels: int, image_size: int, modalities: tuple[str, ...], steps: int
+) -> ModelContext:
     config, cuda = plan.config, plan.device.type == "cuda"
     return ModelContext(
         in_channels=in_channels,
@@ -42,16 +42,14 @@ def model_context(plan: RunPlan, in_channels: int, image_size: int, modalities: 
     )
 
 
-def build_model(plan: RunPlan, in_channels: int, image_size: int, modalities: tuple[str, ...],
-                steps: int) -> SegmentationModel:
+def build_model(
+    plan: RunPlan, in_channels: int, image_size: int, modalities: tuple[str, ...], steps: int
+) -> SegmentationModel:
     """The plan's model on the plan's device (compiled when the config asks for it)."""
     config = plan.config
     ctx = model_context(plan, in_channels, image_size, modalities, steps)
-    try:
-        model = plan.model.spec.factory(ctx, **plan.model_options)
-    except TypeError as exc:
-        raise UserError(f"model '{config.model}': bad model_options {plan.model_options}: {exc}") from None
-    model = model.to(plan.device)
+    # options were checked by the plan (ModelOptionsError); any other error here is the model's own
+    model = plan.model.spec.factory(ctx, **plan.model_options).to(plan.device)
     if config.train.compile:
         compile_networks(model, config.train.compile_mode)
     return model

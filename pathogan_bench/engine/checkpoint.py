@@ -74,8 +74,13 @@ def save_checkpoint(path_stem: str | Path, state: dict[str, Any]) -> Path:
     tensor_file = stem.with_name(stem.name + ".safetensors")
     with atomic_path(tensor_file) as tmp:
         tmp.write_bytes(payload)
-    meta = {"format": FORMAT, "tensors": tensor_file.name, "tensor_bytes": len(payload),
-            "sha256": hashlib.sha256(payload).hexdigest(), "state": skeleton}
+    meta = {
+        "format": FORMAT,
+        "tensors": tensor_file.name,
+        "tensor_bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "state": skeleton,
+    }
     return write_json(stem.with_name(stem.name + ".json"), meta)
 
 
@@ -101,7 +106,9 @@ def load_checkpoint(json_path: str | Path, device: str | torch.device = "cpu") -
     if len(payload) != meta.get("tensor_bytes"):
         raise CheckpointError(f"{tensor_file}: incomplete ({len(payload)} of {meta.get('tensor_bytes')} bytes)")
     if "sha256" in meta and hashlib.sha256(payload).hexdigest() != meta["sha256"]:
-        raise CheckpointError(f"{tensor_file}: SHA-256 differs from the one recorded in {json_path.name} (altered or corrupt)")
+        raise CheckpointError(
+            f"{tensor_file}: SHA-256 differs from the one recorded in {json_path.name} (altered or corrupt)"
+        )
     try:
         tensors = {k: v.to(device) for k, v in load_bytes(payload).items()}
     except Exception as exc:  # safetensors raises its own error type for a bad header
@@ -155,8 +162,8 @@ def load_latest(folder: str | Path, device: str | torch.device = "cpu") -> tuple
         except CheckpointError as exc:
             failures.append(exc)
             continue
-        for exc in failures:
-            log.warning("%s; falling back to an older checkpoint", exc)
+        for failure in failures:
+            log.warning("%s; falling back to an older checkpoint", failure)
         return path, state
     if failures:
         raise failures[0]

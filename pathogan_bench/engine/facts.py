@@ -8,8 +8,9 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..orientation import axis_codes
+from ..data.slices import HEALTHY, MINOR, PATHOLOGICAL
 from ..model import SegmentationModel
+from ..orientation import axis_codes
 from .plan import RunPlan
 from .prepare import PreparedData, data_seed, split_seed
 
@@ -43,13 +44,18 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "split_protocol": split_protocol(config),
         "folds": config.data.folds,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
         "world_size": plan.dist.world,
         "threads": torch.get_num_threads(),
         "steps": steps,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "slices": {"healthy": int((table.domain == 0).sum()), "pathological": int((table.domain == 1).sum()),
-                   "minor": int((table.domain == 2).sum())},
+        "slices": {
+            "healthy": int((table.domain == HEALTHY).sum()),
+            "pathological": int((table.domain == PATHOLOGICAL).sum()),
+            "minor": int((table.domain == MINOR).sum()),
+        },
         "torch": torch.__version__,
         "pathogan_bench": __version__,
     }
@@ -57,8 +63,11 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
 
 def seeds(config: Any, data: PreparedData) -> dict[str, int | None]:
     """The three seeds kept apart: training (initialisation, sampling), patient split, generated data."""
-    return {"training": config.seed, "split": split_seed(config),
-            "data": data_seed(config) if not config.data.path else None}
+    return {
+        "training": config.seed,
+        "split": split_seed(config),
+        "data": data_seed(config) if not config.data.path else None,
+    }
 
 
 def split_protocol(config: Any) -> str:

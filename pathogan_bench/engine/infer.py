@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED, brain_pixels
 from ..errors import UserError
-from ..data.slices import PATHOLOGICAL, UNLABELLED, brain_pixels
-from ..figures import preferred_channel
 from ..io import atomic_path
 from ..model import SegmentationModel
+from ..slice_figures import preferred_channel
 from .prepare import PreparedData
 
 #: healthy slices given to :meth:`SegmentationModel.calibrate`
@@ -36,7 +37,7 @@ class Predictions:
     image_modality: str = ""
     #: (N, 4, 4) NIfTI affine of each slice's volume, to show slices the right way up; None if unknown
     affine: np.ndarray | None = None
-    #: (N,) int8 slice domain (0 healthy, 1 pathological, 2 minor: 1 to 20 tumour pixels); None: all pathological
+    #: (N,) int8 slice domain (HEALTHY, PATHOLOGICAL or MINOR of pathogan_bench.data.slices); None: all pathological
     domain: np.ndarray | None = None
     #: (N, H, W) bool: the brain pixels (:func:`pathogan_bench.data.slices.brain_pixels`), where maps are scored
     brain: np.ndarray | None = None
@@ -44,13 +45,20 @@ class Predictions:
     def save(self, path: Path) -> Path:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, **self.arrays())
+                np.savez_compressed(fh, **cast("dict[str, Any]", self.arrays()))
         return path
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays as :func:`pathogan_bench.evaluation.load_predictions` returns them from disk."""
-        out = {"prob": self.prob, "mask": self.mask, "patient": self.patient.astype(str), "z": self.z,
-               "split": self.split.astype(str), "threshold": np.float32(self.threshold), "index": self.index}
+        out = {
+            "prob": self.prob,
+            "mask": self.mask,
+            "patient": self.patient.astype(str),
+            "z": self.z,
+            "split": self.split.astype(str),
+            "threshold": np.asarray(self.threshold, dtype=np.float32),
+            "index": self.index,
+        }
         if self.image is not None:
             out["image"] = np.asarray(self.image, dtype=np.float16)
             out["image_modality"] = np.asarray(self.image_modality)
@@ -73,22 +81,23 @@ def predict(model: SegmentationModel, images: np.ndarray, device: torch.device, 
     model.eval()
     out = np.empty((len(images),) + tuple(images.shape[-2:]), dtype=np.float16)
     for start in range(0, len(images), batch_size):
-        chunk = to_device(images[start:start + batch_size], device)
-        out[start:start + len(chunk)] = model.segment(chunk).float().cpu().numpy()
+        chunk = to_device(images[start : start + batch_size], device)
+        out[start : start + len(chunk)] = model.segment(chunk).float().cpu().numpy()
     return out
 
 
 def calibrate(model: SegmentationModel, data: PreparedData, device: torch.device) -> None:
     """Give the model healthy validation images (images only; training ones if there are none) to fit label-free rules."""
     for split in ("val", "train"):
-        healthy = data.indices(split, domain=0)
+        healthy = data.indices(split, domain=HEALTHY)
         if len(healthy):
             model.calibrate(to_device(data.table.images[healthy[:CALIBRATION_SLICES]], device))
             return
 
 
-def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[str], device: torch.device,
-                   batch_size: int) -> Predictions:
+def predict_splits(
+    model: SegmentationModel, data: PreparedData, splits: list[str], device: torch.device, batch_size: int
+) -> Predictions:
     """Segment every labelled slice of the evaluated splits; probabilities outside the brain are 0."""
     table = data.table
     labelled = {split: idx[table.domain[idx] != UNLABELLED] for split in splits if len(idx := data.indices(split))}
@@ -103,8 +112,17 @@ def predict_splits(model: SegmentationModel, data: PreparedData, splits: list[st
     prob[~brain] = 0
     channel = preferred_channel(table.modalities)
     affines = [table.volumes.get(str(p), {}).get("affine") for p in table.patient[idx]]
-    return Predictions(prob, np.asarray(table.masks[idx]), table.patient[idx], table.z[idx], split_names,
-                       float(model.threshold), idx, image=np.asarray(images[:, channel], dtype=np.float16),
-                       image_modality=str(table.modalities[channel]) if table.modalities else "",
-                       affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None,
-                       domain=np.asarray(table.domain[idx], dtype=np.int8), brain=brain)
+    return Predictions(
+        prob,
+        np.asarray(table.masks[idx]),
+        table.patient[idx],
+        table.z[idx],
+        split_names,
+        float(model.threshold),
+        idx,
+        image=np.asarray(images[:, channel], dtype=np.float16),
+        image_modality=str(table.modalities[channel]) if table.modalities else "",
+        affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None,
+        domain=np.asarray(table.domain[idx], dtype=np.int8),
+        brain=brain,
+    )

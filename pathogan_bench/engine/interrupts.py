@@ -29,7 +29,7 @@ class StopRequests:
         self.stop = True
         self.signal_name = signal.Signals(signum).name
 
-    def __enter__(self) -> "StopRequests":
+    def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():
             for sig in HANDLED:
                 self._previous[sig] = signal.signal(sig, self._handle)

@@ -62,6 +62,7 @@ class LossWindow:
             self.bad[key] += (~finite).long()
             nonfinite.append(~finite)
         any_bad = torch.stack(nonfinite).any()
+        assert self.streak is not None and self.worst is not None  # set by the first call
         self.streak = torch.where(any_bad, self.streak + 1, 0)
         self.worst = torch.maximum(self.worst, self.streak)
 
@@ -71,8 +72,12 @@ class LossWindow:
         skipped = [skipped_now[n] - self.skipped_at_start.get(n, 0) for n in names]
         if self.worst is None:  # no step in the window
             return WindowSummary(0, seconds, {}, {}, {}, 0)
-        parts = [self.sums[k] for k in keys] + [self.bad[k].float() for k in keys] + \
-            [s.float().reshape(()) for s in skipped] + [self.worst.float()]
+        parts = (
+            [self.sums[k] for k in keys]
+            + [self.bad[k].float() for k in keys]
+            + [s.float().reshape(()) for s in skipped]
+            + [self.worst.float()]
+        )
         values = torch.stack(parts).cpu().tolist()  # one transfer to the host per window
         n = step - self.start
         bad = {k: int(values[len(keys) + i]) for i, k in enumerate(keys)}
@@ -92,9 +97,13 @@ class LossLog:
     def write(self, step: int, summary: WindowSummary) -> None:
         if not self.enabled:
             return
-        row = {"step": step, "steps_per_s": round(summary.rate, 4), **summary.means,
-               **{f"nonfinite/{k}": c for k, c in summary.nonfinite.items()},
-               **{f"skipped/{k}": c for k, c in summary.skipped.items()}}
+        row = {
+            "step": step,
+            "steps_per_s": round(summary.rate, 4),
+            **summary.means,
+            **{f"nonfinite/{k}": c for k, c in summary.nonfinite.items()},
+            **{f"skipped/{k}": c for k, c in summary.skipped.items()},
+        }
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(row))
         if not self.path.exists():

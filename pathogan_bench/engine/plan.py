@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
-from ..losses import loss_set_pairs
+from ..config import PRESETS, RunConfig
+from ..distributed import DistributedContext
+from ..errors import UserError
+from ..loss_sets import loss_set_pairs
 from ..metrics.registered import check_metric_names
 from ..model import Supervision, check_model_options, model_options, supervision_of
 from ..registry import Entry, Registry, get_registry
-from ..distributed import DistributedContext
-from ..errors import UserError
 from .prepare import check_data_folder
 
 
@@ -50,7 +50,9 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     if config.data.path:
         check_data_folder(Path(config.data.path).expanduser())
     entry = registry.get("model", config.model)
-    options = model_options(entry, config.preset, config.model_options)
+    options = model_options(
+        entry, config.preset, config.model_options, PRESETS.get(config.preset, {}).get("model_options", {})
+    )
     check_model_options(entry, options)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
     try:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import data as datalib
 from ..config import RunConfig
-from ..data.slices import PATHOLOGICAL
+from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
 from ..registry import Registry, get_registry
 
@@ -35,7 +35,7 @@ class PreparedData:
     test_path: str = ""
 
     def indices(self, split: str, domain: int | None = None) -> np.ndarray:
-        """Slice indices of a split's patients, optionally of one domain (0 healthy, 1 pathological)."""
+        """Slice indices of a split's patients, optionally of one domain (HEALTHY, PATHOLOGICAL, ...)."""
         idx = split_indices(self.table, self.splits, split)
         return idx if domain is None else idx[self.table.domain[idx] == domain]
 
@@ -46,8 +46,14 @@ class PreparedData:
 
     def split_sizes(self) -> dict[str, dict[str, int]]:
         """Patients, healthy and pathological slices per split."""
-        return {split: {"patients": len(members), "healthy": len(self.indices(split, 0)),
-                        "pathological": len(self.indices(split, 1))} for split, members in self.splits.items()}
+        return {
+            split: {
+                "patients": len(members),
+                "healthy": len(self.indices(split, HEALTHY)),
+                "pathological": len(self.indices(split, PATHOLOGICAL)),
+            }
+            for split, members in self.splits.items()
+        }
 
 
 def split_indices(table: datalib.SliceTable, splits: dict[str, list[str]], split: str) -> np.ndarray:
@@ -75,9 +81,14 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
         check_data_folder(root)
         dataset_name = dcfg.dataset
     else:
-        root = datalib.synthetic_root(cache, patients=dcfg.synthetic_patients, size=dcfg.synthetic_size,
-                                      seed=data_seed(config), modalities=tuple(dcfg.modalities) or None,
-                                      difficulty=dcfg.synthetic_difficulty)
+        root = datalib.synthetic_root(
+            cache,
+            patients=dcfg.synthetic_patients,
+            size=dcfg.synthetic_size,
+            seed=data_seed(config),
+            modalities=tuple(dcfg.modalities) or None,
+            difficulty=dcfg.synthetic_difficulty,
+        )
         dataset_name = "synthetic" if dcfg.dataset == "auto" else dcfg.dataset
     dataset, table = _read(config, registry, root, dataset_name, cache)
     skip_reasons = dict(getattr(dataset, "skip_reasons", {}) or {})
@@ -86,8 +97,9 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
     if dcfg.test_path:
         test_root = Path(dcfg.test_path).expanduser()
         check_data_folder(test_root)
-        test_dataset, test_table = _read(config, registry, test_root, dcfg.dataset, cache, like=table,
-                                         preprocess=preprocess_config(config, dataset))
+        test_dataset, test_table = _read(
+            config, registry, test_root, dcfg.dataset, cache, like=table, preprocess=preprocess_config(config, dataset)
+        )
         table = join_tables(table, test_table, root, test_root)
         test_patients = test_table.patients()
         skip_reasons.update(getattr(test_dataset, "skip_reasons", {}) or {})
@@ -96,12 +108,25 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
     for patient in left_out:
         skip_reasons[patient] = f"not listed in the split file {dcfg.split_file}"
     if left_out:
-        table = dataclasses.replace(table.subset(np.flatnonzero(~np.isin(table.patient, left_out))),
-                                    skipped=tuple(table.skipped) + tuple(left_out))
-        log.warning("%d patient(s) not in the split file %s left out: %s", len(left_out), dcfg.split_file,
-                    ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""))
-    return PreparedData(table, splits, dataset_name, str(root), skip_reasons, unlabelled,
-                        test_path=str(Path(dcfg.test_path).expanduser()) if dcfg.test_path else "")
+        table = dataclasses.replace(
+            table.subset(np.flatnonzero(~np.isin(table.patient, left_out))),
+            skipped=tuple(table.skipped) + tuple(left_out),
+        )
+        log.warning(
+            "%d patient(s) not in the split file %s left out: %s",
+            len(left_out),
+            dcfg.split_file,
+            ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""),
+        )
+    return PreparedData(
+        table,
+        splits,
+        dataset_name,
+        str(root),
+        skip_reasons,
+        unlabelled,
+        test_path=str(Path(dcfg.test_path).expanduser()) if dcfg.test_path else "",
+    )
 
 
 def data_seed(config: RunConfig) -> int:
@@ -114,21 +139,34 @@ def split_seed(config: RunConfig) -> int:
     return config.data.split_seed if config.data.split_seed >= 0 else config.seed
 
 
-def _read(config: RunConfig, registry: Registry, root: Path, dataset_name: str, cache: Path,
-          like: datalib.SliceTable | None = None,
-          preprocess: datalib.PreprocessConfig | None = None) -> tuple[Any, datalib.SliceTable]:
+def _read(
+    config: RunConfig,
+    registry: Registry,
+    root: Path,
+    dataset_name: str,
+    cache: Path,
+    like: datalib.SliceTable | None = None,
+    preprocess: datalib.PreprocessConfig | None = None,
+) -> tuple[Any, datalib.SliceTable]:
     """A folder's dataset and slices; a test folder (``like`` the data folder's table) is read with its preprocessing."""
     dcfg = config.data
     wanted = list(like.modalities if like is not None else dcfg.modalities) or None
-    dataset = registry.create("dataset", dataset_name, root, modalities=wanted, skip_bad_cases=dcfg.skip_bad_cases,
-                              allow_missing_modalities=dcfg.allow_missing_modalities,
-                              allow_unlabelled=dcfg.allow_unlabelled)
+    dataset = registry.create(
+        "dataset",
+        dataset_name,
+        root,
+        modalities=wanted,
+        skip_bad_cases=dcfg.skip_bad_cases,
+        allow_missing_modalities=dcfg.allow_missing_modalities,
+        allow_unlabelled=dcfg.allow_unlabelled,
+    )
     preprocess = preprocess or preprocess_config(config, dataset)
     return dataset, datalib.prepare_slices(dataset, preprocess, cache / "slices")
 
 
-def choose_splits(config: RunConfig, table: datalib.SliceTable,
-                  test_patients: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+def choose_splits(
+    config: RunConfig, table: datalib.SliceTable, test_patients: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
     """The patient splits by the one rule the config chose; and the patients a split file leaves out."""
     dcfg, seed = config.data, split_seed(config)
     fractions = tuple(dcfg.split_fractions)
@@ -139,33 +177,52 @@ def choose_splits(config: RunConfig, table: datalib.SliceTable,
         return datalib.fold_split(table.patients(), dcfg.folds, dcfg.fold, fractions, seed, pathological), []
     if test_patients:
         rest = [p for p in table.patients() if p not in set(test_patients)]
-        split = datalib.split_patients(rest, (fractions[0], fractions[1], 0.0), seed=seed,
-                                       pathological={p for p in rest if p in pathological} if pathological else None)
+        split = datalib.split_patients(
+            rest,
+            (fractions[0], fractions[1], 0.0),
+            seed=seed,
+            pathological={p for p in rest if p in pathological} if pathological else None,
+        )
         return {"train": split["train"], "val": split["val"], "test": sorted(test_patients)}, []
     return datalib.split_patients(table.patients(), fractions, seed=seed, pathological=pathological), []
 
 
-def join_tables(train: datalib.SliceTable, test: datalib.SliceTable, train_root: Path,
-                test_root: Path) -> datalib.SliceTable:
+def join_tables(
+    train: datalib.SliceTable, test: datalib.SliceTable, train_root: Path, test_root: Path
+) -> datalib.SliceTable:
     """The slices of the data folder and of the test folder in one table (same modalities and pixel size)."""
     shared = sorted(set(train.patients()) & set(test.patients()))
     if shared:
-        raise UserError(f"{test_root}: patient(s) {', '.join(shared[:3])} are also in {train_root}; "
-                        "a test folder must hold other patients")
+        raise UserError(
+            f"{test_root}: patient(s) {', '.join(shared[:3])} are also in {train_root}; "
+            "a test folder must hold other patients"
+        )
     if tuple(test.modalities) != tuple(train.modalities):
-        raise UserError(f"{test_root}: modalities {', '.join(test.modalities)} differ from "
-                        f"{', '.join(train.modalities)} of {train_root} (choose them with --modalities)")
+        raise UserError(
+            f"{test_root}: modalities {', '.join(test.modalities)} differ from "
+            f"{', '.join(train.modalities)} of {train_root} (choose them with --modalities)"
+        )
     if test.images.shape[-2:] != train.images.shape[-2:]:
-        raise UserError(f"{test_root}: slices of {test.images.shape[-2]}x{test.images.shape[-1]} px differ from "
-                        f"{train.images.shape[-2]}x{train.images.shape[-1]} of {train_root} (set --image-size)")
+        raise UserError(
+            f"{test_root}: slices of {test.images.shape[-2]}x{test.images.shape[-1]} px differ from "
+            f"{train.images.shape[-2]}x{train.images.shape[-1]} of {train_root} (set --image-size)"
+        )
     if not np.allclose(test.spacing, train.spacing, rtol=1e-3):
-        raise UserError(f"{test_root}: pixel size {tuple(round(s, 3) for s in test.spacing)} mm differs from "
-                        f"{tuple(round(s, 3) for s in train.spacing)} mm of {train_root}; resample one of them")
+        raise UserError(
+            f"{test_root}: pixel size {tuple(round(s, 3) for s in test.spacing)} mm differs from "
+            f"{tuple(round(s, 3) for s in train.spacing)} mm of {train_root}; resample one of them"
+        )
     return datalib.SliceTable(
-        images=np.concatenate([train.images, test.images]), masks=np.concatenate([train.masks, test.masks]),
-        domain=np.concatenate([train.domain, test.domain]), patient=np.concatenate([train.patient, test.patient]),
-        z=np.concatenate([train.z, test.z]), modalities=train.modalities, spacing=train.spacing,
-        volumes={**train.volumes, **test.volumes}, skipped=train.skipped + test.skipped)
+        images=np.concatenate([train.images, test.images]),
+        masks=np.concatenate([train.masks, test.masks]),
+        domain=np.concatenate([train.domain, test.domain]),
+        patient=np.concatenate([train.patient, test.patient]),
+        z=np.concatenate([train.z, test.z]),
+        modalities=train.modalities,
+        spacing=train.spacing,
+        volumes={**train.volumes, **test.volumes},
+        skipped=train.skipped + test.skipped,
+    )
 
 
 def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConfig:

@@ -30,7 +30,9 @@ def load_trained_model(run_dir: Path, device: str = "auto") -> tuple[Segmentatio
         model = build_model(plan, len(modalities), int(info["image_size"]), modalities, int(info.get("steps", 1)))
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{ckpt}: does not match the run's config.toml and run.json ({type(exc).__name__}: {exc})") from None
+        raise UserError(
+            f"{ckpt}: does not match the run's config.toml and run.json ({type(exc).__name__}: {exc})"
+        ) from None
     except RuntimeError as exc:  # load_state_dict: missing, unexpected or mis-shaped tensors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{ckpt}: does not match the run's config.toml ({first})") from None

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from rich.console import Console
@@ -23,13 +24,16 @@ from ..io import write_json, write_text
 from ..report import Summary, print_summary
 from .batches import training_batches
 from .build import build_model, total_steps
-from .examples import write_examples
 from .facts import run_facts
 from .infer import calibrate, predict_splits
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
+from .run_figures import write_examples
 from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
 from .trainer import Trainer
+
+if TYPE_CHECKING:
+    from ..model import SegmentationModel
 
 log = logging.getLogger("pathogan_bench")
 
@@ -57,7 +61,9 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(config.seed)
     rank0 = plan.dist.rank == 0
-    run_dir = plan.dist.broadcast_path(resume_dir if resume_dir is not None else (new_run_dir(config) if rank0 else None))
+    run_dir = plan.dist.broadcast_path(
+        resume_dir if resume_dir is not None else (new_run_dir(config) if rank0 else None)
+    )
     handler = attach_log(run_dir) if rank0 else None
     record = RunRecord(run_dir, enabled=rank0)
     try:
@@ -69,8 +75,11 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
         record.update(status="interrupted", interrupted_at=exc.step)
         log.info("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
         if rank0:
-            console.print(f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
-                          f"Continue with: {resume_command(run_dir)}", soft_wrap=True)
+            console.print(
+                f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
+                f"Continue with: {resume_command(run_dir)}",
+                soft_wrap=True,
+            )
         raise
     except BaseException as exc:
         record.fail(exc)
@@ -85,32 +94,52 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     data = prepare_data(config, plan.registry)
     if record.enabled:
         write_json(run_dir / "splits.json", data.splits)
-    log.info("data %s: %d slices of %d patients (%s), split %s", data.data_path or "synthetic", len(data.table),
-             len(data.table.patients()), ", ".join(data.table.modalities),
-             " / ".join(f"{name} {len(members)}" for name, members in data.splits.items()))
+    log.info(
+        "data %s: %d slices of %d patients (%s), split %s",
+        data.data_path or "synthetic",
+        len(data.table),
+        len(data.table.patients()),
+        ", ".join(data.table.modalities),
+        " / ".join(f"{name} {len(members)}" for name, members in data.splits.items()),
+    )
     batches = training_batches(plan, data.table, data.indices("train"))
     steps = total_steps(plan, batches)
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
-    facts = {**run_facts(plan, model, data, steps), "split_sizes": data.split_sizes(),
-             "skip_reasons": data.skip_reasons, "unlabelled_cases": data.unlabelled}
+    facts = {
+        **run_facts(plan, model, data, steps),
+        "split_sizes": data.split_sizes(),
+        "skip_reasons": data.skip_reasons,
+        "unlabelled_cases": data.unlabelled,
+    }
     record.write({**facts, "status": "training"})
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
-    trainer = Trainer(model, batches, config.train, run_dir, steps, config.seed, console, rank=plan.dist.rank,
-                      display_affine=data.display_affine())
+    trainer = Trainer(
+        model,
+        batches,
+        config.train,
+        run_dir,
+        steps,
+        config.seed,
+        console,
+        rank=plan.dist.rank,
+        display_affine=data.display_affine(),
+    )
     if resuming:
         _resume(trainer, run_dir, steps, console, record.enabled)
     if model.trainable:
         plan.dist.wrap(model)
         trainer.fit()
-    facts.update(steps_done=trainer.step, train_seconds=round(trainer.train_seconds, 2),
-                 skipped_updates=dict(trainer.skipped))
+    facts.update(
+        steps_done=trainer.step, train_seconds=round(trainer.train_seconds, 2), skipped_updates=dict(trainer.skipped)
+    )
     _check_skipped(trainer, config, console, record.enabled)
     if model.trainable and trainer.step < steps:
         record.write({**facts, "status": "stopped"})
         if record.enabled:
-            console.print(f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}",
-                          soft_wrap=True)
+            console.print(
+                f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}", soft_wrap=True
+            )
         return RunResult(run_dir, None, "stopped")
     if not record.enabled:
         return RunResult(run_dir, None)
@@ -135,17 +164,27 @@ def _check_skipped(trainer: Trainer, config: RunConfig, console: Console, show: 
         return
     parts = ", ".join(f"{name} {count} of {trainer.step}" for name, count in trainer.skipped.items() if count)
     if show:
-        console.print(f"[yellow]warning: skipped optimizer updates (non-finite loss or gradients): {parts}",
-                      soft_wrap=True)
+        console.print(
+            f"[yellow]warning: skipped optimizer updates (non-finite loss or gradients): {parts}", soft_wrap=True
+        )
     worst = max(count / trainer.step for count in trainer.skipped.values())
     if worst > config.train.max_skipped_fraction:
         raise TooManySkippedUpdatesError(
             f"{parts} optimizer updates were skipped, more than train.max_skipped_fraction = "
-            f"{config.train.max_skipped_fraction:g}; the model is not trained as configured")
+            f"{config.train.max_skipped_fraction:g}; the model is not trained as configured"
+        )
 
 
-def _finish(plan: RunPlan, model: torch.nn.Module, trainer: Trainer, data: PreparedData, facts: dict,
-            run_dir: Path, console: Console, record: RunRecord) -> Summary:
+def _finish(
+    plan: RunPlan,
+    model: SegmentationModel,
+    trainer: Trainer,
+    data: PreparedData,
+    facts: dict,
+    run_dir: Path,
+    console: Console,
+    record: RunRecord,
+) -> Summary:
     """Calibrate, segment the evaluated splits, score, report and draw the examples (rank 0)."""
     config, started = plan.config, time.perf_counter()
     calibrate(model, data, plan.device)

@@ -117,5 +117,6 @@ class RunRecord:
         if self.enabled:
             self.update(status=status, error=message)
 
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"

@@ -19,19 +19,28 @@ from rich.console import Console
 from ..config import TrainConfig
 from ..errors import NonFiniteLossError, TrainingInterrupted
 from ..model import SegmentationModel, skipped_updates
-from .batches import derive_seed
+from ..seeds import TRAIN_STEP_STREAM, derive_seed
 from .checkpoint import clean_partial_files, latest_checkpoint, load_latest, remove_checkpoint, save_checkpoint
 from .interrupts import StopRequests
 from .loss_log import LossLog, LossWindow
-from .progress import training_progress
+from .training_bar import training_progress
 
 log = logging.getLogger("pathogan_bench")
 
 
 class Trainer:
-    def __init__(self, model: SegmentationModel, batches: Any, config: TrainConfig, run_dir: Path,
-                 total_steps: int, seed: int, console: Console | None = None, rank: int = 0,
-                 display_affine: Any = None):
+    def __init__(
+        self,
+        model: SegmentationModel,
+        batches: Any,
+        config: TrainConfig,
+        run_dir: Path,
+        total_steps: int,
+        seed: int,
+        console: Console | None = None,
+        rank: int = 0,
+        display_affine: Any = None,
+    ):
         self.model, self.batches, self.config = model, batches, config
         self.run_dir, self.total_steps, self.seed = Path(run_dir), total_steps, seed
         self.console = console or Console(stderr=True)
@@ -111,10 +120,12 @@ class Trainer:
             return
         self.model.train()
         window = LossWindow(self.step, skipped_updates(self.model))
-        with training_progress(self.console, self.total_steps, self.step, enabled=self.rank == 0) as bar, \
-                StopRequests() as requests:
+        with (
+            training_progress(self.console, self.total_steps, self.step, enabled=self.rank == 0) as bar,
+            StopRequests() as requests,
+        ):
             while self.step < stop:
-                torch.manual_seed(derive_seed(self.seed, 4, self.step))
+                torch.manual_seed(derive_seed(self.seed, TRAIN_STEP_STREAM, self.step))
                 batch = self.batches.batch(self.step)
                 window.add(self.model.train_step(batch, self.step))
                 self.step += 1
@@ -142,24 +153,43 @@ class Trainer:
             self.skipped[name] = self.skipped.get(name, 0) + count
         self.loss_log.write(self.step, summary)
         if self.rank == 0:
-            log.info("step %d/%d, %.2f step/s: %s", self.step, self.total_steps, summary.rate,
-                     "  ".join(f"{k} {v:.4g}" for k, v in summary.means.items()))
+            log.info(
+                "step %d/%d, %.2f step/s: %s",
+                self.step,
+                self.total_steps,
+                summary.rate,
+                "  ".join(f"{k} {v:.4g}" for k, v in summary.means.items()),
+            )
         bar.show(summary)
         for key, count in summary.nonfinite.items():
             if count:
-                log.warning("steps %d-%d: %s was non-finite in %d step(s); those updates were skipped",
-                            window.start + 1, self.step, key, count)
+                log.warning(
+                    "steps %d-%d: %s was non-finite in %d step(s); those updates were skipped",
+                    window.start + 1,
+                    self.step,
+                    key,
+                    count,
+                )
         for name, count in summary.skipped.items():
             if count and self.rank == 0:
-                log.warning("steps %d-%d: %d %s update(s) skipped (non-finite loss or gradients)",
-                            window.start + 1, self.step, count, name)
+                log.warning(
+                    "steps %d-%d: %d %s update(s) skipped (non-finite loss or gradients)",
+                    window.start + 1,
+                    self.step,
+                    count,
+                    name,
+                )
         if summary.worst_streak >= cfg.max_nonfinite:
             culprits = ", ".join(k for k, c in summary.nonfinite.items() if c) or "unknown"
-            where = f"the last good checkpoint is kept in {self.ckpt_dir}" if latest_checkpoint(self.ckpt_dir) \
+            where = (
+                f"the last good checkpoint is kept in {self.ckpt_dir}"
+                if latest_checkpoint(self.ckpt_dir)
                 else "no checkpoint was written yet"
+            )
             raise NonFiniteLossError(
                 f"{summary.worst_streak} consecutive steps with non-finite losses ({culprits}) by step {self.step}; "
-                f"{where}")
+                f"{where}"
+            )
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> Path | None:
         from ..samples import save_sample_grid
@@ -172,5 +202,10 @@ class Trainer:
         if not panels:
             return None
         modalities = tuple(getattr(getattr(self.model, "ctx", None), "modalities", ()) or ())
-        return save_sample_grid(self.run_dir / "figures" / f"samples-step-{self.step:08d}.png", panels,
-                                title=f"step {self.step}", channel_names=modalities, affine=self.display_affine)
+        return save_sample_grid(
+            self.run_dir / "figures" / f"samples-step-{self.step:08d}.png",
+            panels,
+            title=f"step {self.step}",
+            channel_names=modalities,
+            affine=self.display_affine,
+        )

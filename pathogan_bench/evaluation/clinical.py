@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -63,8 +63,9 @@ def _thickness_per_patient(arrays: dict[str, np.ndarray]) -> dict[str, float | N
     return out
 
 
-def clinical_scores(arrays: dict[str, np.ndarray], spacing: Sequence[float] | None, empty: str = "default",
-                    workers: int | None = None) -> ClinicalScores:
+def clinical_scores(
+    arrays: dict[str, np.ndarray], spacing: Sequence[float] | None, empty: str = "default", workers: int | None = None
+) -> ClinicalScores:
     """Volumetric, false-positive and threshold-free scores of a run's predictions, per split."""
     prob, ref = arrays["prob"], arrays["mask"].astype(bool, copy=False)
     pred = prob >= np.float64(arrays["threshold"])
@@ -75,36 +76,57 @@ def clinical_scores(arrays: dict[str, np.ndarray], spacing: Sequence[float] | No
     in_plane = tuple(float(s) for s in spacing) if spacing is not None else (1.0, 1.0)
     result = ClinicalScores(pd.DataFrame())
     if "domain" not in arrays:
-        result.notes.append("predictions hold pathological slices only (written by an older version): "
-                            "no false positives on healthy slices")
+        result.notes.append(
+            "predictions hold pathological slices only (written by an older version): "
+            "no false positives on healthy slices"
+        )
     if brain is None:
-        result.notes.append("predictions keep no brain mask (written by an older version): threshold-free scores "
-                            "over the whole image")
+        result.notes.append(
+            "predictions keep no brain mask (written by an older version): threshold-free scores over the whole image"
+        )
     thickness = _thickness_per_patient(arrays)
     frames = []
     for name in dict.fromkeys(split.tolist()):
         rows = np.flatnonzero(split == name)
         result.scope[name] = _scope(domain[rows], patient[rows], z[rows])
-        frames.append(_volumes(pred[rows], ref[rows], patient[rows], z[rows], name, in_plane, thickness, empty,
-                               workers, result.notes))
-        result.detection[name] = false_positives(pred[rows], ref[rows], domain[rows], patient[rows], in_plane,
-                                                 thickness)
+        frames.append(
+            _volumes(
+                pred[rows], ref[rows], patient[rows], z[rows], name, in_plane, thickness, empty, workers, result.notes
+            )
+        )
+        result.detection[name] = false_positives(
+            pred[rows], ref[rows], domain[rows], patient[rows], in_plane, thickness
+        )
         scores = threshold_free(prob[rows], ref[rows], brain[rows] if brain is not None else None)
         result.threshold_free[name] = {k: float(v) for k, v in vars(scores).items()}
-    result.volumes = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
-        else pd.DataFrame()
+    result.volumes = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+    )
     return result
 
 
 def _scope(domain: np.ndarray, patient: np.ndarray, z: np.ndarray) -> dict[str, Any]:
-    return {"healthy": int((domain == HEALTHY).sum()), "pathological": int((domain == PATHOLOGICAL).sum()),
-            "minor": int(((domain != HEALTHY) & (domain != PATHOLOGICAL)).sum()), "patients": len(set(patient)),
-            "z": [int(z.min()), int(z.max())] if len(z) else []}
+    return {
+        "healthy": int((domain == HEALTHY).sum()),
+        "pathological": int((domain == PATHOLOGICAL).sum()),
+        "minor": int(((domain != HEALTHY) & (domain != PATHOLOGICAL)).sum()),
+        "patients": len(set(patient)),
+        "z": [int(z.min()), int(z.max())] if len(z) else [],
+    }
 
 
-def _volumes(pred: np.ndarray, ref: np.ndarray, patient: np.ndarray, z: np.ndarray, split: str,
-             in_plane: tuple[float, ...], thickness: dict[str, float | None], empty: str, workers: int | None,
-             notes: list[str]) -> pd.DataFrame:
+def _volumes(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    patient: np.ndarray,
+    z: np.ndarray,
+    split: str,
+    in_plane: tuple[float, ...],
+    thickness: dict[str, float | None],
+    empty: str,
+    workers: int | None,
+    notes: list[str],
+) -> pd.DataFrame:
     frames, unknown = [], []
     for pid in dict.fromkeys(patient.tolist()):
         rows = patient == pid
@@ -112,11 +134,16 @@ def _volumes(pred: np.ndarray, ref: np.ndarray, patient: np.ndarray, z: np.ndarr
         if depth is None:
             unknown.append(pid)
             continue
-        frames.append(volumetric_scores(pred[rows], ref[rows], patient[rows], z[rows], in_plane + (depth,),
-                                        VOLUME_METRICS, empty, workers))
+        frames.append(
+            volumetric_scores(
+                pred[rows], ref[rows], patient[rows], z[rows], in_plane + (depth,), VOLUME_METRICS, empty, workers
+            )
+        )
     if unknown:
-        notes.append(f"{split}: no slice thickness known for {len(unknown)} patient(s) (predictions keep no affine); "
-                     "no volumetric scores for them")
+        notes.append(
+            f"{split}: no slice thickness known for {len(unknown)} patient(s) (predictions keep no affine); "
+            "no volumetric scores for them"
+        )
     if not frames:
         return pd.DataFrame()
     table = pd.concat(frames, ignore_index=True)
@@ -124,8 +151,14 @@ def _volumes(pred: np.ndarray, ref: np.ndarray, patient: np.ndarray, z: np.ndarr
     return table
 
 
-def false_positives(pred: np.ndarray, ref: np.ndarray, domain: np.ndarray, patient: np.ndarray,
-                    in_plane: Sequence[float], thickness: dict[str, float | None]) -> dict[str, Any]:
+def false_positives(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    domain: np.ndarray,
+    patient: np.ndarray,
+    in_plane: Sequence[float],
+    thickness: dict[str, float | None],
+) -> dict[str, Any]:
     """False detections of one split.
 
     ``healthy_slices_with_detection``: healthy slices (no tumour pixel) with
@@ -136,15 +169,17 @@ def false_positives(pred: np.ndarray, ref: np.ndarray, domain: np.ndarray, patie
     """
     area = float(np.prod(in_plane))
     healthy = domain == HEALTHY
-    detected = pred.reshape(len(pred), -1).any(axis=1)
+    detected = cast(np.ndarray, pred.reshape(len(pred), -1).any(axis=1))
     outside = (pred & ~ref).reshape(len(pred), -1).sum(axis=1)
     per_patient: dict[str, dict[str, float]] = {}
     for pid in dict.fromkeys(patient.tolist()):
         rows = patient == pid
         voxel_ml = area * (thickness.get(pid) or 1.0) / 1000.0
-        per_patient[pid] = {"fp_ml": float(outside[rows].sum()) * voxel_ml,
-                            "fp_ml_healthy": float(outside[rows & healthy].sum()) * voxel_ml,
-                            "tumour_free": bool(not ref[rows].any())}
+        per_patient[pid] = {
+            "fp_ml": float(outside[rows].sum()) * voxel_ml,
+            "fp_ml_healthy": float(outside[rows & healthy].sum()) * voxel_ml,
+            "tumour_free": bool(not ref[rows].any()),
+        }
     n_healthy = int(healthy.sum())
     return {
         "healthy_slices": n_healthy,

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.slices import PATHOLOGICAL
 from ..errors import UserError
 from ..io import write_csv
 from ..metrics import CASE_NAMES, dice_pp, get_convention
 from ..metrics.registered import create_metric, score_pairs
 from ..registry import get_registry
-from ..data.slices import PATHOLOGICAL
 from ..report import Stat, Summary, summarise, write_report
 from .clinical import VOLUME_METRICS, ClinicalScores, clinical_scores
 
@@ -34,10 +34,18 @@ DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp")
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
 
 
-def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[str], z: Sequence[int],
-                         split: Sequence[str], threshold: float = 0.5, metrics: Sequence[str] | None = None,
-                         spacing: Sequence[float] | None = None, empty: str = "default",
-                         workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate_predictions(
+    prob: np.ndarray,
+    mask: np.ndarray,
+    patient: Sequence[str] | np.ndarray,
+    z: Sequence[int] | np.ndarray,
+    split: Sequence[str] | np.ndarray,
+    threshold: float = 0.5,
+    metrics: Sequence[str] | None = None,
+    spacing: Sequence[float] | None = None,
+    empty: str = "default",
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-slice and per-patient scores of probability maps thresholded at ``threshold``.
 
     A pixel is predicted foreground when ``prob >= threshold``. Returns
@@ -78,8 +86,9 @@ def evaluate_predictions(prob: np.ndarray, mask: np.ndarray, patient: Sequence[s
     codes = np.empty(n, dtype=np.int64)
     codes[:] = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(slices[["patient", "split"]]))
     per_patient = dice_pp(pred, ref, codes, empty=empty)
-    patients = keys.assign(dice_pp=[per_patient[str(k)] for k in range(len(keys))],
-                           slices=np.bincount(codes, minlength=len(keys)))
+    patients = keys.assign(
+        dice_pp=[per_patient[str(k)] for k in range(len(keys))], slices=np.bincount(codes, minlength=len(keys))
+    )
     for name, metric in objects.items():
         if getattr(metric, "level", "pair") == "patient" and name != "dice_pp":
             patients[name] = [float(metric(pred[codes == k], ref[codes == k], spacing)) for k in range(len(keys))]
@@ -142,11 +151,18 @@ def run_spacing(info: dict[str, Any], run_dir: Path) -> tuple[float, float] | No
         raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} is not a list of numbers") from None
     if len(values) != 2:
         raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} needs 2 entries (in-plane)")
-    return values  # type: ignore[return-value]
+    return values
 
 
-def score_and_report(arrays: dict[str, np.ndarray], info: dict[str, Any], metrics: Sequence[str], empty: str,
-                     run_dir: Path, out_dir: Path | None = None, workers: int | None = None) -> Summary:
+def score_and_report(
+    arrays: dict[str, np.ndarray],
+    info: dict[str, Any],
+    metrics: Sequence[str],
+    empty: str,
+    run_dir: Path,
+    out_dir: Path | None = None,
+    workers: int | None = None,
+) -> Summary:
     """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory).
 
     The Table 1 columns score the pathological slices; the volumetric,
@@ -158,8 +174,17 @@ def score_and_report(arrays: dict[str, np.ndarray], info: dict[str, Any], metric
     domain = arrays.get("domain")
     rows = np.flatnonzero(domain == PATHOLOGICAL) if domain is not None else np.arange(len(arrays["prob"]))
     slices, patients = evaluate_predictions(
-        arrays["prob"][rows], arrays["mask"][rows], arrays["patient"][rows], arrays["z"][rows], arrays["split"][rows],
-        float(arrays["threshold"]), list(metrics), spacing, empty, workers)
+        arrays["prob"][rows],
+        arrays["mask"][rows],
+        arrays["patient"][rows],
+        arrays["z"][rows],
+        arrays["split"][rows],
+        float(arrays["threshold"]),
+        list(metrics),
+        spacing,
+        empty,
+        workers,
+    )
     clinical = clinical_scores(arrays, spacing, empty, workers)
     write_csv(out_dir / "metrics_slices.csv", slices)
     write_csv(out_dir / "metrics_patients.csv", patients)
@@ -175,23 +200,35 @@ def attach_clinical(summary: Summary, clinical: ClinicalScores) -> None:
     """The whole-scan scores as summary statistics (volumetric ones over patients)."""
     for split in clinical.scope:
         # tumour-free patients have their own column (the volume predicted in them)
-        per_patient = clinical.volumes[(clinical.volumes["split"] == split) & (clinical.volumes["ref_vox"] > 0)] \
-            if len(clinical.volumes) else None
-        summary.volumes[split] = {m: Stat.of(per_patient[m].to_numpy(np.float64)) for m in VOLUME_METRICS
-                                  if per_patient is not None and m in per_patient}
+        per_patient = (
+            clinical.volumes[(clinical.volumes["split"] == split) & (clinical.volumes["ref_vox"] > 0)]
+            if len(clinical.volumes)
+            else None
+        )
+        summary.volumes[split] = {
+            m: Stat.of(per_patient[m].to_numpy(np.float64))
+            for m in VOLUME_METRICS
+            if per_patient is not None and m in per_patient
+        }
         detection = clinical.detection[split]
         summary.detection[split] = {
             **{k: detection[k] for k in ("healthy_slices", "healthy_slices_with_detection", "detection_rate")},
             "fp_ml": Stat.of(list(detection["fp_ml"].values())),
             "fp_ml_healthy": Stat.of(list(detection["fp_ml_healthy"].values())),
-            "tumour_free": detection["tumour_free"]}
+            "tumour_free": detection["tumour_free"],
+        }
     summary.threshold_free = dict(clinical.threshold_free)
     summary.scope = dict(clinical.scope)
     summary.notes = list(dict.fromkeys(clinical.notes))
 
 
-def evaluate_run(run_dir: str | Path, metrics: Sequence[str] | None = None, empty: str | None = None,
-                 workers: int | None = None, out_dir: str | Path | None = None) -> Summary:
+def evaluate_run(
+    run_dir: str | Path,
+    metrics: Sequence[str] | None = None,
+    empty: str | None = None,
+    workers: int | None = None,
+    out_dir: str | Path | None = None,
+) -> Summary:
     """Re-score a finished run directory from disk and (re)write its tables and report.
 
     ``metrics`` and ``empty`` default to the run's ``[eval]`` config, then

@@ -17,7 +17,7 @@ dice_pp    Dice of a patient's slices stacked                 medpy ``dc`` on th
 =========  =================================================  ============================
 
 Per patient, :func:`volumetric_scores` stacks each patient's slices into one
-volume and scores it with the 3D voxel size (:mod:`.volumetric`).
+volume and scores it with the 3D voxel size (:mod:`.patient_volumes`).
 :func:`threshold_free` scores probability maps without a threshold: pixel
 AUROC, AUPRC and the best-threshold Dice (:mod:`.threshold_free`).
 
@@ -31,16 +31,16 @@ from .batch import (
     PAIR_METRICS,
     PATIENT_METRICS,
     BatchScores,
-    default_workers,
     MetricInputError,
+    default_workers,
     dice_pp,
     score_batch,
     score_slices,
 )
 from .core import border
 from .empty import BRATS_PENALTY, CASE_NAMES, CONVENTIONS, EmptyConvention, get_convention
+from .patient_volumes import stack_patient, volumetric_scores
 from .threshold_free import ThresholdFree, threshold_free
-from .volumetric import stack_patient, volumetric_scores
 
 __all__ = [
     "BRATS_PENALTY",

@@ -35,44 +35,87 @@ class Metric:
     reference: str = ""
     empty: str = "default"
 
-    def with_options(self, empty: str | None = None) -> "Metric":
+    def with_options(self, empty: str | None = None) -> Metric:
         return self if empty is None else dataclasses.replace(self, empty=empty)
 
-    def __call__(self, pred: object, ref: object, spacing: Spacing = None, *,
-                 empty: str | EmptyConvention | None = None) -> float:
+    def __call__(
+        self, pred: object, ref: object, spacing: Spacing = None, *, empty: str | EmptyConvention | None = None
+    ) -> float:
         pred, ref = as_mask(pred, "prediction"), as_mask(ref, "reference")
         if self.level == "patient":
-            return float(dice_pp(pred, ref, empty=empty or self.empty))  # type: ignore[arg-type]
+            return float(dice_pp(pred, ref, empty=empty or self.empty))
         if pred.ndim not in (2, 3):
-            raise MetricInputError(f"{self.name}: expected one 2D or 3D image, got shape {pred.shape} "
-                                   "(use .batch for a stack of slices)")
+            raise MetricInputError(
+                f"{self.name}: expected one 2D or 3D image, got shape {pred.shape} (use .batch for a stack of slices)"
+            )
         return float(self.batch(pred[None], ref[None], spacing, empty=empty, workers=1)[0])
 
-    def batch(self, pred: object, ref: object, spacing: Spacing = None, *,
-              empty: str | EmptyConvention | None = None, workers: int | None = None) -> np.ndarray:
+    def batch(
+        self,
+        pred: object,
+        ref: object,
+        spacing: Spacing = None,
+        *,
+        empty: str | EmptyConvention | None = None,
+        workers: int | None = None,
+    ) -> np.ndarray:
         name = "dice" if self.level == "patient" else self.name  # an item's stack Dice is its Dice
         return score_batch(pred, ref, (name,), spacing, empty or self.empty, workers).values[name]
 
 
 _DISTANCE_NOTE = "in the units of the spacing"
 
-BUILTIN: dict[str, Metric] = {m.name: m for m in (
-    Metric("dice", "Dice overlap 2|P∩G|/(|P|+|G|)", True, "ratio", reference="medpy.metric.binary.dc"),
-    Metric("hd95", f"95th percentile of the pooled symmetric border distances ({_DISTANCE_NOTE})", False,
-           "distance", reference="medpy.metric.binary.hd95"),
-    Metric("hd", f"Hausdorff distance: maximum of the pooled border distances ({_DISTANCE_NOTE})", False,
-           "distance", reference="medpy.metric.binary.hd"),
-    Metric("assd", f"average symmetric surface distance: mean of the pooled border distances ({_DISTANCE_NOTE})",
-           False, "distance", reference="medpy.metric.binary.assd (0.5.2)"),
-    Metric("avd", "average Hausdorff distance over all foreground pixels, max of the two directed means "
-           f"(Taha & Hanbury; {_DISTANCE_NOTE})", False, "distance",
-           reference="evalseg_avd_max (Taha & Hanbury 2015 definition)"),
-    Metric("avd_mean", "average Hausdorff distance over all foreground pixels, mean of the two directed means "
-           f"(EvaluateSegmentation's AVGDIST; {_DISTANCE_NOTE})", False, "distance",
-           reference="evalseg_avgdist_tool (EvaluateSegmentation AVGDIST)"),
-    Metric("dice_pp", "per-patient volumetric Dice of all evaluated slices stacked", True, "ratio",
-           level="patient", reference="medpy.metric.binary.dc on the stacked slices"),
-)}
+BUILTIN: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("dice", "Dice overlap 2|P∩G|/(|P|+|G|)", True, "ratio", reference="medpy.metric.binary.dc"),
+        Metric(
+            "hd95",
+            f"95th percentile of the pooled symmetric border distances ({_DISTANCE_NOTE})",
+            False,
+            "distance",
+            reference="medpy.metric.binary.hd95",
+        ),
+        Metric(
+            "hd",
+            f"Hausdorff distance: maximum of the pooled border distances ({_DISTANCE_NOTE})",
+            False,
+            "distance",
+            reference="medpy.metric.binary.hd",
+        ),
+        Metric(
+            "assd",
+            f"average symmetric surface distance: mean of the pooled border distances ({_DISTANCE_NOTE})",
+            False,
+            "distance",
+            reference="medpy.metric.binary.assd (0.5.2)",
+        ),
+        Metric(
+            "avd",
+            "average Hausdorff distance over all foreground pixels, max of the two directed means "
+            f"(Taha & Hanbury; {_DISTANCE_NOTE})",
+            False,
+            "distance",
+            reference="evalseg_avd_max (Taha & Hanbury 2015 definition)",
+        ),
+        Metric(
+            "avd_mean",
+            "average Hausdorff distance over all foreground pixels, mean of the two directed means "
+            f"(EvaluateSegmentation's AVGDIST; {_DISTANCE_NOTE})",
+            False,
+            "distance",
+            reference="evalseg_avgdist_tool (EvaluateSegmentation AVGDIST)",
+        ),
+        Metric(
+            "dice_pp",
+            "per-patient volumetric Dice of all evaluated slices stacked",
+            True,
+            "ratio",
+            level="patient",
+            reference="medpy.metric.binary.dc on the stacked slices",
+        ),
+    )
+}
 
 
 def get_metric(name: str, empty: str | None = None) -> Metric:
@@ -112,7 +155,8 @@ def avd(pred: object, ref: object, spacing: Spacing = None, empty: str | EmptyCo
     return _one("avd", pred, ref, spacing, empty)
 
 
-def avd_mean(pred: object, ref: object, spacing: Spacing = None,
-             empty: str | EmptyConvention | None = "default") -> float:
+def avd_mean(
+    pred: object, ref: object, spacing: Spacing = None, empty: str | EmptyConvention | None = "default"
+) -> float:
     """Average Hausdorff distance as EvaluateSegmentation prints it: mean of the two directed means."""
     return _one("avd_mean", pred, ref, spacing, empty)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast, overload
 
 import numpy as np
 
@@ -32,7 +33,9 @@ def as_mask(array: object, what: str = "mask") -> np.ndarray:
         return array
     if np.issubdtype(array.dtype, np.integer):
         return array != 0
-    raise MetricInputError(f"{what}: expected a boolean or integer mask, got {array.dtype} (threshold probabilities first)")
+    raise MetricInputError(
+        f"{what}: expected a boolean or integer mask, got {array.dtype} (threshold probabilities first)"
+    )
 
 
 def normalise_spacing(spacing: float | Sequence[float] | None, ndim: int) -> tuple[float, ...]:
@@ -40,9 +43,9 @@ def normalise_spacing(spacing: float | Sequence[float] | None, ndim: int) -> tup
     if spacing is None:
         return (1.0,) * ndim
     if np.isscalar(spacing):
-        values = (float(spacing),) * ndim
+        values = (float(cast(float, spacing)),) * ndim
     else:
-        values = tuple(float(s) for s in spacing)  # type: ignore[union-attr]
+        values = tuple(float(s) for s in cast(Sequence[float], spacing))
     if len(values) != ndim:
         raise MetricInputError(f"spacing {values} has {len(values)} entries for {ndim}-D images")
     if not all(math.isfinite(s) and s > 0 for s in values):
@@ -84,7 +87,9 @@ def _check_names(metrics: Sequence[str]) -> tuple[str, ...]:
         if name in PATIENT_METRICS:
             raise MetricInputError(f"'{name}' is a per-patient metric: use pathogan_bench.metrics.dice_pp")
         if name not in PAIR_METRICS:
-            raise MetricInputError(f"unknown metric '{name}'; built-in metrics: {', '.join(PAIR_METRICS + PATIENT_METRICS)}")
+            raise MetricInputError(
+                f"unknown metric '{name}'; built-in metrics: {', '.join(PAIR_METRICS + PATIENT_METRICS)}"
+            )
     return names
 
 
@@ -98,9 +103,14 @@ def apply_convention(name: str, values: np.ndarray, case: np.ndarray, convention
     return values
 
 
-def score_batch(pred: object, ref: object, metrics: Sequence[str] = DEFAULT_METRICS,
-                spacing: float | Sequence[float] | None = None, empty: str | EmptyConvention | None = "default",
-                workers: int | None = None) -> BatchScores:
+def score_batch(
+    pred: object,
+    ref: object,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    spacing: float | Sequence[float] | None = None,
+    empty: str | EmptyConvention | None = "default",
+    workers: int | None = None,
+) -> BatchScores:
     """Score each pair ``pred[i]``, ``ref[i]`` (axis 0 = items; each item 2D or 3D).
 
     ``spacing`` has one entry per image axis (not the batch axis).
@@ -120,14 +130,16 @@ def score_batch(pred: object, ref: object, metrics: Sequence[str] = DEFAULT_METR
     workers = default_workers() if workers is None else max(1, int(workers))
     chunk = int(min(256, max(8, math.ceil(n / (workers * 8)))))
     starts = range(0, n, chunk)
-    run = lambda s: score_chunk(pred[s:s + chunk], ref[s:s + chunk], steps, distance)  # noqa: E731
+    run = lambda s: score_chunk(pred[s : s + chunk], ref[s : s + chunk], steps, distance)  # noqa: E731
     if workers == 1 or n <= chunk:
         parts = [run(s) for s in starts]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(run, starts))
-    joined = {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in
-              ("pred_px", "ref_px", "overlap_px", "case") + distance}
+    joined = {
+        k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0)
+        for k in ("pred_px", "ref_px", "overlap_px", "case") + distance
+    }
     case = joined["case"].astype(np.int8)
     values: dict[str, np.ndarray] = {}
     for name in names:
@@ -141,9 +153,14 @@ def score_batch(pred: object, ref: object, metrics: Sequence[str] = DEFAULT_METR
     return BatchScores(values, case, joined["pred_px"], joined["ref_px"], joined["overlap_px"], convention.name)
 
 
-def score_slices(pred: object, ref: object, metrics: Sequence[str] = DEFAULT_METRICS,
-                 spacing: float | Sequence[float] | None = None, empty: str | EmptyConvention | None = "default",
-                 workers: int | None = None) -> dict[str, np.ndarray]:
+def score_slices(
+    pred: object,
+    ref: object,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    spacing: float | Sequence[float] | None = None,
+    empty: str | EmptyConvention | None = "default",
+    workers: int | None = None,
+) -> dict[str, np.ndarray]:
     """Per-slice metrics of stacks ``pred[N,H,W]``, ``ref[N,H,W]``: ``{metric: float64 array of N}``.
 
     >>> score_slices(pred, ref, metrics=("dice", "hd95", "avd"), spacing=(1, 1))["hd95"]
@@ -151,8 +168,27 @@ def score_slices(pred: object, ref: object, metrics: Sequence[str] = DEFAULT_MET
     return score_batch(pred, ref, metrics, spacing, empty, workers).values
 
 
-def dice_pp(pred: object, ref: object, patient: Sequence[str] | np.ndarray | None = None,
-            empty: str | EmptyConvention | None = "default") -> float | dict[str, float]:
+@overload
+def dice_pp(
+    pred: object, ref: object, patient: None = None, empty: str | EmptyConvention | None = "default"
+) -> float: ...
+@overload
+def dice_pp(
+    pred: object, ref: object, patient: Sequence[str] | np.ndarray, empty: str | EmptyConvention | None = "default"
+) -> dict[str, float]: ...
+@overload
+def dice_pp(
+    pred: object,
+    ref: object,
+    patient: Sequence[str] | np.ndarray | None = None,
+    empty: str | EmptyConvention | None = "default",
+) -> float | dict[str, float]: ...
+def dice_pp(
+    pred: object,
+    ref: object,
+    patient: Sequence[str] | np.ndarray | None = None,
+    empty: str | EmptyConvention | None = "default",
+) -> float | dict[str, float]:
     """Per-patient volumetric Dice: the Dice of all of a patient's slices stacked.
 
     Without ``patient``, the whole input is one stack and a float is
@@ -163,8 +199,11 @@ def dice_pp(pred: object, ref: object, patient: Sequence[str] | np.ndarray | Non
     if pred.shape != ref.shape:
         raise MetricInputError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
     if patient is None:
-        return float(score_batch(pred.reshape(1, -1, 1), ref.reshape(1, -1, 1), ("dice",), empty=empty,
-                                 workers=1).values["dice"][0])
+        return float(
+            score_batch(pred.reshape(1, -1, 1), ref.reshape(1, -1, 1), ("dice",), empty=empty, workers=1).values[
+                "dice"
+            ][0]
+        )
     patient = np.asarray(patient)
     if patient.shape != pred.shape[:1]:
         raise MetricInputError(f"{len(patient)} patient ids for {pred.shape[0]} slices")

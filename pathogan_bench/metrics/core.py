@@ -15,6 +15,8 @@ reference pixel to a point outside the mask is always a border pixel.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy import ndimage
 
@@ -74,10 +76,13 @@ def _distances_at(targets: np.ndarray, points: tuple[np.ndarray, ...], spacing: 
             diff *= step
         diff *= diff
         total = diff if total is None else total + diff
+    assert total is not None  # one spacing entry per image axis
     return np.sqrt(total)
 
 
-def pair_distances(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], wanted: frozenset[str]) -> dict[str, float]:
+def pair_distances(
+    pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], wanted: frozenset[str]
+) -> dict[str, float]:
     """Distance metrics of one pair of non-empty masks, already cropped to their union box."""
     pred_border, ref_border = border(pred), border(ref)
     pred_points, ref_points = np.nonzero(pred), np.nonzero(ref)
@@ -111,7 +116,7 @@ def _bounding_boxes(union: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     last = np.zeros((n, ndim), dtype=np.intp)
     for axis in range(ndim):
         others = tuple(1 + a for a in range(ndim) if a != axis)
-        profile = union.any(axis=others) if others else union
+        profile = cast(np.ndarray, union.any(axis=others)) if others else union
         size = profile.shape[1]
         first[:, axis] = profile.argmax(axis=1)
         last[:, axis] = size - 1 - profile[:, ::-1].argmax(axis=1)
@@ -131,8 +136,9 @@ def pixel_counts(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndar
     return counts[0], counts[1], counts[2]
 
 
-def score_chunk(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...],
-                distance_metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
+def score_chunk(
+    pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], distance_metrics: tuple[str, ...]
+) -> dict[str, np.ndarray]:
     """Counts, cases and the raw distance metrics of a batch (axis 0 = items).
 
     Distances are NaN where a mask is empty; the caller applies the
@@ -154,4 +160,3 @@ def score_chunk(pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...],
             for name in distance_metrics:
                 out[name][i] = values[name]
     return out
-

@@ -53,8 +53,14 @@ def _fast(metric: Any) -> bool:
     return isinstance(metric, Metric) and metric.level == "pair" and metric.name in PAIR_METRICS
 
 
-def score_pairs(metrics: Mapping[str, Any], pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | None,
-                empty: str, workers: int | None = None) -> tuple[dict[str, np.ndarray], BatchScores]:
+def score_pairs(
+    metrics: Mapping[str, Any],
+    pred: np.ndarray,
+    ref: np.ndarray,
+    spacing: Sequence[float] | None,
+    empty: str,
+    workers: int | None = None,
+) -> tuple[dict[str, np.ndarray], BatchScores]:
     """Per-slice values of every pair-level metric (by registry name), and the empty-mask cases of the slices."""
     fast = {name: m for name, m in metrics.items() if _fast(m)}
     scores = score_batch(pred, ref, [m.name for m in fast.values()], spacing, empty, workers)

@@ -54,14 +54,20 @@ def _mask_dtype(array: np.ndarray, what: str) -> None:
 
 def _chunks(prob: np.ndarray, masks: list[np.ndarray], prob_dtype: np.dtype, chunk: int):
     """Aligned 1-D pieces of ``prob`` and the masks (as bool), at most ``chunk`` pixels each, no full copy."""
-    return np.nditer([prob, *masks], flags=["external_loop", "buffered", "zerosize_ok"],
-                     op_flags=[["readonly"]] * (1 + len(masks)), op_dtypes=[prob_dtype] + [np.dtype(bool)] * len(masks),
-                     casting="unsafe", buffersize=max(1, int(chunk)), order="K")
+    return np.nditer(
+        [prob, *masks],
+        flags=["external_loop", "buffered", "zerosize_ok"],
+        op_flags=[["readonly"]] * (1 + len(masks)),
+        op_dtypes=[prob_dtype] + [np.dtype(bool)] * len(masks),
+        casting="unsafe",
+        buffersize=max(1, int(chunk)),
+        order="K",
+    )
 
 
 def _check_float16_histogram(hist: np.ndarray) -> None:
     """Refuse NaN, negative and > 1 bit patterns (``hist``: counts over all 65536 patterns, -0.0 folded)."""
-    bad = np.flatnonzero(hist[_ONE + 1:]) + _ONE + 1
+    bad = np.flatnonzero(hist[_ONE + 1 :]) + _ONE + 1
     if bad.size:
         values = bad.astype(np.uint16).view(np.float16)
         if np.isnan(values).any():
@@ -71,7 +77,7 @@ def _check_float16_histogram(hist: np.ndarray) -> None:
 
 def _table_float16(chunks, with_valid: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # bins: pattern | ref << 16 | (not valid) << 17
-    hist = np.zeros(4 << 16, dtype=np.int64)
+    hist: np.ndarray = np.zeros(4 << 16, dtype=np.int64)
     for part in chunks:
         bits = part[0].view(np.uint16)
         code = part[1].view(np.uint8).astype(np.uint32)
@@ -82,7 +88,7 @@ def _table_float16(chunks, with_valid: bool) -> tuple[np.ndarray, np.ndarray, np
     hist[:, 0] += hist[:, _MINUS_ZERO]  # -0.0 is 0.0
     hist[:, _MINUS_ZERO] = 0
     _check_float16_histogram(hist.sum(axis=0))  # every pixel, also outside ``valid``
-    neg, pos = hist[0, :_ONE + 1], hist[1, :_ONE + 1]
+    neg, pos = hist[0, : _ONE + 1], hist[1, : _ONE + 1]
     present = np.flatnonzero(neg + pos)
     values = present.astype(np.uint16).view(np.float16).astype(np.float64)
     return values, neg[present], pos[present]

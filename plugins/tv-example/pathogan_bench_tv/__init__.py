@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from pathogan_bench.plugin import LossTerm, Spec, TranslationStep, hookimpl
+from pathogan_bench.plugin import LossTerm, Spec, hookimpl
+from pathogan_bench_plugins.models.pathogan import TranslationStep
 
 
 def total_variation(label: torch.Tensor) -> torch.Tensor:
@@ -20,8 +21,10 @@ def total_variation(label: torch.Tensor) -> torch.Tensor:
 
 def tv() -> LossTerm:
     """Total variation of both label maps (l_A, l_B): favours compact, smooth lesion maps."""
+
     def term(step: TranslationStep) -> torch.Tensor:
         return total_variation(step.l_a) + total_variation(step.l_b)
+
     return term
 
 

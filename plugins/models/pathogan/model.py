@@ -1,0 +1,387 @@
+"""PathoGAN (Andermatt et al. 2018): weakly supervised pathology segmentation by
+translation between healthy (A) and pathological (B) images with residual generators.
+
+The model in one file, configured by :class:`PathoGANConfig` (the ``[model_options]``
+table of a run config).
+
+Translation (eq. 6): a residual generator Z outputs n + 1 maps r for n image
+channels; the label map is l = sigmoid(r0 + eps) with eps ~ N(0, I) in
+training and eps = 0 at test, the inpaintings are p = tanh(r1..n), and the
+translation is y = l * p + (1 - l) * x. G_A (healthy -> pathological) uses the
+VAE Z_A(x, delta_B) = E_A(Gamma_A(x), delta_B); G_B (pathological -> healthy)
+uses Z_B(x) directly. The segmentation of a pathological image is G_B's label
+map l_B at eps = 0. Networks are created by registry name
+(``generator_a``, ``generator_b``, ``discriminator``).
+
+One training step (the CycleGAN reference order):
+
+1. forward pass, collected in a :class:`~pathogan_bench_plugins.models.pathogan.step.TranslationStep`
+   (the fields loss terms read): G_A on x_A (delta_B ~
+   N(0, I)) -> y_B; G_B on x_B -> y_A; G_B on y_B -> x~_A; G_A on y_A with
+   delta_B = Delta_B(l_B * x_B) -> x~_B; the identity passes G_A(x_B, 0) and
+   G_B(x_A); the discriminators' scores of y_A and y_B;
+2. every loss term of the loss set on that step, weighted and summed; one
+   Adam step of both generators;
+3. one Adam step of both discriminators (least squares: real -> 1, fake -> 0,
+   halved) on real images and translations drawn from an image pool.
+
+Independent generator passes run as one batch (G_A on [x_A, x_B]; G_B on
+[x_B, y_B, x_A]): instance norm normalises each image on its own, so this
+is the same computation as separate calls, with fewer, larger kernels.
+
+Choices where the paper is open:
+
+- Optimisation: Adam, lr 2e-4, betas (0.5, 0.999) for the generators and the
+  discriminators; the rate is constant for the first ``decay_start`` (0.5) of
+  the steps, then decays linearly to zero (CycleGAN: 100 + 100 epochs).
+- Initialisation: N(0, 0.02) weights, zero biases (``init``, ``init_gain``).
+- Image pool: the last 50 translations per domain, kept in buffers (so
+  checkpoints hold it); once full, each new image is returned with
+  probability 1/2, else swapped for a stored one. A batch with a non-finite
+  translation is not stored.
+- eps of eq. 6: standard normal (``label_noise`` = its std), in every training
+  pass (the translations, the cycles and the identity passes); 0 in
+  ``segment``, ``translate``, ``sample`` and ``preview``.
+- Encodings: in training gamma and delta_B are drawn by the
+  reparameterisation trick from their encoder's N(mean, exp(logvar)); at test
+  time the means are used. delta_B is drawn from N(0, I) for a real healthy
+  image (the A -> B -> A cycle) and for ``sample``; in the B -> A -> B cycle it
+  is Delta_B(l_B * x_B), with gradients through l_B (the paper does not hold
+  it constant; ``detach_label_in_delta`` holds it constant). The KL (eq. 9)
+  covers Gamma_A(x_A) and Delta_B(l_B * x_B).
+- Identity passes (eq. 4, 14): G_A on x_B with delta_B = 0 and G_B on x_A;
+  the loss is on their label maps.
+- Loss terms (``pathogan_bench_plugins.models.pathogan.loss_terms``): means over pixels, channels
+  and batch, both directions summed; omega in eq. 11-12 with eps = 1 pixel,
+  held constant; eq. 13 as a binary cross-entropy computed from the label
+  logit (exact, no clamping); "L_VAE for both directions" as the same three
+  likelihoods on G_B's outputs; KL averaged over latent dimensions.
+- Mixed precision: bf16 autocast on CUDA when ``ctx.amp``; the step's tensors
+  are cast to float32 before the loss terms. channels_last when
+  ``ctx.channels_last``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+
+from pathogan_bench.plugin import ModelContext, ModelOptionsError, SegmentationModel
+from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator
+from pathogan_bench_plugins.shared.training import autocast, to_layout
+
+from .step import TranslationStep
+
+#: what G_A's network must provide (see pathogan_bench_plugins.models.pathogan.networks.VAEGenerator)
+VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
+
+
+@dataclass
+class PathoGANConfig:
+    """PathoGAN's options, the ``[model_options]`` of a run config."""
+
+    #: multiplier of every network's feature counts (1 = the paper's networks)
+    width: float = 1.0
+    #: length of each encoding gamma_A, delta_B
+    z: int = 256
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    #: fraction of the steps after which the learning rate decays linearly to zero
+    decay_start: float = 0.5
+    #: translations kept per domain for the discriminators (0: none)
+    pool_size: int = 50
+    #: weight initialisation: normal, xavier, kaiming, orthogonal, or "network" (keep the network's own)
+    init: str = "normal"
+    init_gain: float = 0.02
+    #: Z_A (healthy -> pathological), a generator with the VAE interface
+    generator_a: str = "pathogan-vae"
+    #: Z_B (pathological -> healthy)
+    generator_b: str = "pathogan-residual"
+    discriminator: str = "patchgan"
+    generator_a_options: dict[str, Any] = field(default_factory=dict)
+    generator_b_options: dict[str, Any] = field(default_factory=dict)
+    discriminator_options: dict[str, Any] = field(default_factory=dict)
+    #: standard deviation of eps added to r0 in training (eq. 6)
+    label_noise: float = 1.0
+    #: hold G_B's label map l_B constant in delta_B = Delta_B(l_B * x_B) of the B -> A -> B cycle (training)
+    detach_label_in_delta: bool = False
+
+    def check(self) -> None:
+        """Raise ValueError naming the first option out of range."""
+        positive = {"width": self.width, "lr": self.lr, "z": self.z}
+        for name, value in positive.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} = {value!r}: expected a finite number > 0")
+        if not isinstance(self.z, int):
+            raise ValueError(f"z = {self.z!r}: expected an integer >= 1")
+        if self.pool_size < 0:
+            raise ValueError(f"pool_size = {self.pool_size}: expected >= 0")
+        if not 0 <= self.decay_start <= 1:
+            raise ValueError(f"decay_start = {self.decay_start}: expected a fraction in [0, 1]")
+        if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
+        if not math.isfinite(self.label_noise) or self.label_noise < 0:
+            raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
+        if not isinstance(self.detach_label_in_delta, bool):
+            raise ValueError(f"detach_label_in_delta = {self.detach_label_in_delta!r}: expected true or false")
+        self.betas = (float(self.betas[0]), float(self.betas[1]))  # a TOML config gives a list
+
+
+class Translation(NamedTuple):
+    """One residual translation (eq. 6)."""
+
+    label: torch.Tensor  # l = sigmoid(logit), (B,1,H,W)
+    logit: torch.Tensor  # r0 + eps
+    inpainting: torch.Tensor  # p = tanh(r1..n), (B,n,H,W)
+    translated: torch.Tensor  # y = l * p + (1 - l) * x
+
+    def split(self, sizes: list[int]) -> list[Translation]:
+        parts = [t.split(sizes) for t in self]
+        return [Translation(*chunk) for chunk in zip(*parts)]
+
+
+def residual_translation(r: torch.Tensor, x: torch.Tensor, noise: torch.Tensor | None = None) -> Translation:
+    """eq. 6: label map, inpaintings and translation from the n + 1 maps r and the input x."""
+    logit = r[:, :1] if noise is None else r[:, :1] + noise
+    label = torch.sigmoid(logit)
+    inpainting = torch.tanh(r[:, 1:])
+    return Translation(label, logit, inpainting, label * inpainting + (1 - label) * x)
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """A draw from N(mean, exp(logvar)) that gradients pass through."""
+    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+
+
+def _check_vae_interface(name: str, network: Any) -> None:
+    missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
+    if missing:
+        raise ModelOptionsError(
+            f"generator_a '{name}' lacks the VAE methods {', '.join(missing)} that Z_A needs (see pathogan-vae)"
+        )
+
+
+class PathoGAN(SegmentationModel):
+    """PathoGAN: residual generators, a VAE for healthy -> pathological, PatchGAN discriminators."""
+
+    name = "pathogan"
+    supervision = "weak"
+    uses_loss_set = True
+    config_class = PathoGANConfig
+    config: PathoGANConfig
+
+    def __init__(self, ctx: ModelContext, **options: Any):
+        super().__init__(ctx, **options)
+        cfg = self.config
+        n, size = ctx.in_channels, ctx.image_size
+        factory = ctx.components().get("generator", cfg.generator_a).spec.factory
+        if isinstance(factory, type):  # fail before building a network that cannot serve as Z_A
+            _check_vae_interface(cfg.generator_a, factory)
+        self.gen_a = ctx.create(
+            "generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z, **cfg.generator_a_options
+        )
+        _check_vae_interface(cfg.generator_a, self.gen_a)
+        self.gen_b = ctx.create(
+            "generator", cfg.generator_b, n, n + 1, size, width=cfg.width, **cfg.generator_b_options
+        )
+        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        if cfg.init != "network":
+            for net in (self.gen_a, self.gen_b, self.disc_a, self.disc_b):
+                init_weights(net, cfg.init, cfg.init_gain)
+        self.pool_a = ImagePool(cfg.pool_size, (n, size, size))
+        self.pool_b = ImagePool(cfg.pool_size, (n, size, size))
+        self.terms = tuple(ctx.loss_terms)
+        #: the discriminators train whenever the generators are trained against them
+        self.adversarial = any(t.name == "gan" for t in self.terms)
+        self.add_optimizer(
+            "generators", [*self.gen_a.parameters(), *self.gen_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
+        )
+        self.add_optimizer(
+            "discriminators", [*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
+        )
+
+    # -- the two generators --------------------------------------------------------------------------------------------
+    def _label_noise(self, r: torch.Tensor, stochastic: bool) -> torch.Tensor | None:
+        if not stochastic or self.config.label_noise == 0:
+            return None
+        return torch.randn_like(r[:, :1]) * self.config.label_noise
+
+    def generate_a(
+        self, x: torch.Tensor, delta: torch.Tensor, stochastic: bool
+    ) -> tuple[Translation, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """G_A(x, delta_B), healthy -> pathological. Returns (translation, mean, logvar, gamma) of Gamma_A(x)."""
+        mean, logvar = self.gen_a.encode_anatomy(x)
+        gamma = reparameterise(mean, logvar) if stochastic else mean
+        r = self.gen_a.decode(gamma, delta.to(gamma.dtype))
+        return residual_translation(r, x, self._label_noise(r, stochastic)), mean, logvar, gamma
+
+    def generate_b(self, x: torch.Tensor, stochastic: bool) -> Translation:
+        """G_B(x), pathological -> healthy."""
+        r = self.gen_b(x)
+        return residual_translation(r, x, self._label_noise(r, stochastic))
+
+    def forward_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> TranslationStep:
+        """The training forward pass (eps and encodings drawn) of one batch."""
+        b, z = x_a.shape[0], self.config.z
+        delta_prior = torch.randn(b, z, device=x_a.device)
+        # G_A on the real healthy x_a (delta_B from the prior) and, for the identity loss, on x_b with delta_B = 0
+        both_a, mu_gamma, logvar_gamma, gamma = self.generate_a(
+            torch.cat([x_a, x_b]), torch.cat([delta_prior, torch.zeros_like(delta_prior)]), stochastic=True
+        )
+        forward_a, identity_a = both_a.split([b, x_b.shape[0]])
+        # G_B on x_b (translation), on y_b (cycle A -> B -> A) and, for the identity loss, on x_a
+        forward_b, cycle_b, identity_b = self.generate_b(
+            torch.cat([x_b, forward_a.translated, x_a]), stochastic=True
+        ).split([x_b.shape[0], b, b])
+        # Delta_B encodes the pathology that G_B removed; G_A puts it back into y_a (cycle B -> A -> B)
+        label_b = forward_b.label.detach() if self.config.detach_label_in_delta else forward_b.label
+        mu_delta, logvar_delta = self.gen_a.encode_pathology(label_b * x_b)
+        delta_b = reparameterise(mu_delta, logvar_delta)
+        cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, stochastic=True)
+        d_fake_a = self.disc_a(forward_b.translated) if self.adversarial else None
+        d_fake_b = self.disc_b(forward_a.translated) if self.adversarial else None
+        return TranslationStep(
+            x_a=x_a,
+            x_b=x_b,
+            l_a=forward_a.label,
+            l_a_logit=forward_a.logit,
+            p_a=forward_a.inpainting,
+            y_b=forward_a.translated,
+            cyc_l_b=cycle_b.label,
+            cyc_l_b_logit=cycle_b.logit,
+            cyc_p_b=cycle_b.inpainting,
+            rec_a=cycle_b.translated,
+            l_b=forward_b.label,
+            l_b_logit=forward_b.logit,
+            p_b=forward_b.inpainting,
+            y_a=forward_b.translated,
+            cyc_l_a=cycle_a.label,
+            cyc_l_a_logit=cycle_a.logit,
+            cyc_p_a=cycle_a.inpainting,
+            rec_b=cycle_a.translated,
+            idt_l_a=identity_a.label,
+            idt_l_b=identity_b.label,
+            mu_gamma=mu_gamma[:b],
+            logvar_gamma=logvar_gamma[:b],
+            gamma_a=gamma[:b],
+            mu_delta=mu_delta,
+            logvar_delta=logvar_delta,
+            delta_b=delta_b,
+            delta_prior=delta_prior,
+            d_fake_a=d_fake_a,
+            d_fake_b=d_fake_b,
+        )
+
+    # -- training ------------------------------------------------------------------------------------------------------
+    def generator_loss(self, step: TranslationStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted sum of the loss set's terms on ``step``, and each unweighted term for the log."""
+        logs: dict[str, torch.Tensor] = {}
+        total = step.x_a.new_zeros((), dtype=torch.float32)
+        for term in self.terms:
+            value = term(step).float()
+            logs[f"G/{term.name}"] = value.detach()
+            total = total + term.weight * value
+        return total, logs
+
+    def discriminator_loss(self, step: TranslationStep, accept: torch.Tensor | None = None) -> torch.Tensor:
+        """Least-squares loss of both discriminators (halved, as in CycleGAN) on real images and pooled translations.
+
+        The pools store this step's translations only where ``accept`` (0-d
+        bool, default: always) is true and the translations are finite.
+        """
+        accept = torch.ones((), dtype=torch.bool, device=step.y_a.device) if accept is None else accept
+        fake_a = self.pool_a(step.y_a, accept=accept & torch.isfinite(step.y_a).all())
+        fake_b = self.pool_b(step.y_b, accept=accept & torch.isfinite(step.y_b).all())
+        return 0.5 * (
+            lsgan_discriminator(self.disc_a, step.x_a, fake_a) + lsgan_discriminator(self.disc_b, step.x_b, fake_b)
+        )
+
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        x_a, x_b = to_layout(batch["x_a"], self.ctx), to_layout(batch["x_b"], self.ctx)
+        self.disc_a.requires_grad_(False)
+        self.disc_b.requires_grad_(False)
+        with autocast(self.ctx):
+            forward = self.forward_step(x_a, x_b)
+        forward = forward.float()
+        total, logs = self.generator_loss(forward)
+        logs["G/total"] = total.detach()
+        finite = torch.isfinite(logs["G/total"])
+        if total.requires_grad:
+            finite = self.update("generators", total)
+        if self.adversarial:
+            self.disc_a.requires_grad_(True)
+            self.disc_b.requires_grad_(True)
+            with autocast(self.ctx):
+                # a step whose generator update was refused leaves the pools as they are too
+                loss_d = self.discriminator_loss(forward, accept=finite).float()
+            self.update("discriminators", loss_d)
+            logs["D/gan"] = loss_d.detach()
+        return logs
+
+    # -- inference (eps = 0, encoder means) ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        """l_B = sigmoid(r0) of G_B: pathology probabilities (B,H,W)."""
+        with autocast(self.ctx):
+            r = self.gen_b(to_layout(images, self.ctx))
+        return torch.sigmoid(r[:, 0].float())
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pathological -> healthy: ``label`` l_B, ``inpainting`` p_B and ``translated`` y_A."""
+        with autocast(self.ctx):
+            out = self.generate_b(to_layout(images, self.ctx), stochastic=False)
+        return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
+
+    @torch.no_grad()
+    def segment_and_translate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One pass of G_B: the segmentation l_B (B,H,W) and the translation's images."""
+        out = self.translate(images)
+        return out["label"][:, 0], out
+
+    @torch.no_grad()
+    def encode_pathology(self, pathological: torch.Tensor) -> torch.Tensor:
+        """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
+        with autocast(self.ctx):
+            x = to_layout(pathological, self.ctx)
+            label = self.generate_b(x, stochastic=False).label
+            mean, _ = self.gen_a.encode_pathology(label * x)
+        return mean.float()
+
+    @torch.no_grad()
+    def sample(
+        self, healthy: torch.Tensor, delta: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """New pathologies on healthy images: G_A(x_A, delta_B) with delta_B ~ N(0, I) unless given.
+
+        ``generator`` seeds the draw (it is made on the generator's device,
+        the CPU by default, then moved). ``delta`` from
+        :meth:`encode_pathology` transfers a pathology between images.
+        Returns ``translated`` y_B, ``label`` l_A and ``inpainting`` p_A.
+        """
+        if delta is None:
+            device = generator.device if generator is not None else healthy.device
+            delta = torch.randn(healthy.shape[0], self.config.z, generator=generator, device=device)
+        with autocast(self.ctx):
+            out, _, _, _ = self.generate_a(to_layout(healthy, self.ctx), delta.to(healthy.device), stochastic=False)
+        return {"translated": out.translated.float(), "label": out.label.float(), "inpainting": out.inpainting.float()}
+
+    @torch.no_grad()
+    def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """x, l, p and y of both directions, for a sample grid."""
+        drawn = self.sample(batch["x_a"])
+        healed = self.translate(batch["x_b"])
+        return {
+            "x_A (healthy)": batch["x_a"],
+            "l_A": drawn["label"],
+            "p_A": drawn["inpainting"],
+            "y_B = G_A(x_A)": drawn["translated"],
+            "x_B (pathological)": batch["x_b"],
+            "l_B (segmentation)": healed["label"],
+            "p_B": healed["inpainting"],
+            "y_A = G_B(x_B)": healed["translated"],
+        }

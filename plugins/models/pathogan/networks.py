@@ -1,0 +1,155 @@
+"""PathoGAN's generators (section 2.4): Z_B, a residual network, and Z_A, a VAE of encoders Gamma_A, Delta_B
+and decoder E_A; in the layer notation of :mod:`pathogan_bench_plugins.shared.networks`.
+
+The sizes of the fully connected layers follow the encoding size ``z`` and
+``i = image_size / 16`` (15 at the paper's 240 px).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pathogan_bench_plugins.shared.gan import init_weights
+from pathogan_bench_plugins.shared.networks import ResidualBlock, conv, conv_norm_act, down, scaled, up
+
+#: downsampling factor of the encoders (four ``df`` layers)
+DOWNSAMPLING = 16
+
+
+def _bottleneck_size(image_size: int) -> int:
+    if image_size % DOWNSAMPLING or image_size < DOWNSAMPLING:
+        raise ValueError(
+            f"image size {image_size} must be a positive multiple of {DOWNSAMPLING} (the encoders halve it four times)"
+        )
+    return image_size // DOWNSAMPLING
+
+
+# -- Z_B --------------------------------------------------------------------------------------------------------------
+
+
+class ResidualGenerator(nn.Module):
+    """Z_B: ``c7-64, d128, d256, R256 x 9, u128, u64, C7-r`` with ELU, no bottleneck.
+
+    Outputs the raw maps r (no final activation): the model turns r0 into the
+    label map and r1..n into the inpaintings (eq. 6).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, image_size: int = 240, width: float = 1.0, blocks: int = 9):
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image size {image_size} must be a multiple of 4 (two d layers)")
+        f64, f128, f256 = scaled(64, width), scaled(128, width), scaled(256, width)
+        self.net = nn.Sequential(
+            conv_norm_act(in_channels, f64, 7),
+            down(f64, f128),
+            down(f128, f256),
+            *[ResidualBlock(f256) for _ in range(blocks)],
+            up(f256, f128),
+            up(f128, f64),
+            conv(f64, out_channels, 7),
+        )
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+# -- Z_A: Gamma_A, Delta_B and E_A -------------------------------------------------------------------------------------
+
+
+class Encoder(nn.Module):
+    """Gamma_A / Delta_B: ``c7-64, d128, d256, d512, d1024, C1-15, Q2F, l(z*i)t, l(2*z)``.
+
+    Returns the mean and log-variance of the encoding, each (B, z).
+    """
+
+    def __init__(self, in_channels: int, image_size: int = 240, width: float = 1.0, z: int = 256):
+        super().__init__()
+        i = _bottleneck_size(image_size)
+        f = [scaled(n, width) for n in (64, 128, 256, 512, 1024)]
+        squeezed = scaled(15, width)
+        self.features = nn.Sequential(
+            conv_norm_act(in_channels, f[0], 7),
+            down(f[0], f[1]),
+            down(f[1], f[2]),
+            down(f[2], f[3]),
+            down(f[3], f[4]),
+            conv(f[4], squeezed, 1),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(squeezed * i * i, z * i), nn.Tanh(), nn.Linear(z * i, 2 * z))
+        self.z = z
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = self.head(self.features(x)).chunk(2, dim=1)
+        return mean, logvar
+
+
+class Decoder(nn.Module):
+    """E_A: ``l(i*i)e, l(i*i), F2Q, c3-1024, u512, u256, C7-256e, R256 x 9, u128, u64, C7-r``.
+
+    Takes the concatenation of gamma_A and delta_B (2z values) and returns
+    the raw maps r at the full image size.
+    """
+
+    def __init__(self, out_channels: int, image_size: int = 240, width: float = 1.0, z: int = 256, blocks: int = 9):
+        super().__init__()
+        self.i = i = _bottleneck_size(image_size)
+        f = {n: scaled(n, width) for n in (64, 128, 256, 512, 1024)}
+        self.head = nn.Sequential(nn.Linear(2 * z, i * i), nn.ELU(), nn.Linear(i * i, i * i))
+        self.body = nn.Sequential(
+            conv_norm_act(1, f[1024], 3),
+            up(f[1024], f[512]),
+            up(f[512], f[256]),
+            conv(f[256], f[256], 7, nn.ELU),
+            *[ResidualBlock(f[256]) for _ in range(blocks)],
+            up(f[256], f[128]),
+            up(f[128], f[64]),
+            conv(f[64], out_channels, 7),
+        )
+
+    def forward(self, gamma: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        square = self.head(torch.cat([gamma, delta], dim=1)).view(-1, 1, self.i, self.i)
+        return self.body(square)
+
+
+class VAEGenerator(nn.Module):
+    """Z_A: encoders Gamma_A (healthy anatomy) and Delta_B (pathology) and the decoder E_A.
+
+    ``encode_anatomy(x)`` = Gamma_A(x), ``encode_pathology(l * x)`` =
+    Delta_B(l * x), each returning (mean, log-variance); ``decode(gamma,
+    delta)`` = E_A(gamma, delta), the raw maps r. ``forward(x, delta)`` is
+    the deterministic Z_A(x, delta) = E_A(mean of Gamma_A(x), delta), with
+    delta = 0 when not given.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        image_size: int = 240,
+        width: float = 1.0,
+        z: int = 256,
+        blocks: int = 9,
+    ):
+        super().__init__()
+        self.anatomy_encoder = Encoder(in_channels, image_size, width, z)
+        self.pathology_encoder = Encoder(in_channels, image_size, width, z)
+        self.decoder = Decoder(out_channels, image_size, width, z, blocks)
+        self.z = z
+        init_weights(self)
+
+    def encode_anatomy(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.anatomy_encoder(x)
+
+    def encode_pathology(self, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.pathology_encoder(masked)
+
+    def decode(self, gamma: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return self.decoder(gamma, delta)
+
+    def forward(self, x: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
+        gamma, _ = self.encode_anatomy(x)
+        if delta is None:
+            delta = torch.zeros_like(gamma)
+        return self.decode(gamma, delta)

@@ -1,0 +1,156 @@
+"""Layers in the PathoGAN paper's notation (section 2.4), and the generator and discriminator every GAN model may use.
+
+Notation:
+
+- ``ck-f``: k x k convolution with stride 1, instance norm, ELU
+- ``Ck-f``: k x k convolution with stride 1 only
+- ``df``: stride-2 3 x 3 convolution, instance norm, ELU (halves the size)
+- ``uf``: stride-2 3 x 3 transposed convolution, instance norm, ELU (doubles it)
+- ``Rf``: residual block: input + conv3(ELU(IN(conv3(input))))
+- ``l(f)``: fully connected layer; ``Q2F`` / ``F2Q``: square image <-> vector
+- a trailing ``t`` / ``e``: an extra tanh / ELU
+
+Layout choices the paper leaves open follow the CycleGAN reference
+implementation: stride-1 convolutions with k > 1 use reflection padding,
+strided and transposed convolutions zero padding 1 (plus output padding 1),
+instance norm has no affine parameters and keeps no running statistics,
+convolutions keep their biases, weights start as N(0, 0.02) and biases at 0.
+PathoGAN's residual block is the paper's (no norm after the second
+convolution); ``resnet9`` keeps the reference block (with it).
+
+Every feature count is multiplied by ``width`` (at least 1 feature), so the
+same code runs at 1/8 width on 32-64 px images in tests.
+
+Registered generator (factory ``(in_channels, out_channels, image_size,
+width=1.0, **options)``): ``resnet9`` (the CycleGAN reference generator).
+Registered discriminator (factory ``(in_channels, width=1.0, **options)``):
+``patchgan``. PathoGAN's own generators (``pathogan-vae``,
+``pathogan-residual``) are built from these layers in
+``pathogan_bench_plugins.models.pathogan.networks``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pathogan_bench.plugin import Spec, hookimpl
+from pathogan_bench_plugins.shared.gan import init_weights
+
+
+def scaled(features: int, width: float) -> int:
+    """A feature count multiplied by the width multiplier, at least 1."""
+    return max(1, int(round(features * width)))
+
+
+# -- layers in the paper's notation ---------------------------------------------------------------------------------
+
+
+def conv(cin: int, cout: int, k: int, act: type[nn.Module] | None = None) -> nn.Sequential:
+    """``Ck-f`` (``act`` None) or ``Ck-f`` + activation: reflection-padded stride-1 convolution."""
+    layers: list[nn.Module] = [nn.ReflectionPad2d(k // 2)] if k > 1 else []
+    layers.append(nn.Conv2d(cin, cout, k))
+    if act is not None:
+        layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def conv_norm_act(cin: int, cout: int, k: int, act: type[nn.Module] = nn.ELU) -> nn.Sequential:
+    """``ck-f``: reflection-padded stride-1 convolution, instance norm, activation."""
+    return nn.Sequential(*conv(cin, cout, k), nn.InstanceNorm2d(cout), act())
+
+
+def down(cin: int, cout: int, act: type[nn.Module] = nn.ELU) -> nn.Sequential:
+    """``df``: stride-2 3 x 3 convolution, instance norm, activation."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.InstanceNorm2d(cout), act())
+
+
+def up(cin: int, cout: int, act: type[nn.Module] = nn.ELU) -> nn.Sequential:
+    """``uf``: stride-2 3 x 3 transposed convolution doubling the size, instance norm, activation."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(cout), act()
+    )
+
+
+class ResidualBlock(nn.Module):
+    """``Rf``: input + conv3(act(IN(conv3(input)))), optionally with IN after the second conv too."""
+
+    def __init__(self, features: int, act: type[nn.Module] = nn.ELU, norm_after_second: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = [*conv_norm_act(features, features, 3, act), *conv(features, features, 3)]
+        if norm_after_second:
+            layers.append(nn.InstanceNorm2d(features))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+# -- CycleGAN reference networks ---------------------------------------------------------------------------------------
+
+
+class ResnetGenerator(nn.Module):
+    """The CycleGAN reference ResNet generator: c7s1-64, d128, d256, R256 x 9, u128, u64, c7s1-out, tanh.
+
+    ReLU and instance norm (also after the second convolution of each block),
+    no dropout.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, image_size: int = 240, width: float = 1.0, blocks: int = 9):
+        super().__init__()
+        f64, f128, f256 = scaled(64, width), scaled(128, width), scaled(256, width)
+        self.net = nn.Sequential(
+            conv_norm_act(in_channels, f64, 7, nn.ReLU),
+            down(f64, f128, nn.ReLU),
+            down(f128, f256, nn.ReLU),
+            *[ResidualBlock(f256, nn.ReLU, norm_after_second=True) for _ in range(blocks)],
+            up(f256, f128, nn.ReLU),
+            up(f128, f64, nn.ReLU),
+            conv(f64, out_channels, 7, nn.Tanh),
+        )
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchGAN(nn.Module):
+    """The 70 x 70 PatchGAN of the CycleGAN reference: C64-C128-C256-C512 then a 1-channel map.
+
+    4 x 4 kernels with padding 1, stride 2 except the last two layers,
+    LeakyReLU 0.2, instance norm on every layer but the first and the output.
+    """
+
+    def __init__(self, in_channels: int, width: float = 1.0, layers: int = 3, features: int = 64):
+        super().__init__()
+        cin = scaled(features, width)
+        seq: list[nn.Module] = [nn.Conv2d(in_channels, cin, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        for n in range(1, layers + 1):
+            cout = scaled(features * min(2**n, 8), width)
+            stride = 2 if n < layers else 1
+            seq += [nn.Conv2d(cin, cout, 4, stride=stride, padding=1), nn.InstanceNorm2d(cout), nn.LeakyReLU(0.2)]
+            cin = cout
+        seq.append(nn.Conv2d(cin, 1, 4, stride=1, padding=1))
+        self.net = nn.Sequential(*seq)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def parameter_count(factory, *args, **kwargs) -> int:
+    """Parameters of a network, built on the meta device (no memory is allocated)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in factory(*args, **kwargs).parameters())
+
+
+@hookimpl
+def register_generators():
+    return [
+        Spec("resnet9", ResnetGenerator, "CycleGAN reference ResNet generator, 9 blocks, ReLU, instance norm, tanh"),
+    ]
+
+
+@hookimpl
+def register_discriminators():
+    return [Spec("patchgan", PatchGAN, "CycleGAN reference 70 x 70 PatchGAN, instance norm, LeakyReLU 0.2")]
