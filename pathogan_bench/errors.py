@@ -40,3 +40,30 @@ class TrainingInterrupted(Exception):
     def __init__(self, signal_name: str, step: int):
         super().__init__(f"{signal_name or 'interrupt'} at step {step}")
         self.signal_name, self.step = signal_name, step
+
+
+class DiskFullError(Exception):
+    """A file could not be written because its disk (or quota) is full: ``disk full: ...``, exit code 1.
+
+    ``note`` says what survives (e.g. a run's last good checkpoint and how to continue it).
+    """
+
+    def __init__(self, path: object, reason: str = "No space left on device"):
+        super().__init__(path, reason)
+        self.path, self.reason, self.note = path, reason, ""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: the disk is full ({self.reason})" + (f"; {self.note}" if self.note else "")
+
+
+#: errno values of a full disk or an exhausted quota
+DISK_FULL_ERRNOS = (28, 122)  # ENOSPC, EDQUOT
+
+
+def disk_full(exc: BaseException, path: object = None) -> DiskFullError | None:
+    """``exc`` as a :class:`DiskFullError` naming ``path`` (else the file the error names), or None."""
+    if isinstance(exc, DiskFullError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return DiskFullError(path or exc.filename or "a file", exc.strerror or "No space left on device")
+    return None

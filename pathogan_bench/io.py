@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import disk_full
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
@@ -36,8 +38,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         yield tmp_path
         apply_umask(tmp_path)
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        full = disk_full(exc, target)
+        if full is not None and full is not exc:
+            raise full from exc
         raise
 
 
@@ -64,8 +69,11 @@ def atomic_folder(target: str | os.PathLike[str], unwritable: str) -> Iterator[P
             os.replace(tmp, target)
         except OSError:  # completed concurrently by another process
             shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        full = disk_full(exc, target)
+        if full is not None and full is not exc:
+            raise full from exc
         raise
 
 

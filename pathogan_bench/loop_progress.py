@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -21,6 +22,7 @@ def progress_bar(items: Sequence[T], description: str, enabled: bool = True) -> 
     abandoned by an exception keeps its display running until it is
     garbage-collected, which can deadlock the next bar.
     """
+    console = Console(stderr=True)  # progress is not a result: stdout stays for the tables
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -28,7 +30,8 @@ def progress_bar(items: Sequence[T], description: str, enabled: bool = True) -> 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=True,
-        disable=not enabled,
+        disable=not enabled or not console.is_terminal,  # off a terminal a bar is noise in a log
+        console=console,
     )
 
     def advance() -> Iterator[T]:

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import importlib.util
+import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import pluggy
@@ -179,12 +183,15 @@ def _unknown_message(kind: str, name: str, known: list[str], broken: list[Broken
     return msg
 
 
-def make_plugin_manager(extra_plugins: Iterable[Any] = ()) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
-    """A plugin manager with every plugin of the entry-point group loaded.
+def make_plugin_manager(
+    extra_plugins: Iterable[Any] = (), plugin_dirs: Iterable[Path] = ()
+) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
+    """A plugin manager with every plugin of the entry-point group loaded, then every ``*.py`` file of
+    ``plugin_dirs`` (a file whose name starts with ``_`` is skipped).
 
-    Entry points are loaded one by one so that a plugin that raises on import
-    is recorded (and shown by ``pathogan-bench list``) instead of stopping the
-    others.
+    Entry points and files are loaded one by one so that a plugin that raises
+    on import is recorded (and shown by ``pathogan-bench list``) instead of
+    stopping the others.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -206,9 +213,45 @@ def make_plugin_manager(extra_plugins: Iterable[Any] = ()) -> tuple[pluggy.Plugi
             broken.append(BrokenPlugin(ep.name, source, f"{type(exc).__name__}: {exc}"))
             continue
         _SOURCES[id(plugin)] = source
+    for folder in plugin_dirs:
+        _load_folder(pm, Path(folder), broken)
     for plugin in extra_plugins:
         pm.register(plugin)
     return pm, broken
+
+
+def _load_folder(pm: pluggy.PluginManager, folder: Path, broken: list[BrokenPlugin]) -> None:
+    """Register each ``*.py`` file of ``folder`` as a plugin named after the file, isolated like an entry point."""
+    if not folder.is_dir():
+        broken.append(BrokenPlugin(str(folder), str(folder), f"{PLUGINS_DIR_ENV} / --plugins-dir: not a folder"))
+        return
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name, source = path.stem, str(path.resolve())
+        if pm.get_plugin(name) is not None:
+            broken.append(BrokenPlugin(name, source, f"a plugin named '{name}' is already loaded; rename the file"))
+            continue
+        module_name = f"pathogan_bench_plugin_files.{name}"
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
+            spec.loader.exec_module(module)
+        except (Exception, SystemExit) as exc:  # a broken file must not stop the others
+            sys.modules.pop(module_name, None)
+            broken.append(BrokenPlugin(name, source, f"import {path}: {type(exc).__name__}: {exc}"))
+            continue
+        try:
+            pm.register(module, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            if pm.get_plugin(name) is not None:
+                pm.unregister(name=name)
+            broken.append(BrokenPlugin(name, source, f"{type(exc).__name__}: {exc}"))
+            continue
+        _SOURCES[id(module)] = source
 
 
 #: id(plugin object) -> "distribution==version" of the entry point it came from
@@ -217,12 +260,31 @@ _SOURCES: dict[int, str] = {}
 
 _REGISTRY: Registry | None = None
 
+#: folders of plugin files (``os.pathsep``-separated), as ``--plugins-dir`` gives them
+PLUGINS_DIR_ENV = "PATHOGAN_BENCH_PLUGINS_DIR"
+#: the folders set by :func:`use_plugin_dirs`; None: read ``$PATHOGAN_BENCH_PLUGINS_DIR``
+_PLUGIN_DIRS: tuple[Path, ...] | None = None
+
+
+def use_plugin_dirs(dirs: Iterable[str | Path]) -> None:
+    """Load plugin files from these folders (instead of ``$PATHOGAN_BENCH_PLUGINS_DIR``) when the registry is built."""
+    global _PLUGIN_DIRS, _REGISTRY
+    chosen = tuple(Path(d).expanduser() for d in dirs)
+    if chosen != _PLUGIN_DIRS:
+        _PLUGIN_DIRS, _REGISTRY = chosen, None
+
+
+def plugin_dirs() -> tuple[Path, ...]:
+    if _PLUGIN_DIRS is not None:
+        return _PLUGIN_DIRS
+    return tuple(Path(d).expanduser() for d in os.environ.get(PLUGINS_DIR_ENV, "").split(os.pathsep) if d)
+
 
 def get_registry() -> Registry:
-    """The process-wide registry, built on first use."""
+    """The process-wide registry, built on first use: entry points, then the plugin folders."""
     global _REGISTRY
     if _REGISTRY is None:
-        pm, broken = make_plugin_manager()
+        pm, broken = make_plugin_manager(plugin_dirs=plugin_dirs())
         _REGISTRY = Registry(pm, broken)
     return _REGISTRY
 

@@ -51,6 +51,8 @@ RUN_FIELDS = (
     "split_protocol",
     "folds",
     "test_data",
+    "healthy_data",
+    "training_data",
 )
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
@@ -262,8 +264,14 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
         )
     for split, sizes in (run.get("split_sizes") or {}).items():
         lines.append(
-            f"- {split}: {sizes.get('patients', 0)} patients, {sizes.get('healthy', 0)} healthy and "
+            f"- {split}: {_count(sizes.get('patients', 0), 'patient')}, {sizes.get('healthy', 0)} healthy and "
             f"{sizes.get('pathological', 0)} pathological slices"
+        )
+    if run.get("healthy_data"):
+        lines.append(
+            f"- training data: {run.get('training_data') or run['healthy_data']}. Training and test data come "
+            "from different scanners (and sites): the healthy training slices are those of the healthy cohort "
+            f"{run['healthy_data']}, the test patients those of {run.get('data', 'the labelled data')}"
         )
     if run.get("skipped_cases"):
         reasons = run.get("skip_reasons") or {}
@@ -312,9 +320,13 @@ def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
         for key in ("fp_ml", "fp_ml_healthy"):
             cells.append(format_stat(detection[key], digits=2) if key in detection else "–")
         free = detection.get("tumour_free") or {}
-        cells.append(", ".join(f"{pid} {ml:.2f}" for pid, ml in free.items()) if free else "none")
+        cells.append("; ".join(f"{ml:.2f} ({pid})" for pid, ml in free.items()) if free else "none")
         rows.append([row_label(summary, split)] + cells)
     return header, rows
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def scope_sentence(summary: Summary) -> str:
@@ -323,7 +335,7 @@ def scope_sentence(summary: Summary) -> str:
     for split, scope in summary.scope.items():
         z = scope.get("z") or []
         parts.append(
-            f"{SPLIT_LABELS.get(split, split)}: {scope.get('patients', 0)} patients, "
+            f"{SPLIT_LABELS.get(split, split)}: {_count(scope.get('patients', 0), 'patient')}, "
             f"{scope.get('pathological', 0)} pathological, {scope.get('healthy', 0)} healthy and "
             f"{scope.get('minor', 0)} minor slices" + (f" (axial slices {z[0]}-{z[1]})" if z else "")
         )
@@ -389,45 +401,28 @@ def write_report(summary: Summary, run_dir: str | Path, figures: Sequence[str | 
 
 
 def print_summary(summary: Summary, console: Any = None) -> None:
-    """Print the summary as a rich table."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print Table 1 and the whole-scan scores, each fitted to the console's width (results: stdout by default)."""
+    from .terminal import FittedTable, print_fitted, result_console
 
-    console = console or Console()
+    console = console or result_console()
     header, rows = table_rows(summary)
-    table = Table(
-        title=f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
-        caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}",
+    print_fitted(
+        console,
+        FittedTable(
+            f"{summary.model}: mean ± std (median); Dice in %, distances in {summary.unit}",
+            header,
+            rows,
+            caption=f"empty masks: {summary.empty}; undefined: {_undefined_note(summary)}",
+        ),
     )
-    for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    print_table(table, console)
     if summary.scope:
         header, rows = whole_scan_rows(summary)
-        table = Table(
-            title="whole scans: every labelled slice (3D scores over patients; threshold-free in the brain)",
-            caption=scope_sentence(summary),
+        print_fitted(
+            console,
+            FittedTable(
+                "whole scans: every labelled slice (3D scores over patients; threshold-free in the brain)",
+                header,
+                rows,
+                caption=scope_sentence(summary),
+            ),
         )
-        for i, name in enumerate(header):
-            table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        print_table(table, console)
-
-
-def print_table(table: Any, console: Any) -> None:
-    """Print a rich table; into a file or pipe at its full width, so no cell is cut."""
-    from rich.measure import Measurement
-
-    if console.is_terminal:
-        console.print(table)
-        return
-    width = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    previous = console.width
-    console.width = max(previous, width)
-    try:
-        console.print(table)
-    finally:
-        console.width = previous

@@ -405,13 +405,41 @@ def fig2(
         colourbar(fig, ax, prob_images[-1], "probability")
     if orient == "nifti":
         mark_orientation(axes[0][0], affine)
+    handles = overlay_key(threshold, filled_truth=bool(ref.any()))
+    handles += one_pixel_key(ref, show(maps[0][1]) >= threshold if threshold is not None else None)
     add_key(
         fig,
-        overlay_key(threshold, filled_truth=bool(ref.any())),
+        handles,
         figure_label([affine]) if orient == "nifti" else "arrays shown as stored (no reorientation)",
         title,
     )
     return save_figure(path, fig)
+
+
+def one_pixel_key(truth: np.ndarray, prediction: np.ndarray | None) -> list:
+    """Legend handles for one-pixel regions, whose outline is drawn as a small diamond (only where there are any)."""
+    from matplotlib.lines import Line2D
+    from scipy import ndimage
+
+    handles = []
+    for mask, colour, what in ((truth, GT_COLOUR, "ground truth"), (prediction, PRED_COLOUR, "prediction")):
+        if mask is None:
+            continue
+        labels, n = ndimage.label(np.asarray(mask) >= 0.5)
+        if n and (np.bincount(labels.ravel())[1:] == 1).any():
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="D",
+                    markersize=5,
+                    markerfacecolor="none",
+                    markeredgecolor=colour,
+                    label=f"{what}: a one-pixel region (outlined as a diamond)",
+                )
+            )
+    return handles
 
 
 def solid_cmap(colour: str):

@@ -1,4 +1,4 @@
-"""Built-in dataset readers: the BraTS naming schemes and the synthetic dataset.
+"""Built-in dataset readers: the BraTS naming schemes, MSD, nnU-Net, BIDS, IXI and the synthetic dataset.
 
 Every reader takes two options besides ``modalities``:
 
@@ -10,6 +10,9 @@ Every reader takes two options besides ``modalities``:
   segmentation, a case without one is kept unlabelled (segmented, never
   trained on or scored; listed in ``CaseCollection.unlabelled``) instead of
   stopping with an error naming it.
+
+The ``msd`` and ``nnunet`` readers also take ``test_images`` (default
+False): read the unlabelled ``imagesTs/`` cases too, kept unlabelled.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ def _reader(scheme: str):
         allow_unlabelled: bool = False,
         **options,
     ) -> CaseCollection:
+        layout: dict[str, Any] = {"test_images": bool(options["test_images"])} if "test_images" in options else {}
         return collect(
             Path(root) if root else None,
             scheme,
             modalities,
             allow_missing_modalities=allow_missing_modalities,
             allow_unlabelled=allow_unlabelled,
+            **layout,
         )
 
     return factory
@@ -47,11 +52,14 @@ def auto(
     allow_unlabelled: bool = False,
     **options,
 ) -> CaseCollection:
-    """Detect the folder's BraTS naming scheme (2013 DeepMedic, 2017-2020 or 2021+)."""
+    """Detect the folder's layout: a BraTS naming scheme (2013 DeepMedic, 2017-2020, 2021+), MSD, nnU-Net, BIDS or IXI."""
     flags: dict[str, Any] = {"allow_missing_modalities": allow_missing_modalities, "allow_unlabelled": allow_unlabelled}
     if root is None:
         return synthetic(None, modalities, **flags, **options)
-    return collect(Path(root), detect_scheme(Path(root)), modalities, **flags)
+    scheme = detect_scheme(Path(root))
+    if scheme in ("msd", "nnunet") and "test_images" in options:
+        flags["test_images"] = bool(options["test_images"])
+    return collect(Path(root), scheme, modalities, **flags)
 
 
 def synthetic(
@@ -90,5 +98,17 @@ def register_datasets():
         ),
         Spec("brats2017", _reader("brats2017"), "BraTS 2017-2020 (Brats17_XXX_1_flair.nii.gz ..., HGG/LGG or flat)"),
         Spec("brats2021", _reader("brats2021"), "BraTS 2021+ (BraTS-GLI-XXXXX-XXX-t1n/t1c/t2w/t2f.nii.gz, -seg)"),
+        Spec(
+            "msd",
+            _reader("msd"),
+            "Medical Segmentation Decathlon Task01_BrainTumour (4D imagesTr/BRATS_001.nii.gz, labelsTr/, dataset.json)",
+        ),
+        Spec(
+            "nnunet",
+            _reader("nnunet"),
+            "nnU-Net v2 raw dataset (imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz, dataset.json channel_names)",
+        ),
+        Spec("bids", _reader("bids"), "BIDS (sub-XX/[ses-YY/]anat/sub-XX_FLAIR/_T1w/_T2w.nii.gz; lesion masks)"),
+        Spec("ixi", _reader("ixi"), "IXI (IXI002-Guys-0828-T1/-T2.nii.gz), a healthy cohort"),
         Spec("synthetic", synthetic),
     ]

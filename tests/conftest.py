@@ -77,7 +77,7 @@ def load_golden() -> dict:
     """The golden metric table and its mask pairs (``metrics-golden/`` of the test data); skips when absent."""
     folder = SHARED_DATA / "metrics-golden"
     if not (folder / "golden.csv").is_file():
-        pytest.skip(f"golden metric data not available at {folder}")
+        pytest.skip(f"golden metric data not available at {folder} (set PATHOGAN_BENCH_TEST_DATA)")
     table = pd.read_csv(folder / "golden.csv", dtype={"z": str})
     pairs = np.load(folder / "pairs.npz")
     width = int(pairs["shape"][-1])

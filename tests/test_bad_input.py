@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import layout_builders as layouts
 import nibabel as nib
 import numpy as np
 import pytest
@@ -62,6 +63,19 @@ def cli(*args):
 def write(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+def raw_nifti(path: Path, data: np.ndarray, header: nib.Nifti1Header) -> Path:
+    """Write ``data`` under ``header`` byte for byte, as a converter might (nibabel would fix the header up)."""
+    header.set_data_shape(data.shape)
+    header.set_data_dtype(data.dtype)
+    header["vox_offset"] = 352
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as fh:
+        header.write_to(fh)
+        fh.write(b"\0" * (352 - header.sizeof_hdr))
+        fh.write(np.asarray(data).tobytes(order="F"))
     return path
 
 
@@ -189,6 +203,8 @@ class Outcome:
     expect: tuple[str, ...] = ()
     #: further checks after a command that is meant to succeed (exit code 0): problems found
     check: Callable[[], list[str]] | None = None
+    #: a condition of the machine the command runs under (e.g. a full disk), entered around the command alone
+    during: Callable[[], contextlib.AbstractContextManager] | None = None
 
 
 @dataclass
@@ -373,7 +389,8 @@ def run_kind(k: Kind, root: Path, trained: Callable[[], Path]) -> Result:
     outcome = k.build(env)
     before = snapshot(root)
     try:
-        with cache_at(env.cache), denied(env.denied), as_in_a_shell() as caught:
+        during = outcome.during() if outcome.during is not None else contextlib.nullcontext()
+        with cache_at(env.cache), denied(env.denied), as_in_a_shell() as caught, during:
             result = cli(*outcome.args)
     finally:
         for path in env.locked:
@@ -745,6 +762,130 @@ def _(env):
     return Outcome(prepare(root), ("dataset.json", "slice_range"))
 
 
+# -- the corpus: MSD, nnU-Net, BIDS and IXI folders, and healthy cohorts --------------------------------------------
+@kind("MSD: 4D image with the wrong number of channels")
+def _(env):
+    root = layouts.msd(env.path("Task01_BrainTumour"), n=3, n_test=0)
+    target = root / "imagesTr" / "BRATS_002.nii.gz"
+    layouts.save(target, np.stack([layouts.contrasts()["t1"]] * 3, axis=-1))
+    return Outcome(prepare(root), (target.name, "3 channel(s) along the 4th axis", "names 4"))
+
+
+@kind("MSD: image listed in dataset.json missing")
+def _(env):
+    root = layouts.msd(env.path("Task01_BrainTumour"), n=3, n_test=0)
+    (root / "imagesTr" / "BRATS_003.nii.gz").unlink()
+    return Outcome(prepare(root), ("BRATS_003.nii.gz", "file not found", "dataset.json"))
+
+
+@kind("MSD: label value that dataset.json's labels lack")
+def _(env):
+    root = layouts.msd(env.path("Task01_BrainTumour"), n=3, n_test=0)
+    seg = layouts.lesion(layouts.CENTRES[0])
+    seg[seg == 3] = 4  # the BraTS enhancing label; the Decathlon's is 3
+    target = layouts.save(root / "labelsTr" / "BRATS_001.nii.gz", seg)
+    return Outcome(prepare(root), (target.name, "outside the scheme"))
+
+
+@kind("MSD: dataset.json channel that is no MRI modality")
+def _(env):
+    root = layouts.msd(env.path("Task01_BrainTumour"), n=2, n_test=0)
+    desc = json.loads((root / "dataset.json").read_text())
+    desc["modality"]["0"] = "PET"
+    (root / "dataset.json").write_text(json.dumps(desc))
+    return Outcome(prepare(root), ("dataset.json", '"PET"'))
+
+
+@kind("nnU-Net: missing channel file")
+def _(env):
+    root = layouts.nnunet(env.path("Dataset001_BrainTumour"), n=3)
+    (root / "imagesTr" / "BRATS_002_0001.nii.gz").unlink()
+    return Outcome(prepare(root), ("BRATS_002_0001.nii.gz", "file not found"))
+
+
+@kind("nnU-Net: dataset.json names channels the files do not have")
+def _(env):
+    root = layouts.nnunet(env.path("Dataset001_BrainTumour"), n=3, channels=("FLAIR", "T1w"))
+    desc = json.loads((root / "dataset.json").read_text())
+    desc["channel_names"]["2"] = "T2w"
+    (root / "dataset.json").write_text(json.dumps(desc))
+    return Outcome(prepare(root), ("BRATS_001_0002.nii.gz", "file not found", "dataset.json"))
+
+
+@kind("nnU-Net: a channel file that dataset.json does not name")
+def _(env):
+    root = layouts.nnunet(env.path("Dataset001_BrainTumour"), n=3)
+    desc = json.loads((root / "dataset.json").read_text())
+    del desc["channel_names"]["3"]
+    (root / "dataset.json").write_text(json.dumps(desc))
+    return Outcome(prepare(root), ("BRATS_001_0003.nii.gz", "channel 3 is not in"))
+
+
+@kind("nnU-Net: dataset.json channel that is no MRI modality")
+def _(env):
+    root = layouts.nnunet(env.path("Dataset001_BrainTumour"), n=2)
+    desc = json.loads((root / "dataset.json").read_text())
+    desc["channel_names"]["1"] = "CT"
+    (root / "dataset.json").write_text(json.dumps(desc))
+    return Outcome(prepare(root), ("dataset.json", '"CT"'))
+
+
+@kind("BIDS: two FLAIR images in one session")
+def _(env):
+    root = layouts.bids(env.path("bids"), n=2)
+    target = layouts.save(root / "sub-02" / "anat" / "sub-02_run-2_FLAIR.nii.gz", layouts.contrasts()["flair"])
+    return Outcome(prepare(root), (target.name, "a second FLAIR"))
+
+
+@kind("BIDS: missing channel file")
+def _(env):
+    root = layouts.bids(env.path("bids"), n=2)
+    (root / "sub-02" / "anat" / "sub-02_T2w.nii.gz").unlink()
+    return Outcome(prepare(root), ("sub-02", "t2 missing"))
+
+
+@kind("IXI: a T2 that is not on its T1's voxel grid")
+def _(env):
+    root = layouts.ixi(env.path("IXI"), n=2)
+    target = layouts.save(root / "IXI-T2" / "IXI002-Guys-0802-T2.nii.gz", np.ones((20, 20, 20), np.float32))
+    return Outcome(prepare(root), (target.name,))
+
+
+def cohort_run(env: Env, labelled: Path, cohort: Path, *extra) -> list:
+    return run_args(env, "--data", labelled, "--healthy-data", cohort, "--steps", "2", *extra)
+
+
+@kind("run --healthy-data without the labelled modalities")
+def _(env):
+    labelled = layouts.msd(env.path("msd"), n=4, n_test=0)
+    cohort = layouts.ixi(env.path("ixi"))
+    return Outcome(cohort_run(env, labelled, cohort), (str(cohort), "has no flair, t1c"))
+
+
+@kind("run --healthy-data in another orientation")
+def _(env):
+    labelled = layouts.msd(env.path("msd"), n=4, n_test=0)
+    affine = layouts.anatomy()[1].copy()
+    affine[:, 0] *= -1
+    cohort = layouts.ixi(env.path("ixi"), affine=affine)
+    return Outcome(cohort_run(env, labelled, cohort, "--modalities", "t1,t2"), (str(cohort), "orientation"))
+
+
+@kind("run --healthy-data of another voxel size")
+def _(env):
+    labelled = layouts.msd(env.path("msd"), n=4, n_test=0)
+    affine = layouts.anatomy()[1].copy()
+    affine[:3, :3] *= 2
+    cohort = layouts.ixi(env.path("ixi"), affine=affine)
+    return Outcome(cohort_run(env, labelled, cohort, "--modalities", "t1,t2"), (str(cohort), "voxel size"))
+
+
+@kind("run --healthy-data without --data")
+def _(env):
+    cohort = layouts.ixi(env.path("ixi"))
+    return Outcome(run_args(env, "--healthy-data", cohort), ("data.healthy_path", "--data"))
+
+
 @kind("data prepare --split-fractions not numbers")
 def _(env):
     return Outcome(prepare(brats2021(env.path("data")), "--split-fractions", "a,b,c"), ("--split-fractions", "a,b,c"))
@@ -999,6 +1140,214 @@ def _(env):
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "status": "failed", "error": "out of memory"}))
     return Outcome(["compare", env.trained(), run, "--out", env.path("comparison")], (str(run),))
+
+
+# -- the corpus: geometry of a case's files ---------------------------------------------
+def shifted(offset=(0.0, 0.0, 0.0), scale=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """An affine with voxel size ``scale`` and origin ``offset`` (mm), axes as the identity's."""
+    affine = np.diag([*scale, 1.0])
+    affine[:3, 3] = offset
+    return affine
+
+
+def flipped_x(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same anatomy stored with its first axis reversed, and the affine that says so."""
+    affine = np.diag([-1.0, 1.0, 1.0, 1.0])
+    affine[0, 3] = data.shape[0] - 1
+    return data[::-1].copy(), affine
+
+
+def same_cache_as_unflipped(env: Env, unflipped: Path) -> Callable[[], list[str]]:
+    """The cached slices equal those of the same dataset stored without the flip."""
+
+    def check() -> list[str]:
+        other = env.root / "cache-unflipped"
+        result = cli("data", "prepare", unflipped, "--cache", other)
+        if result.code != 0:
+            return [f"preparing the unflipped copy failed: {result.err.strip()[:200]}"]
+        mine = sorted((env.cache / "slices").glob("*/images.npy")) or sorted(env.cache.rglob("images.npy"))
+        theirs = sorted(other.rglob("images.npy"))
+        if len(mine) != 1 or len(theirs) != 1:
+            return [f"{len(mine)} and {len(theirs)} cache entries, expected 1 each"]
+        a, b = np.load(mine[0]), np.load(theirs[0])
+        if a.shape != b.shape or not np.allclose(a, b, atol=1e-6):
+            return ["the channels of the flipped modality do not describe the same voxels as the others"]
+        return []
+
+    return check
+
+
+@kind("modality stored flipped with a matching affine (brought to one orientation)", code=0)
+def _(env):
+    root = brats2021(env.path("data"))
+    unflipped = brats2021(env.path("unflipped"))
+    for case in (1, 2):
+        data, affine = flipped_x(volume(1))
+        write(file_of(root, case, "t1c"), data, affine)
+    return Outcome(prepare(root), check=same_cache_as_unflipped(env, unflipped))
+
+
+@kind("modality with its origin shifted by 3 mm (mis-registered)")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 2, "t2w"), volume(2), shifted((3.0, 0.0, 0.0)))
+    return Outcome(prepare(root), (target.name, "t2f", "origin", "3 mm"))
+
+
+@kind("modality with another voxel size at the same shape")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 1, "t2f"), volume(3), shifted(scale=(1.0, 1.0, 1.5)))
+    return Outcome(prepare(root), (target.name, "spacing", "1.5"))
+
+
+@kind("modality rotated by 5 degrees")
+def _(env):
+    root = brats2021(env.path("data"))
+    angle = np.deg2rad(5.0)
+    affine = np.eye(4)
+    affine[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    target = write(file_of(root, 1, "t1c"), volume(1), affine)
+    return Outcome(prepare(root), (target.name, "direction", "5"))
+
+
+@kind("segmentation whose affine differs from the images")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 2, "seg")
+    write(target, label(), shifted((0.0, 4.0, 0.0)))
+    return Outcome(prepare(root), (target.name, "origin", "4 mm"))
+
+
+@kind("brainmask whose affine differs from the images (2013 layout)")
+def _(env):
+    root = env.path("data")
+    brats2013_case(root, "brats_2013_pat0001_1")
+    case = brats2013_case(root, "brats_2013_pat0002_1")
+    write(case / "brainmask.nii.gz", np.ones(SHAPE, np.uint8), shifted(scale=(2.0, 2.0, 2.0)))
+    describe(root)
+    return Outcome(prepare(root), ("brainmask.nii.gz", "spacing"))
+
+
+@kind("modality with a non-finite affine")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 1, "t1n")
+    header = nib.Nifti1Header()
+    header["sform_code"] = 1
+    header["srow_x"] = [np.nan, 0.0, 0.0, 0.0]
+    header["srow_y"] = [0.0, 1.0, 0.0, 0.0]
+    header["srow_z"] = [0.0, 0.0, 1.0, 0.0]
+    raw_nifti(target, volume(0), header)
+    return Outcome(prepare(root), (target.name, "affine"))
+
+
+@kind("segment: input modality with its origin shifted")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    target = write(case / "BraTS-GLI-00009-000-t2w.nii.gz", volume(2), shifted((0.0, 0.0, 2.5)))
+    return Outcome(segment(env, env.trained(), case), (target.name, "origin", "2.5 mm"))
+
+
+@kind("metrics: prediction whose origin differs from the ground truth")
+def _(env):
+    pred = write(env.path("pred.nii.gz"), label(), shifted((1.0, 1.0, 0.0)))
+    gt = write(env.path("gt.nii.gz"), label())
+    return Outcome(["metrics", pred, gt, "--out", env.path("scores.csv")], ("pred.nii.gz", "gt.nii.gz", "origin"))
+
+
+@kind("metrics: prediction stored flipped with a matching affine (scored voxel by voxel)", code=0)
+def _(env):
+    data, affine = flipped_x(label())
+    pred = write(env.path("pred.nii.gz"), data, affine)
+    gt = write(env.path("gt.nii.gz"), label())
+
+    def check() -> list[str]:
+        import pandas as pd
+
+        scores = pd.read_csv(env.path("scores.csv"))
+        dice = float(scores["dice"].iloc[0])
+        return [] if dice == pytest.approx(1.0) else [f"Dice {dice} of a prediction equal to the ground truth"]
+
+    return Outcome(["metrics", pred, gt, "--out", env.path("scores.csv")], check=check)
+
+
+# -- the corpus: degenerate images ---------------------------------------------------------
+@kind("modality constant inside the brain")
+def _(env):
+    root = brats2021(env.path("data"))
+    flat = np.where(volume(2) != 0, np.float32(250.0), np.float32(0.0))
+    target = write(file_of(root, 2, "t2w"), flat)
+    return Outcome(prepare(root), (target.name, "constant", "250"))
+
+
+@kind("modality that is all zeros")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = write(file_of(root, 1, "t1c"), np.zeros(SHAPE, np.float32))
+    return Outcome(prepare(root), (target.name, "constant", "0"))
+
+
+@kind("segment: input modality constant inside the brain")
+def _(env):
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    target = write(case / "BraTS-GLI-00009-000-t1n.nii.gz", np.where(volume(0) != 0, 7.0, 0.0).astype(np.float32))
+    return Outcome(segment(env, env.trained(), case), (target.name, "constant"))
+
+
+@kind("every segmentation of a dataset empty (said)", code=0)
+def _(env):
+    root = brats2021(env.path("data"))
+    for case in (1, 2):
+        write(file_of(root, case, "seg"), np.zeros(SHAPE, np.uint8))
+    return Outcome(prepare(root), (str(root), "empty"))
+
+
+# -- the corpus: the machine and finished runs ------------------------------------------------
+@contextlib.contextmanager
+def full_disk_for(name: str) -> Iterator[None]:
+    """Writing a file whose name contains ``name`` fails as on a full disk (ENOSPC)."""
+    import errno
+
+    real = Path.write_bytes
+
+    def write_bytes(self, data):
+        if name in self.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    Path.write_bytes = write_bytes  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Path.write_bytes = real  # type: ignore[method-assign]
+
+
+@kind("disk full while writing a checkpoint", code=1)
+def _(env):
+    return Outcome(
+        run_args(env, "--steps", "6", "--name", "full"),
+        ("step-00000006.safetensors", "disk is full", "step-00000004.json", "--resume"),
+        check=lambda: (
+            []
+            if _status(env.path("runs") / "full" / "run.json") != "done"
+            else ["a run that could not save its checkpoint is marked done"]
+        ),
+        during=lambda: full_disk_for(".step-00000006.safetensors"),
+    )
+
+
+@kind("run --resume of a finished run changes nothing", code=0)
+def _(env):
+    run = env.run_copy()
+    before = snapshot(run)
+
+    def check() -> list[str]:
+        after = snapshot(run)
+        changed = sorted(str(p.relative_to(run)) for p in set(before) | set(after) if before.get(p) != after.get(p))
+        return [f"changed in the finished run: {changed[:6]}"] if changed else []
+
+    return Outcome(["run", "--resume", run], (str(run), "already finished"), check)
 
 
 # -- the tests ------------------------------------------------------------------------

@@ -86,3 +86,19 @@ def test_internal_failure_is_exit_1_and_debug_shows_traceback(monkeypatch, capsy
 def test_console_script_is_installed():
     result = subprocess.run(["pathogan-bench", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "0.1.0" in result.stdout
+
+
+def test_loss_completion_offers_term_names_ready_for_a_weight():
+    from pathogan_bench.commands.options import loss_weight_names
+
+    offered = [item.value for item in loss_weight_names(None, None, "re")]  # type: ignore[arg-type]
+    assert offered == ["relevancy="]
+    assert loss_weight_names(None, None, "relevancy=0.") == []  # type: ignore[arg-type]
+
+
+def test_list_shows_each_models_supervision_as_text(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = invoke_cli("list", "model")
+    assert code == 0, err
+    assert "[weak]" in out and "[full]" in out and "[healthy]" in out
+    assert max(len(line) for line in out.splitlines()) <= 80

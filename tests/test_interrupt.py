@@ -78,6 +78,7 @@ def test_a_signal_saves_a_checkpoint_marks_the_run_and_says_how_to_resume(sig, t
     step = info["interrupted_at"]
     assert (run_dir / "checkpoints" / f"step-{step:08d}.json").is_file()
     assert f"pathogan-bench run --resume {run_dir}" in err
+    assert "interrupted" not in err.strip().splitlines()[-1].split("Continue with")[-1], "a stray line after the hint"
     # the resumed run continues from the saved step (stopping soon after, to keep the test short)
     code, _, err = invoke_cli("run", "--resume", run_dir, "--stop-at", str(step + 2))
     assert code == 0, err

@@ -158,11 +158,15 @@ def test_a_plugin_that_exits_or_has_a_bad_hook_is_listed_as_broken_and_the_rest_
 
 
 # -- the shortest complete model, run from docs/PLUGINS.md ----------------------------------------------------------
+def docs_block(section: str) -> str:
+    """The first Python block under a heading of docs/PLUGINS.md."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md").read_text()
+    return text.split(f"## {section}", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def docs_model_module(monkeypatch) -> types.ModuleType:
     """The one Python block of docs/PLUGINS.md's "shortest complete model", executed as a plugin module."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md").read_text()
-    section = text.split("## The shortest complete model", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = docs_block("The shortest complete model")
     module = types.ModuleType("pixelnet")
     monkeypatch.setitem(sys.modules, "pixelnet", module)  # dataclasses look their module up
     exec(compile(code, "docs/PLUGINS.md", "exec"), module.__dict__)
@@ -226,3 +230,36 @@ def test_a_class_registers_under_the_name_it_states_and_a_bad_return_is_broken()
     assert registry.names("model") == ["buggy"]
     assert registry.get("model", "buggy").spec.summary == "A model whose constructor has a bug."
     assert any("not a Spec or a class with a name" in b.error for b in registry.broken)
+
+
+# -- plugins from a folder of .py files ------------------------------------------------------------------------------
+def test_plugins_load_from_a_folder_listed_with_their_file_and_a_broken_file_is_isolated(monkeypatch, tmp_path):
+    monkeypatch.setattr(reg, "_PLUGIN_DIRS", None)
+    monkeypatch.setattr(reg, "_REGISTRY", None)
+    (tmp_path / "edge_term.py").write_text(docs_block("A loss term in one file"))
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "_helpers.py").write_text("raise RuntimeError('not a plugin: never imported')\n")
+    code, out, err = invoke_cli("--plugins-dir", tmp_path, "list", "--json")
+    assert code == 0, err
+    listing = json.loads(out)
+    (term,) = [c for c in listing["components"]["loss-term"] if c["name"] == "edge-length"]
+    assert term["description"].startswith("Length of the segmentation's vertical edges")
+    assert term["plugin"] == "edge_term" and term["source"] == str((tmp_path / "edge_term.py").resolve())
+    broken = {b["plugin"]: b["error"] for b in listing["broken"]}
+    assert set(broken) == {"broken"} and "RuntimeError: boom" in broken["broken"]
+    assert "pathogan" in [c["name"] for c in listing["components"]["model"]]
+
+
+@pytest.mark.slow
+def test_a_one_file_model_from_the_environment_variable_trains(monkeypatch, tmp_path):
+    monkeypatch.setattr(reg, "_PLUGIN_DIRS", None)
+    monkeypatch.setattr(reg, "_REGISTRY", None)
+    code = docs_block("The shortest complete model")
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "pixelnet.py").write_text(code)
+    monkeypatch.setenv("PATHOGAN_BENCH_PLUGINS_DIR", str(folder))
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_RUN)
+    result = invoke_cli("run", "--config", config, "--model", "pixelnet", "--steps", "4", "--out", tmp_path)
+    assert result.code == 0, result.output

@@ -146,7 +146,7 @@ def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     args = ("run", "--config", _config(tmp_path), "--model", "threshold", "--out", tmp_path / "runs", "--folds", "2")
     first = invoke_cli(*args)
     assert first.code == 0, first.err
-    folder = tmp_path / "runs" / "cv-threshold-full-2folds"
+    folder = tmp_path / "runs" / "cv-threshold-2folds"
     tested = [
         json.loads((folder / "runs" / f"threshold-fold{k}-seed0" / "splits.json").read_text())["test"] for k in (1, 2)
     ]

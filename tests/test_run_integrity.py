@@ -115,3 +115,99 @@ def test_python_m_ignores_entry_points_of_the_working_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert not [b for b in listing["broken"] if b["plugin"] == "evil"]
+
+
+# -- closed pipes, full disks, finished runs, runs started together ---------------------------------
+def finished_run(tmp_path: Path) -> Path:
+    """A run directory as a finished run leaves it (config.toml, run.json "done", a summary)."""
+    run = tmp_path / "finished"
+    run.mkdir()
+    (run / "config.toml").write_text(TINY)
+    (run / "run.json").write_text(json.dumps({"status": "done", "steps": 6}))
+    return run
+
+
+def closed_pipe(*args: str, stderr_too: bool = False) -> tuple[int, bytes]:
+    """Run ``pathogan-bench ARGS`` with its stdout (and stderr) a pipe whose reader has gone, as ``| head -0``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pathogan_bench", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if stderr_too else subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    err = proc.stderr.read() if proc.stderr is not None else b""
+    return proc.wait(timeout=120), err
+
+
+@pytest.mark.slow
+def test_a_closed_stdout_ends_list_quietly():
+    code, err = closed_pipe("list")
+    assert code == 0 and err == b""
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_into_a_closed_pipe_changes_nothing(tmp_path):
+    run = finished_run(tmp_path)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    code, _ = closed_pipe("run", "--resume", str(run), stderr_too=True)
+    assert code == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resuming_a_finished_run_says_so_and_changes_nothing(tmp_path):
+    run = finished_run(tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    code, _, err = invoke_cli("run", "--resume", run)
+    assert code == 0 and "already finished" in err and f"pathogan-bench evaluate {run}" in err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_full_disk_names_the_file_and_the_last_checkpoint_and_the_run_resumes(tmp_path, monkeypatch):
+    import errno
+
+    (tmp_path / "tiny.toml").write_text(TINY.replace("checkpoint_every = 1000", "checkpoint_every = 4"))
+    real = Path.write_bytes
+
+    def full_at_step_6(self, data):
+        if ".step-00000006.safetensors" in self.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_at_step_6)
+    args = ("--config", tmp_path / "tiny.toml", "--steps", "6", "--out", tmp_path, "--name", "r")
+    code, _, err = invoke_cli("run", *args, "--model-option", "width=0.0625")
+    run = tmp_path / "r"
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert code == 1 and "Traceback" not in err
+    assert last.startswith("disk full: cannot write ") and "step-00000006.safetensors" in last
+    assert str(run / "checkpoints" / "step-00000004.json") in last and f"run --resume {run}" in last
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert not [p for p in run.rglob("*") if ".tmp" in p.name]
+    monkeypatch.setattr(Path, "write_bytes", real)  # space freed
+    code, _, err = invoke_cli("run", "--resume", run)
+    assert code == 0, err
+    assert json.loads((run / "run.json").read_text())["status"] == "done"
+    assert "resuming" in err and "step-00000004" in err
+
+
+def test_runs_started_together_with_one_name_never_share_a_directory(tmp_path, monkeypatch):
+    import threading
+
+    from pathogan_bench.config import RunConfig
+    from pathogan_bench.engine import rundir
+
+    config = RunConfig(out=str(tmp_path), name="same")
+    first = rundir.new_run_dir(config)
+    (first / "config.toml").write_text("")
+    assert rundir.new_run_dir(config).name == "same-2"  # one after the other: -2, as always
+    monkeypatch.setattr(rundir, "_taken", lambda path: False)  # every start sees the folders as free, as in a race
+    made: list[Path] = []
+    starts = [threading.Thread(target=lambda: made.append(rundir.new_run_dir(config))) for _ in range(8)]
+    for thread in starts:
+        thread.start()
+    for thread in starts:
+        thread.join()
+    assert len(set(made)) == 8 and first not in made

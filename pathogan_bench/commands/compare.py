@@ -71,7 +71,7 @@ def compare_command(
 
     \b
     Examples:
-        pathogan-bench compare runs/pathogan-full runs/unet-full --out comparison
+        pathogan-bench compare runs/20261202-101500-pathogan-full runs/20261202-103000-unet --out comparison
         pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --out comparison
         pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --n-seeds 3
         pathogan-bench compare --models pathogan,mdgru,threshold --data DIR --folds 4 --n-seeds 3

@@ -6,6 +6,7 @@ import json
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..registry import KINDS, Entry, Registry, get_registry
@@ -89,6 +90,6 @@ def _table(
     table.add_column(columns[1])
     table.add_column(columns[2], style="dim")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # "[weak]" is text, not rich markup
     console.print(table)
     console.print()

@@ -8,13 +8,13 @@ import click
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import UserError
 from ..io import write_csv
 from ..metrics import CONVENTIONS, PAIR_METRICS
-from ..metrics.label_files import find_pairs, load_labels, parse_spacing, score_volume
-from ..report import Stat, format_stat, is_ratio, print_table
+from ..metrics.label_files import find_pairs, load_label_pair, parse_spacing, score_volume
+from ..report import Stat, format_stat, is_ratio
+from ..terminal import FittedTable, print_fitted, result_console
 from .options import CommaList
 
 
@@ -80,26 +80,26 @@ def metrics_command(
     """
     check_pair_metrics(metrics)
     rows = []
-    table = Table(title=f"volume and per-slice scores, mean ± std (median); empty masks: {empty}")
-    table.add_column("file", no_wrap=True)
-    table.add_column("scope")
-    for m in metrics:
-        table.add_column(m + (" (%)" if is_ratio(m) else " (mm)"), justify="right", no_wrap=True)
+    header = ["file", "scope"] + [m + (" (%)" if is_ratio(m) else " (mm)") for m in metrics]
+    shown: list[list[str]] = []
     err = Console(stderr=True)
     for name, pred_path, gt_path in find_pairs(pred, gt):
         volume, slices = _score_pair(pred_path, gt_path, spacing, labels, metrics, empty, axis, err)
         rows.append({"file": name, "scope": "volume", "z": "", **volume})
         rows += [{"file": name, "scope": "slice", **r} for r in slices.to_dict("records")]
-        table.add_row(
-            name, "volume", *[f"{100 * volume[m]:.2f}" if is_ratio(m) else f"{volume[m]:.3f}" for m in metrics]
+        shown.append(
+            [name, "volume", *[f"{100 * volume[m]:.2f}" if is_ratio(m) else f"{volume[m]:.3f}" for m in metrics]]
         )
         if len(slices):
-            table.add_row(
-                "",
-                f"{len(slices)} slices",
-                *[format_stat(Stat.of(slices[m].to_numpy(float)), is_ratio(m), 2) for m in metrics],
+            shown.append(
+                [
+                    name,
+                    f"{len(slices)} slices",
+                    *[format_stat(Stat.of(slices[m].to_numpy(float)), is_ratio(m), 2) for m in metrics],
+                ]
             )
-    print_table(table, Console())
+    title = f"volume and per-slice scores, mean ± std (median); empty masks: {empty}"
+    print_fitted(result_console(), FittedTable(title, header, shown, label_columns=2))
     if out is not None:
         write_csv(out, pd.DataFrame(rows))
         err.print(f"scores written to {out}")
@@ -131,8 +131,7 @@ def _score_pair(
     axis: int,
     err: Console,
 ) -> tuple[dict, pd.DataFrame]:
-    p, p_zoom = load_labels(pred_path, labels)
-    g, g_zoom = load_labels(gt_path, labels)
+    p, g, p_zoom, g_zoom = load_label_pair(pred_path, gt_path, labels)
     if p.shape != g.shape:
         raise UserError(f"{pred_path}: shape {p.shape} differs from {gt_path} {g.shape}")
     steps = parse_spacing(spacing, g.ndim, gt_path) or g_zoom
@@ -184,5 +183,5 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
     summary = evaluate_run(run_dir, metrics=metrics, empty=empty, out_dir=out_dir)
-    print_summary(summary, console=Console())
+    print_summary(summary, console=result_console())
     click.echo(f"reports written to {out_dir or run_dir}", err=True)

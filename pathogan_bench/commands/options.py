@@ -64,6 +64,13 @@ def complete_names(kind: str | None, incomplete: str, prefix: str = "") -> list[
     return [CompletionItem(lead + name) for name in get_registry().names(kind) if name.startswith(incomplete)]
 
 
+def loss_weight_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Completion of ``--loss NAME=WEIGHT``: the loss-term names, each ready for its weight."""
+    if "=" in incomplete:
+        return []
+    return [CompletionItem(item.value + "=") for item in complete_names("loss-term", incomplete)]
+
+
 def registry_name(kind: str) -> Callable[[click.Context, click.Parameter, str], list[CompletionItem]]:
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         return complete_names(kind, incomplete)
@@ -114,6 +121,12 @@ def common_run_options(func: Any) -> Any:
             "validation set); --data is then split into train and val only.",
         ),
         click.option(
+            "--healthy-data",
+            type=click.Path(path_type=Path),
+            help="A folder of healthy scans (IXI, CamCAN, ...; every slice healthy, no labels needed) that the "
+            "healthy training slices come from; the test split stays --data's.",
+        ),
+        click.option(
             "--split-file",
             type=click.Path(dir_okay=False, path_type=Path),
             help='JSON patient lists per split ({"train": [...], "val": [...], "test": [...]}), '
@@ -144,7 +157,13 @@ def common_run_options(func: Any) -> Any:
         click.option("--steps", type=int, help="Training steps (overrides --epochs)."),
         click.option("--epochs", type=float, help="Epochs over the larger training domain."),
         click.option("--batch-size", type=int, help="Training images per domain and step (paper: 4)."),
-        click.option("--loss", multiple=True, metavar="NAME=WEIGHT", help="Set a loss term's weight, or add a term."),
+        click.option(
+            "--loss",
+            multiple=True,
+            metavar="NAME=WEIGHT",
+            shell_complete=loss_weight_names,
+            help="Set a loss term's weight, or add a term.",
+        ),
         click.option(
             "--without",
             multiple=True,

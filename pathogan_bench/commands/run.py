@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from ..errors import UserError
+from ..terminal import message_console, result_console
 from .options import common_run_options, registry_name
+
+if TYPE_CHECKING:
+    from ..engine.run import RunResult
 
 #: what ``--resume`` may change: the rest is fixed by the run's config.toml
 RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
@@ -40,11 +45,20 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
     "--folds",
     type=click.IntRange(min=2),
     help="Patient-level K-fold cross-validation: one run per "
-    "fold in OUT/NAME (default runs/cv-MODEL-LOSSSET-Kfolds), per-fold and pooled tables; run the same "
+    "fold in OUT/NAME (default runs/cv-MODEL[-LOSSSET]-Kfolds), per-fold and pooled tables; run the same "
     "command again to continue it fold by fold.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final tables (and warnings): no progress, no notes.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run's summary (summary.json, with run_dir and status) on stdout instead of the tables.",
+)
 @common_run_options
-def run_command(resume: Path | None, folds: int | None, config_file: Path | None, **options: Any) -> None:
+def run_command(
+    resume: Path | None, folds: int | None, quiet: bool, as_json: bool, config_file: Path | None, **options: Any
+) -> None:
     """Train a model, segment the test patients and write a Dice/HD95/AVD report.
 
     \b
@@ -58,9 +72,13 @@ def run_command(resume: Path | None, folds: int | None, config_file: Path | None
         pathogan-bench run --data DIR --test-data OTHER_DIR
         pathogan-bench run --data DIR --split-file runs/RUN/splits.json
         pathogan-bench run --data DIR --folds 4
+    Train on a healthy cohort (IXI, CamCAN) and test on the labelled data:
+        pathogan-bench run --data BRATS_DIR --healthy-data IXI_DIR --model anoddpm
     Repeat a run, or continue one that stopped (Ctrl-C saves a checkpoint first):
         pathogan-bench run --config runs/RUN/config.toml
         pathogan-bench run --resume runs/RUN
+    Results go to stdout, progress and warnings to stderr; for scripts:
+        pathogan-bench run --model threshold --json > summary.json
     """
     from ..config import resolve_config
     from ..engine import run
@@ -75,11 +93,15 @@ def run_command(resume: Path | None, folds: int | None, config_file: Path | None
         from ..comparison import compare_models
 
         config = resolve_config(config_file, **options)
-        out = Path(config.out) / (config.name or f"cv-{config.model}-{config.loss_set}-{folds}folds")
+        from ..registry import get_registry
+
+        uses_loss_set = getattr(get_registry().get("model", config.model).spec.factory, "uses_loss_set", False)
+        study = f"cv-{config.model}" + (f"-{config.loss_set}" if uses_loss_set else "") + f"-{folds}folds"
+        out = Path(config.out) / (config.name or study)
         compare_models(config, [config.model], out, folds=folds, console=Console())
         return
     if resume is None:
-        run(resolve_config(config_file, **options))
+        _report(run(resolve_config(config_file, **options), console=message_console(quiet)), as_json)
         return
     fixed = sorted(k for k, v in options.items() if k not in RESUMABLE_OPTIONS and v not in (None, (), [], False))
     if config_file is not None:
@@ -95,4 +117,21 @@ def run_command(resume: Path | None, folds: int | None, config_file: Path | None
     # a stop_at stored in the run's config was for the first part; resume runs to the end unless told
     kept = {k: options.get(k) for k in RESUMABLE_OPTIONS}
     kept["stop_at"] = kept["stop_at"] or 0
-    run(resolve_config(run_dir / "config.toml", **kept), resume_dir=run_dir)
+    _report(
+        run(resolve_config(run_dir / "config.toml", **kept), resume_dir=run_dir, console=message_console(quiet)),
+        as_json,
+    )
+
+
+def _report(result: RunResult, as_json: bool) -> None:
+    """The run's results on stdout: its tables and folder, or its summary as JSON."""
+    from ..report import print_summary
+
+    console = result_console()
+    if as_json:
+        summary = result.summary.to_dict() if result.summary is not None else {}
+        click.echo(json.dumps({"run_dir": str(result.run_dir), "status": result.status, **summary}, indent=1))
+        return
+    if result.summary is not None:
+        print_summary(result.summary, console)
+    console.print(f"run directory: {result.run_dir}", soft_wrap=True, highlight=False)

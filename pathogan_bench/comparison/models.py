@@ -28,8 +28,9 @@ from ..engine import plan_run, run
 from ..engine.prepare import data_seed, split_seed
 from ..errors import UserError
 from ..io import write_csv, write_text
+from ..terminal import FittedTable, print_fitted
 from .comparison_figures import label_efficiency_figure, same_slices_figure
-from .pooled import pooled_sections, run_label
+from .pooled import pool_runs, pooled_sections, pooled_table, run_label
 from .summary import ComparedRun, seed_summary
 from .tables import tabulate_runs
 
@@ -180,7 +181,8 @@ def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console |
 
     per_run = tabulate_runs([r.run_dir for r in runs])
     write_csv(out_dir / "comparison.csv", per_run.table)
-    pooled, *rest = pooled_sections(runs, varied)
+    scores = pool_runs(runs)
+    pooled, *rest = pooled_sections(runs, varied, scores)
     headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled
     write_text(out_dir / "comparison.md", headline + "".join(rest) + "## Every run\n\n" + per_run.markdown())
     write_csv(out_dir / "seeds.csv", seed_summary(runs))
@@ -201,5 +203,7 @@ def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console |
         out_dir / "same-slices.png",
     )
     if console is not None:
-        console.print(headline, markup=False, highlight=False, soft_wrap=True)
-        console.print(f"comparison written to [bold]{out_dir}[/bold]")
+        header, rows = pooled_table(scores)
+        title = "pooled over every fold and seed: mean ± std (median); Dice in %, distances in mm"
+        print_fitted(console, FittedTable(title, header, rows, caption=varied))
+        console.print(f"comparison written to {out_dir}", highlight=False, soft_wrap=True)

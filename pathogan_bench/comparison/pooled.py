@@ -273,10 +273,15 @@ def data_table(runs: list[ComparedRun]) -> tuple[list[str], list[list[str]]]:
     return header, [seen[p] for p in sorted(seen)]
 
 
-def pooled_sections(runs: list[ComparedRun], varied: str) -> list[str]:
+def pool_runs(runs: list[ComparedRun]) -> Pooled:
+    """Every scored slice, patient and volume of the runs, together."""
+    return Pooled.of([RunScores.load(r) for r in runs])
+
+
+def pooled_sections(runs: list[ComparedRun], varied: str, pooled: Pooled | None = None) -> list[str]:
     """The comparison's tables as markdown sections: pooled, spread, per fold (with several folds), test
     patients (when the runs kept slice domains) and time."""
-    pooled = Pooled.of([RunScores.load(r) for r in runs])
+    pooled = pooled or pool_runs(runs)
     folds = {r.fold for r in runs}
     sections = [
         "## Pooled over "

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import UserError
 from ..evaluation import evaluate_run, load_run_info
 from ..io import write_csv, write_text
-from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, print_table, row_label
+from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, row_label
+from ..terminal import FittedTable, print_fitted
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
 
@@ -188,12 +188,16 @@ def _write_same_slices(compared: RunTable, out_dir: Path, console: Console | Non
 
 
 def _print_comparison(compared: RunTable, console: Console) -> None:
-    table = Table(title=f"mean ± std (median); Dice in %, distances in {compared.unit}")
-    for i, name in enumerate(compared.header):
-        table.add_column(name, justify="left" if i < 5 else "right", no_wrap=i == 0, overflow="fold")
-    for row in compared.rows:
-        table.add_row(*row)
-    print_table(table, console)
+    """The runs' table fitted to the console; what every run shares (data, split, ...) is said once below it."""
+    print_fitted(
+        console,
+        FittedTable(
+            f"mean ± std (median); Dice in %, distances in {compared.unit}",
+            compared.header,
+            compared.rows,
+            label_columns=5,
+        ),
+    )
 
 
 def compare_runs(

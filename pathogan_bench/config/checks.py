@@ -53,6 +53,8 @@ def check_protocol(data: Any, source: str) -> None:
         raise UserError(f"{source}: {' and '.join(chosen)} both choose the test patients; give one of them")
     if data.test_path and not data.path:
         _fail(source, "data.test_path", data.test_path, "a test folder beside a data folder (--data)")
+    if data.healthy_path and not data.path:
+        _fail(source, "data.healthy_path", data.healthy_path, "a healthy cohort beside a labelled data folder (--data)")
     if data.synthetic_difficulty not in DIFFICULTIES:
         _fail(source, "data.synthetic_difficulty", data.synthetic_difficulty, " or ".join(DIFFICULTIES))
 

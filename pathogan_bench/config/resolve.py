@@ -176,6 +176,7 @@ _OPTION_KEYS = {
     "slices": ("data", "slice_range"),
     "split_file": ("data", "split_file"),
     "test_data": ("data", "test_path"),
+    "healthy_data": ("data", "healthy_path"),
     "synthetic_difficulty": ("data", "synthetic_difficulty"),
     "steps": ("train", "steps"),
     "epochs": ("train", "epochs"),

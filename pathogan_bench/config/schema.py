@@ -42,6 +42,9 @@ class DataConfig:
     split_file: str = ""
     #: a second folder of cases that is the test split; the data folder is then split into train and val only
     test_path: str = ""
+    #: a folder of healthy scans (every slice healthy by declaration, no labels needed) added to the training
+    #: data: the healthy training slices come from it alone; the test split stays the labelled data's
+    healthy_path: str = ""
     #: patient-level cross-validation: ``folds`` test folds (0 = none); this run is fold ``fold`` (1-based)
     folds: int = 0
     fold: int = 0

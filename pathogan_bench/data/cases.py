@@ -24,11 +24,12 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..errors import UserError
+from .geometry import align, checked_affine
 
 if TYPE_CHECKING:
     from nibabel.spatialimages import SpatialImage
@@ -75,16 +76,31 @@ class Case:
         """(C, X, Y, Z) float32 image stack and the first modality's volume info."""
         volumes = [self.load(m) for m in modalities]
         first = volumes[0]
-        for m, v in zip(modalities, volumes):
-            if v.data.shape != first.data.shape:
+        reference = self.images[modalities[0]]
+        stack = [first.data]
+        for m, v in zip(modalities[1:], volumes[1:]):
+            data = align(self.images[m], v.data, v.affine, reference, first.affine, first.data.shape)
+            if data.shape != first.data.shape:
                 raise UserError(
                     f"{self.images[m]}: shape {v.data.shape} differs from "
                     f"{self.images[modalities[0]].name} {first.data.shape}"
                 )
-        return np.stack([v.data for v in volumes]), first
+            stack.append(data)
+        checked_affine(reference, first.affine)
+        return np.stack(stack), first
 
-    def load_label(self, labels: frozenset[int] = BRATS_LABELS) -> np.ndarray | None:
-        """Whole-tumour mask (label > 0), or None for an unlabelled case."""
+    def align(self, path: Path, volume: Volume, reference: Path, to: Volume) -> np.ndarray:
+        """``volume`` (read from ``path``) on the voxel grid of ``to`` (read from ``reference``): see geometry."""
+        return align(path, volume.data, volume.affine, reference, to.affine, to.data.shape)
+
+    def load_label(
+        self, labels: frozenset[int] = BRATS_LABELS, reference: tuple[Path, Volume] | None = None
+    ) -> np.ndarray | None:
+        """Whole-tumour mask (label > 0), or None for an unlabelled case.
+
+        With ``reference`` (an image file and its volume) the mask is brought
+        to that image's voxel grid (see :mod:`.geometry`).
+        """
         if self.label is None:
             return None
         volume = read_volume(self.label)
@@ -92,7 +108,8 @@ class Case:
         if not np.all(np.isin(values, list(labels))):
             bad = [float(v) for v in values if v not in labels][:5]
             raise UserError(f"{self.label}: label values {bad} are outside the scheme {sorted(labels)}")
-        return volume.data > 0
+        data = volume.data if reference is None else self.align(self.label, volume, *reference)
+        return data > 0
 
 
 @dataclass
@@ -186,7 +203,9 @@ def choose_modalities(cases: list[Case], requested: Sequence[str] | None, root: 
         for name in requested:
             canonical = ALIASES.get(str(name).strip().lower())
             if canonical is None:
-                raise UserError(f"unknown modality '{name}'; use flair, t1, t1c or t2")
+                raise UserError(
+                    f"unknown modality '{name}' (--modalities, [data] modalities); use flair, t1, t1c or t2"
+                )
             if canonical not in wanted:
                 wanted.append(canonical)
         return tuple(wanted)
@@ -336,10 +355,16 @@ def detect_scheme(root: Path) -> str:
     """The naming scheme with the most cases under ``root``."""
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")
+    from .layouts import count_cases  # MSD, nnU-Net, BIDS, IXI
+
     counts = {name: len(scan(root)) for name, scan in SCANNERS.items()}
+    counts.update(count_cases(root))
     best = max(counts, key=counts.get)  # type: ignore[arg-type]
     if counts[best] == 0:
-        raise UserError(f"{root}: no BraTS-style NIfTI cases found (empty folder or unknown naming scheme)")
+        raise UserError(
+            f"{root}: no BraTS-style NIfTI cases found, nor MSD, nnU-Net, BIDS or IXI ones "
+            "(empty folder or unknown naming scheme)"
+        )
     return best
 
 
@@ -351,8 +376,12 @@ def collect(
     *,
     allow_missing_modalities: bool = False,
     allow_unlabelled: bool = False,
+    **layout_options: Any,
 ) -> CaseCollection:
     """The cases of ``root`` in a naming scheme, checked for missing modalities and segmentations.
+
+    The schemes of :mod:`.layouts` (``msd``, ``nnunet``, ``bids``, ``ixi``)
+    are read by that package, with ``layout_options`` (``test_images``).
 
     ``allow_missing_modalities``: skip (and list in ``skipped``) a case that
     lacks one of the modalities instead of failing. ``allow_unlabelled``:
@@ -364,8 +393,19 @@ def collect(
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")
+    from .layouts import LAYOUTS, collect_layout
+
+    if scheme in LAYOUTS:
+        return collect_layout(
+            root,
+            scheme,
+            modalities,
+            allow_missing_modalities=allow_missing_modalities,
+            allow_unlabelled=allow_unlabelled,
+            **layout_options,
+        )
     if scheme not in SCANNERS:
-        raise UserError(f"unknown naming scheme '{scheme}'; use {', '.join(SCANNERS)}")
+        raise UserError(f"unknown naming scheme '{scheme}'; use {', '.join([*SCANNERS, *LAYOUTS])}")
     cases = SCANNERS[scheme](root)
     chosen = choose_modalities(cases, modalities, root)
     kept, reasons = require_modalities(cases, chosen, root, allow_missing_modalities)
@@ -384,7 +424,10 @@ def described_slice_range(root: Path) -> tuple[int, int] | None:
     if not path.is_file():
         return None
     try:
-        lo, hi = json.loads(path.read_text())["slice_range"]
+        raw = json.loads(path.read_text())
+        if isinstance(raw, dict) and "slice_range" not in raw and ("modality" in raw or "channel_names" in raw):
+            return None  # an MSD or nnU-Net description without a slice range
+        lo, hi = raw["slice_range"]
         lo, hi = int(lo), int(hi)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise UserError(f'{path}: expected JSON with "slice_range": [FIRST, LAST]') from None

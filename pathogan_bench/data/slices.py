@@ -45,8 +45,9 @@ from .splits import split_patients
 
 log = logging.getLogger("pathogan_bench")
 
-#: version of the cached slices; bumped whenever preprocessing changes its output (4: slices with few tumour pixels kept)
-CACHE_VERSION = 4
+#: version of the cached slices; bumped whenever preprocessing changes its output (4: slices with few tumour pixels
+#: kept; 5: files brought to one orientation, geometry checked, constant modalities refused)
+CACHE_VERSION = 5
 #: slice domains. MINOR: 1 to ``pathological_min_pixels`` tumour pixels, neither healthy nor pathological for
 #: training (the paper leaves them out), but scored with the patient's volume and the threshold-free scores
 HEALTHY, PATHOLOGICAL, UNLABELLED, MINOR = 0, 1, -1, 2
@@ -183,14 +184,36 @@ def normalise_volume(
     return out
 
 
+def check_not_constant(
+    stack: np.ndarray, brain: np.ndarray, paths: list[Path], brain_mask: Path | None = None, hint: str | None = None
+) -> None:
+    """Refuse a modality that is constant inside the brain (all zeros included): it would become a flat channel."""
+    if not brain.any():
+        where = f"{brain_mask}: the brain mask is empty" if brain_mask else f"{paths[0]}: constant, every voxel is 0"
+        raise UserError(f"{where} (no brain voxels in any modality); {hint or SKIP_HINT}")
+    for path, volume in zip(paths, stack):
+        values = volume[brain]
+        low, high = values.min(), values.max()
+        if low == high:
+            raise UserError(
+                f"{path}: constant inside the brain (all {values.size} brain voxels are {float(low):g}), "
+                f"a channel without contrast; {hint or SKIP_HINT}"
+            )
+
+
+#: how a dataset with such a case can still be used
+SKIP_HINT = "check the file, or leave such cases out with [data] skip_bad_cases = true (listed in run.json)"
+
+
 def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfig) -> dict[str, Any]:
     """Preprocess one case: the kept slices and their domains."""
     stack, info = case.load_all(modalities)  # (C, X, Y, Z)
-    label = case.load_label()
+    reference = (case.images[modalities[0]], info)
+    label = case.load_label(reference=reference)
     if label is not None and label.shape != stack.shape[1:]:
         raise UserError(f"{case.label}: shape {label.shape} differs from the images {stack.shape[1:]}")
     if case.brain_mask is not None:
-        mask = read_volume(case.brain_mask).data
+        mask = case.align(case.brain_mask, read_volume(case.brain_mask), *reference)
         if mask.shape != stack.shape[1:]:
             raise UserError(
                 f"{case.brain_mask}: brain mask shape {mask.shape} differs from the images {stack.shape[1:]}"
@@ -198,6 +221,7 @@ def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfi
         brain = mask > 0
     else:
         brain = np.any(stack != 0, axis=0)
+    check_not_constant(stack, brain, [case.images[m] for m in modalities], case.brain_mask)
     if config.normalise:
         stack = np.stack(
             [normalise_volume(v, brain, config.std, config.clip, case.images[m]) for m, v in zip(modalities, stack)]
@@ -286,7 +310,7 @@ def prepare_slices(
         folder = Path(cache_dir) / cache_key(dataset, config)
         if (folder / "meta.json").is_file():
             try:
-                return _load(folder)
+                return _said_if_no_tumour(_load(folder), dataset.root)
             except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
                 log.warning("cache entry %s is unreadable (%s); rebuilding it", folder, exc)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -322,6 +346,20 @@ def prepare_slices(
     )
     if cache_dir is not None:
         _save(table, folder)
+    return _said_if_no_tumour(table, dataset.root)
+
+
+def _said_if_no_tumour(table: SliceTable, root: Path | None) -> SliceTable:
+    """Warn when every labelled case's segmentation is empty in the kept slices: tumour scores have nothing to find."""
+    labelled = table.domain != UNLABELLED
+    if labelled.any() and not np.asarray(table.masks[labelled]).any():
+        cases = len(set(table.patient[labelled].tolist()))
+        log.warning(
+            "%s: the segmentation is empty in every one of its %d labelled case(s) (in the slices used); "
+            "tumour scores such as Dice and HD95 have no tumour to find",
+            root or "the dataset",
+            cases,
+        )
     return table
 
 

@@ -154,12 +154,17 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, AUGMENTATION_STREAM, step))
 
 
-def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatches | MaskedBatches:
+def training_batches(
+    plan: Any, table: Any, train_idx: np.ndarray, healthy_source: np.ndarray | None = None
+) -> DomainBatches | MaskedBatches:
     """Batches for the plan's supervision kind; only a fully supervised model gets masks.
 
     ``weak``: healthy and pathological images; ``healthy``: healthy images
     alone (``x_a``); ``none``: as ``weak`` (the model may ignore them);
-    ``full``: pathological images with their masks.
+    ``full``: pathological images with their masks. With ``healthy_source``
+    (the slices of a healthy cohort, part of ``train_idx``) the healthy
+    images come from those slices alone and the pathological ones from the
+    other training slices.
     """
     from .. import data as datalib
 
@@ -167,10 +172,17 @@ def training_batches(plan: Any, table: Any, train_idx: np.ndarray) -> DomainBatc
     rank, world = plan.dist.rank, plan.dist.world
     augment = datalib.Augmenter(augment_config(table, train_idx)) if config.data.augment else None
     seed = config.seed * RANK_SEED_STRIDE + rank
-    healthy_idx, patho_idx = datalib.select_training(
-        table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed
-    )
-    healthy_idx, patho_idx = train_idx[healthy_idx], train_idx[patho_idx]
+    if healthy_source is not None:
+        cohort = np.intersect1d(train_idx, healthy_source)
+        labelled = np.setdiff1d(train_idx, healthy_source)
+        healthy_idx, _ = datalib.select_training(table.subset(cohort), config.data.n_healthy, 0, seed=config.seed)
+        _, patho_idx = datalib.select_training(table.subset(labelled), 0, config.data.n_pathological, seed=config.seed)
+        healthy_idx, patho_idx = cohort[healthy_idx], labelled[patho_idx]
+    else:
+        healthy_idx, patho_idx = datalib.select_training(
+            table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed
+        )
+        healthy_idx, patho_idx = train_idx[healthy_idx], train_idx[patho_idx]
     if world > 1:  # each rank reads its own shard
         healthy_idx, patho_idx = healthy_idx[rank::world], patho_idx[rank::world]
     device, batch_size = plan.device, config.train.batch_size

@@ -41,6 +41,8 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "seed": config.seed,
         "seeds": seeds(config, data),
         "test_data": data.test_path,
+        "healthy_data": data.healthy_path,
+        "training_data": training_data(plan.supervision, data),
         "split_protocol": split_protocol(config),
         "folds": config.data.folds,
         "device": str(device),
@@ -59,6 +61,19 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "torch": torch.__version__,
         "pathogan_bench": __version__,
     }
+
+
+def training_data(supervision: str, data: PreparedData) -> str:
+    """Which data trained the model, in words."""
+    labelled = f"the training patients of {data.data_path or 'the synthetic data'}"
+    if not data.healthy_path:
+        return labelled
+    cohort = f"the healthy cohort {data.healthy_path} ({len(data.healthy_patients)} patients)"
+    if supervision == "healthy":
+        return f"healthy slices of {cohort} alone"
+    if supervision == "full":
+        return f"pathological slices with labels of {labelled} (the healthy cohort {data.healthy_path} unused)"
+    return f"healthy slices of {cohort}, pathological slices of {labelled}"
 
 
 def seeds(config: Any, data: PreparedData) -> dict[str, int | None]:

@@ -49,6 +49,8 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     registry = registry or get_registry()
     if config.data.path:
         check_data_folder(Path(config.data.path).expanduser())
+    if config.data.healthy_path:
+        check_data_folder(Path(config.data.healthy_path).expanduser())
     entry = registry.get("model", config.model)
     options = model_options(
         entry, config.preset, config.model_options, PRESETS.get(config.preset, {}).get("model_options", {})

@@ -33,11 +33,23 @@ class PreparedData:
     unlabelled: list[str] = field(default_factory=list)
     #: the separate test folder, if the test split came from one
     test_path: str = ""
+    #: the healthy cohort folder, if the healthy training slices came from one
+    healthy_path: str = ""
+    #: the healthy cohort's patients (in the train split; its slices are the only healthy training slices)
+    healthy_patients: list[str] = field(default_factory=list)
 
     def indices(self, split: str, domain: int | None = None) -> np.ndarray:
         """Slice indices of a split's patients, optionally of one domain (HEALTHY, PATHOLOGICAL, ...)."""
         idx = split_indices(self.table, self.splits, split)
         return idx if domain is None else idx[self.table.domain[idx] == domain]
+
+    def healthy_source(self) -> np.ndarray | None:
+        """Slice indices of the healthy cohort, when the healthy training slices come from one (else None)."""
+        if not self.healthy_patients:
+            return None
+        return np.flatnonzero(
+            np.isin(self.table.patient, np.asarray(self.healthy_patients, dtype=self.table.patient.dtype))
+        )
 
     def display_affine(self) -> list[list[float]] | None:
         """The first training patient's NIfTI affine, to orient sample grids of training slices for display."""
@@ -118,6 +130,11 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
             dcfg.split_file,
             ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""),
         )
+    healthy_patients: list[str] = []
+    if dcfg.healthy_path:
+        healthy_root = Path(dcfg.healthy_path).expanduser()
+        table, healthy_patients = add_healthy_cohort(config, registry, table, root, healthy_root, cache, dataset)
+        splits = {**splits, "train": sorted(splits.get("train", [])) + healthy_patients}
     return PreparedData(
         table,
         splits,
@@ -126,7 +143,95 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
         skip_reasons,
         unlabelled,
         test_path=str(Path(dcfg.test_path).expanduser()) if dcfg.test_path else "",
+        healthy_path=str(Path(dcfg.healthy_path).expanduser()) if dcfg.healthy_path else "",
+        healthy_patients=healthy_patients,
     )
+
+
+def add_healthy_cohort(
+    config: RunConfig,
+    registry: Registry,
+    table: datalib.SliceTable,
+    root: Path,
+    healthy_root: Path,
+    cache: Path,
+    dataset: Any,
+) -> tuple[datalib.SliceTable, list[str]]:
+    """The labelled data's slices joined with a healthy cohort's, every cohort slice healthy by declaration.
+
+    The cohort is read in any supported layout with the labelled data's
+    modalities and preprocessing; its modalities, orientation, in-plane size
+    and pixel size must match (one line naming the folder otherwise).
+    Labels it may have are not used, but a lesion in them is an error.
+    """
+    from ..orientation import axis_codes
+
+    check_data_folder(healthy_root)
+    found = registry.create(
+        "dataset", "auto", healthy_root, modalities=None, allow_missing_modalities=True, allow_unlabelled=True
+    )
+    has = set().union(*(case.images for case in found.cases)) if len(found) else set()
+    lacking = [m for m in table.modalities if m not in has]
+    if lacking:
+        raise UserError(
+            f"{healthy_root}: the healthy cohort has no {', '.join(lacking)} (it has {', '.join(sorted(has)) or 'none'}); "
+            f"train and test on common modalities, e.g. --modalities {','.join(m for m in table.modalities if m in has)}"
+        )
+    cohort_dataset = registry.create(
+        "dataset",
+        "auto",
+        healthy_root,
+        modalities=list(table.modalities),
+        skip_bad_cases=config.data.skip_bad_cases,
+        allow_missing_modalities=config.data.allow_missing_modalities,
+        allow_unlabelled=True,
+    )
+    cohort = datalib.prepare_slices(cohort_dataset, preprocess_config(config, dataset), cache / "slices")
+    lesions = np.flatnonzero(cohort.masks.reshape(len(cohort.masks), -1).any(axis=1))
+    if len(lesions):
+        raise UserError(
+            f"{healthy_root}: {len(lesions)} slice(s) of the healthy cohort have lesion labels "
+            f"(patient {cohort.patient[lesions[0]]}); a healthy cohort holds healthy scans only"
+        )
+    codes = {
+        which: {"".join(axis_codes(v.get("affine"))[0]) for v in t.volumes.values()}
+        for which, t in (("data", table), ("cohort", cohort))
+    }
+    if codes["data"] != codes["cohort"]:
+        raise UserError(
+            f"{healthy_root}: orientation {', '.join(sorted(codes['cohort']))} differs from "
+            f"{', '.join(sorted(codes['data']))} of {root}; register the cohort to the test data's template "
+            "(docs/DATA.md, healthy cohorts)"
+        )
+    sizes = {
+        which: {
+            tuple(round(float(z), 3) for z in np.linalg.norm(np.asarray(v["affine"])[:3, :3], axis=0))
+            for v in t.volumes.values()
+            if v.get("affine")
+        }
+        for which, t in (("data", table), ("cohort", cohort))
+    }
+    if sizes["data"] and sizes["cohort"] and sizes["data"] != sizes["cohort"]:
+        raise UserError(
+            f"{healthy_root}: voxel size {_mm(sizes['cohort'])} mm differs from {_mm(sizes['data'])} mm of {root}; "
+            "resample the cohort to the test data's template (docs/DATA.md, healthy cohorts)"
+        )
+    shared = sorted(set(cohort.patients()) & set(table.patients()))
+    if shared:
+        raise UserError(f"{healthy_root}: patient(s) {', '.join(shared[:3])} are also in {root}")
+    healthy = dataclasses.replace(
+        cohort,
+        domain=np.full(len(cohort.domain), HEALTHY, dtype=np.int8),
+        masks=np.zeros(cohort.masks.shape, dtype=bool),
+    )
+    joined = join_tables(table, healthy, root, healthy_root)
+    log.info(
+        "healthy cohort %s: %d healthy slices of %d patients",
+        healthy_root,
+        len(healthy.domain),
+        len(healthy.patients()),
+    )
+    return joined, healthy.patients()
 
 
 def data_seed(config: RunConfig) -> int:
@@ -223,6 +328,10 @@ def join_tables(
         volumes={**train.volumes, **test.volumes},
         skipped=train.skipped + test.skipped,
     )
+
+
+def _mm(sizes: set[tuple[float, ...]]) -> str:
+    return ", ".join(" x ".join(f"{z:g}" for z in size) for size in sorted(sizes))
 
 
 def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConfig:

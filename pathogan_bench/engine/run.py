@@ -8,6 +8,7 @@ dataset or metric implementation.
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,10 @@ from rich.console import Console
 
 from ..config import RunConfig, to_toml
 from ..device import configure_threads
-from ..errors import TooManySkippedUpdatesError, TrainingInterrupted
+from ..errors import DiskFullError, TooManySkippedUpdatesError, TrainingInterrupted, disk_full
 from ..evaluation import score_and_report
 from ..io import write_json, write_text
-from ..report import Summary, print_summary
+from ..report import Summary
 from .batches import training_batches
 from .build import build_model, total_steps
 from .facts import run_facts
@@ -29,7 +30,7 @@ from .infer import calibrate, predict_splits
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
 from .run_figures import write_examples
-from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
+from .rundir import RunRecord, attach_log, detach_log, new_run_dir, recorded_status, resume_command
 from .trainer import Trainer
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
     and says how to resume it.
     """
     console = console or Console(stderr=True)
+    if resume_dir is not None and recorded_status(resume_dir) == "done":
+        return _already_finished(resume_dir, console)
     plan = plan_run(config)  # every name and option is checked before any data is read or generated
     threads = configure_threads(config.train.threads)
     if config.train.deterministic:
@@ -62,7 +65,7 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
     torch.manual_seed(config.seed)
     rank0 = plan.dist.rank == 0
     run_dir = plan.dist.broadcast_path(
-        resume_dir if resume_dir is not None else (new_run_dir(config) if rank0 else None)
+        resume_dir if resume_dir is not None else (new_run_dir(config, plan.uses_loss_set) if rank0 else None)
     )
     handler = attach_log(run_dir) if rank0 else None
     record = RunRecord(run_dir, enabled=rank0)
@@ -82,11 +85,44 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
             )
         raise
     except BaseException as exc:
-        record.fail(exc)
+        full = disk_full(exc)
+        if full is not None:
+            full.note = _what_survives(run_dir)
+        try:
+            record.fail(full or exc)
+        except (OSError, DiskFullError) as also:  # the disk may be too full for run.json too
+            log.warning("could not record the failure in %s: %s", record.path, also)
+        if full is not None and full is not exc:
+            raise full from exc
         raise
     finally:
         detach_log(handler)
         plan.dist.close()
+
+
+def _already_finished(run_dir: Path, console: Console) -> RunResult:
+    """A finished run is left as it is: say so, and how to re-score it."""
+    console.print(
+        f"{run_dir}: this run has already finished (status done in run.json); nothing to resume and nothing "
+        f"changed. Re-score it with: pathogan-bench evaluate {shlex.quote(str(run_dir))}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
+    try:
+        summary: Summary | None = Summary.load(run_dir / "summary.json")
+    except Exception:  # a finished run without a readable summary still is not touched
+        summary = None
+    return RunResult(run_dir, summary, "done")
+
+
+def _what_survives(run_dir: Path) -> str:
+    """Where a run that could not write a file can continue from."""
+    from .checkpoint import latest_checkpoint
+
+    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    where = f"the run's last good checkpoint is {checkpoint}" if checkpoint else "the run has no checkpoint yet"
+    return f"{where}; free some space, then continue with: {resume_command(run_dir)}"
 
 
 def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record: RunRecord) -> RunResult:
@@ -102,7 +138,7 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
         ", ".join(data.table.modalities),
         " / ".join(f"{name} {len(members)}" for name, members in data.splits.items()),
     )
-    batches = training_batches(plan, data.table, data.indices("train"))
+    batches = training_batches(plan, data.table, data.indices("train"), data.healthy_source())
     steps = total_steps(plan, batches)
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
@@ -192,11 +228,9 @@ def _finish(
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
     predictions.save(run_dir / "predictions.npz")
     facts.update(status="done", threshold=float(model.threshold))
-    write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model)
+    write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model, predictions)
     summary = score_and_report(predictions.arrays(), facts, config.eval.metrics, config.eval.empty, run_dir)
     facts["score_seconds"] = round(time.perf_counter() - started, 2)
     record.write(facts)
-    print_summary(summary, console=console)
     log.info("scored and reported in %.1f s; run finished", facts["score_seconds"])
-    console.print(f"run directory: [bold]{run_dir}[/bold]", soft_wrap=True)
     return summary

@@ -1,4 +1,5 @@
-"""The run's qualitative figures: the paper's Fig. 2 for a few test slices."""
+"""The run's qualitative figures: the paper's Fig. 2 for a few test slices, and for the healthy test slice with the
+most false-positive pixels (where the report counts detections on healthy slices, the figures show one)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import torch
 
 from .. import slice_figures
-from ..data.slices import PATHOLOGICAL
+from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..model import SegmentationModel
-from .infer import to_device
+from .infer import Predictions, to_device
 from .prepare import PreparedData
 
 
@@ -25,14 +26,39 @@ def choose_examples(data: PreparedData, count: int, seed: int) -> list[int]:
     return list(dict.fromkeys(int(i) for i in chosen))[:count]
 
 
+def most_false_positive_healthy(predictions: Predictions) -> int | None:
+    """The table index of the healthy test slice with the most pixels at or above the threshold (None: no
+    healthy test slice has one)."""
+    if predictions.domain is None:
+        return None
+    healthy = (predictions.split == "test") & (predictions.domain == HEALTHY)
+    if not healthy.any():
+        return None
+    flagged = (predictions.prob[healthy] >= predictions.threshold).reshape(int(healthy.sum()), -1).sum(1)
+    if not flagged.max():
+        return None
+    return int(predictions.index[np.flatnonzero(healthy)[int(np.argmax(flagged))]])
+
+
 def write_examples(
-    model: SegmentationModel, data: PreparedData, run_dir: Path, device: torch.device, count: int, seed: int, title: str
+    model: SegmentationModel,
+    data: PreparedData,
+    run_dir: Path,
+    device: torch.device,
+    count: int,
+    seed: int,
+    title: str,
+    predictions: Predictions | None = None,
 ) -> list[Path]:
-    """One Fig. 2 PNG per chosen slice under ``run_dir/figures``."""
+    """One Fig. 2 PNG per chosen slice under ``run_dir/figures``: pathological test slices and, given the
+    run's ``predictions``, the healthy test slice with the most false-positive pixels."""
     table = data.table
     chosen = choose_examples(data, count, seed)
     if not chosen:
         return []
+    worst_healthy = most_false_positive_healthy(predictions) if predictions is not None else None
+    if worst_healthy is not None:
+        chosen.append(worst_healthy)
     images = to_device(table.images[chosen], device)
     model.eval()
     with torch.no_grad():
@@ -51,7 +77,8 @@ def write_examples(
                 inpaintings=extra["inpainting"][j] if "inpainting" in extra else None,
                 translated=extra["translated"][j] if "translated" in extra else None,
                 channel_names=tuple(table.modalities),
-                title=f"{title} | {table.patient[i]} z={int(table.z[i])}",
+                title=f"{title} | test patient {table.patient[i]}, z = {int(table.z[i])}"
+                + (": healthy slice with the most false-positive pixels" if i == worst_healthy else ""),
                 threshold=float(model.threshold),
                 affine=table.volumes.get(str(table.patient[i]), {}).get("affine"),
             )

@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ from ..io import write_json
 log = logging.getLogger("pathogan_bench")
 
 
-def new_run_dir(config: RunConfig) -> Path:
+def new_run_dir(config: RunConfig, uses_loss_set: bool = True) -> Path:
+    """A new, empty run directory: ``config.name``, or <date>-<time>-<model>[-<loss set>] (the loss set only for a
+    model that optimises one); ``-2``, ``-3``, ... when the name is taken."""
     parent = Path(config.out)
     if parent.exists() and not parent.is_dir():
         raise UserError(f"{parent}: --out names a file, not a folder")
@@ -41,18 +44,25 @@ def new_run_dir(config: RunConfig) -> Path:
         name = config.name
     else:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = f"{stamp}-{_slug(config.model)}-{_slug(config.loss_set)}"
-    run_dir = parent / name
-    suffix = 1
-    while run_dir.exists() and any(run_dir.iterdir()):
+        name = f"{stamp}-{_slug(config.model)}" + (f"-{_slug(config.loss_set)}" if uses_loss_set else "")
+    run_dir, suffix = parent / name, 1
+    while True:
+        try:
+            if not _taken(run_dir):
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "figures").mkdir()  # the claim: of runs started together, exactly one makes it
+                return run_dir
+        except FileExistsError:
+            pass
+        except PermissionError:
+            raise UserError(f"{parent}: permission denied; choose another --out") from None
         suffix += 1
         run_dir = parent / f"{name}-{suffix}"
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "figures").mkdir(exist_ok=True)
-    except PermissionError:
-        raise UserError(f"{parent}: permission denied; choose another --out") from None
-    return run_dir
+
+
+def _taken(run_dir: Path) -> bool:
+    """A folder that holds anything already belongs to another run (or to someone else)."""
+    return run_dir.exists() and any(run_dir.iterdir())
 
 
 def existing_run_dir(path: str | Path) -> Path:
@@ -62,9 +72,27 @@ def existing_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
+def recorded_status(run_dir: str | Path) -> str | None:
+    """The status in a run's ``run.json`` ("done", "failed", ...), or None when it has no readable one."""
+    try:
+        status = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) else None
+
+
+class _RunLogFile(logging.FileHandler):
+    """``log.txt``; a line that cannot be written (a full disk) is dropped without a traceback on the console."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def attach_log(run_dir: Path) -> list[logging.Handler]:
     """Everything to ``log.txt``; warnings also to the console (stderr). Errors reach the console once, from the CLI."""
-    to_file = logging.FileHandler(run_dir / "log.txt", encoding="utf-8")
+    to_file = _RunLogFile(run_dir / "log.txt", encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     to_console = logging.StreamHandler()
     to_console.addFilter(lambda record: record.levelno == logging.WARNING)

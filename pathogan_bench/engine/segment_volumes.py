@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.cases import Case, read_volume
-from ..data.slices import brain_pixels, normalise_volume
+from ..data.slices import brain_pixels, check_not_constant, normalise_volume
 from ..errors import UserError
 from ..io import save_nifti
 from ..loop_progress import progress_bar
@@ -127,9 +127,14 @@ def segment_case(
     modalities, size = list(info["modalities"]), int(info["image_size"])
     case = find_case(folder, modalities)
     stack, first = case.load_all(modalities)
-    brain = read_volume(case.brain_mask).data > 0 if case.brain_mask else np.any(stack != 0, axis=0)
+    reference = case.images[modalities[0]]
+    if case.brain_mask:
+        brain = case.align(case.brain_mask, read_volume(case.brain_mask), reference, first) > 0
+    else:
+        brain = np.any(stack != 0, axis=0)
     if brain.shape != stack.shape[1:]:
         raise UserError(f"{case.brain_mask}: brain mask shape {brain.shape} differs from the images {stack.shape[1:]}")
+    check_not_constant(stack, brain, [case.images[m] for m in modalities], case.brain_mask, "check the file")
     stack = np.stack([normalise_volume(v, brain) for v in stack])
     notes: list[str] = []
     if stack.shape[1:3] != (size, size):

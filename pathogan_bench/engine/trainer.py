@@ -104,8 +104,7 @@ class Trainer:
         latest, state = found
         self.load_state(state)
         self.loss_log.forget_after(self.step)
-        log.info("resumed from %s at step %d", latest.name, self.step)
-        return latest
+        return latest  # the caller logs and shows where training resumes
 
     @property
     def skipped_total(self) -> int:

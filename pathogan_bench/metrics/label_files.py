@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
+from ..data.geometry import align
 from ..errors import UserError
 from ..registry import get_registry
 from .empty import CASE_NAMES
@@ -96,8 +97,31 @@ def find_pairs(pred: Path, gt: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
+def load_label_pair(
+    pred_path: Path, gt_path: Path, labels: Sequence[int] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[float, ...], tuple[float, ...]]:
+    """A prediction and its ground truth on the ground truth's voxel grid, and their voxel sizes.
+
+    The prediction is brought to the ground truth's orientation from its
+    affine; its spacing, directions and origin must then agree within the
+    tolerances of :mod:`pathogan_bench.data.geometry` (else a one-line error
+    naming both files). Shapes are left to the caller to compare.
+    """
+    p, p_zoom, p_affine = _load_with_affine(pred_path, labels)
+    g, g_zoom, g_affine = _load_with_affine(gt_path, labels)
+    aligned = align(pred_path, p, p_affine, gt_path, g_affine, g.shape)
+    if aligned is not p:  # axes reversed or permuted: the header's voxel sizes follow
+        p_zoom = g_zoom
+    return aligned, g, p_zoom, g_zoom
+
+
 def load_labels(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...]]:
     """A boolean foreground mask (label > 0, or one of ``labels``) and the voxel size."""
+    mask, zooms, _ = _load_with_affine(path, labels)
+    return mask, zooms
+
+
+def _load_with_affine(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
     import nibabel as nib
 
     try:
@@ -116,7 +140,7 @@ def load_labels(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, t
             raise UserError(f"{path}: not a label map (non-integer values; threshold probabilities first)")
     mask = np.isin(data, list(labels)) if labels else data > 0
     zooms = tuple(float(z) for z in image.header.get_zooms()[: data.ndim])
-    return mask, zooms
+    return mask, zooms, np.asarray(image.affine, dtype=np.float64)
 
 
 def parse_spacing(text: str, ndim: int, path: Path | None = None) -> tuple[float, ...] | None:
@@ -129,8 +153,8 @@ def parse_spacing(text: str, ndim: int, path: Path | None = None) -> tuple[float
         raise UserError(f"--spacing {text}: expected 'auto' or numbers like 1,1,1") from None
     if len(values) == 1:
         values = values * ndim
-    if len(values) != ndim or not all(v > 0 for v in values):
-        raise UserError(f"--spacing {text}: needs {ndim} positive numbers" + (f" for {path}" if path else ""))
+    if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
+        raise UserError(f"--spacing {text}: needs {ndim} finite positive numbers" + (f" for {path}" if path else ""))
     return values
 
 

@@ -99,26 +99,33 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
     }
     table = data.table
     affines = [table.volumes.get(str(table.patient[i]), {}).get("affine") for i in chosen]
+    prob = result["label"][:, 0].float().cpu().numpy()
+    labels = prob >= model.threshold
+    similarity = pairwise_dice(labels)
+    collapsed = similarity > SAME_PATHOLOGY_DICE
     save_sample_grid(
         out_dir / "samples.png",
         panels,
-        title=f"{n} pathologies drawn from N(0, I)",
+        title=f"{n} pathologies drawn from N(0, I)"
+        + (
+            f"\nnearly all the same (mean pairwise Dice {similarity:.2f}): the model may be under-trained"
+            if collapsed
+            else ""
+        )
+        + ("\nno sample has a pathology above the threshold" if not labels.any() else ""),
         max_items=min(n, 8),
         channel_names=tuple(info["modalities"]),
         affine=affines[: min(n, 8)],
     )
     affine = slice_affine(affines[0], table.spacing)
-    prob = result["label"][:, 0].float().cpu().numpy()
     for i, m in enumerate(info["modalities"]):
         save_nifti(
             out_dir / f"samples-{m}.nii.gz", np.moveaxis(result["translated"][:, i].cpu().numpy(), 0, -1), affine
         )
     save_nifti(out_dir / "samples-prob.nii.gz", np.moveaxis(prob, 0, -1), affine)
-    labels = prob >= model.threshold
     save_nifti(out_dir / "samples-label.nii.gz", np.moveaxis(labels.astype(np.uint8), 0, -1), affine)
-    similarity = pairwise_dice(labels)
     click.echo(f"wrote {n} samples to {out_dir}")
-    if similarity > SAME_PATHOLOGY_DICE:
+    if collapsed:
         click.echo(
             f"warning: the drawn pathologies are nearly all the same (mean pairwise Dice {similarity:.2f}); "
             "the model may be under-trained",

@@ -1,0 +1,351 @@
+"""The Medical Segmentation Decathlon and nnU-Net v2 raw layouts, both described by a ``dataset.json``.
+
+MSD (Task01_BrainTumour)::
+
+    Task01_BrainTumour/dataset.json      {"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"},
+                                          "labels": {"0": "background", "1": "edema", ...}, "training": [...]}
+    Task01_BrainTumour/imagesTr/BRATS_001.nii.gz   4D: the channels along the 4th axis
+    Task01_BrainTumour/labelsTr/BRATS_001.nii.gz
+    Task01_BrainTumour/imagesTs/BRATS_485.nii.gz   unlabelled
+
+nnU-Net v2::
+
+    Dataset001_BrainTumour/dataset.json  {"channel_names": {"0": "FLAIR", ...}, "labels": {"background": 0, ...},
+                                          "file_ending": ".nii.gz"}
+    Dataset001_BrainTumour/imagesTr/BRATS_001_0000.nii.gz, BRATS_001_0001.nii.gz, ...   one file per channel
+    Dataset001_BrainTumour/labelsTr/BRATS_001.nii.gz
+    Dataset001_BrainTumour/imagesTs/...
+
+The whole tumour is every non-zero label, as for BraTS; label values the
+"labels" table does not name are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from ...errors import UserError
+from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file
+
+if TYPE_CHECKING:
+    from nibabel.spatialimages import SpatialImage
+
+DESCRIPTION = "dataset.json"
+#: label values accepted where a dataset has no label table (lesion masks: 0/1, 0/255, classes)
+ANY_LABEL = frozenset(range(256))
+
+#: channel names (lower case, letters and digits only) -> canonical modality
+CHANNEL_NAMES = {
+    "flair": "flair",
+    "t2flair": "flair",
+    "t2f": "flair",
+    "t1": "t1",
+    "t1w": "t1",
+    "t1n": "t1",
+    "t1native": "t1",
+    "t1pre": "t1",
+    "t1c": "t1c",
+    "t1ce": "t1c",
+    "t1gd": "t1c",
+    "t1wce": "t1c",
+    "t1wgd": "t1c",
+    "t1post": "t1c",
+    "t1contrast": "t1c",
+    "cet1w": "t1c",
+    "t2": "t2",
+    "t2w": "t2",
+}
+
+
+def canonical_channel(name: str) -> str | None:
+    """The canonical modality (flair, t1, t1c, t2) a channel name stands for, or None."""
+    return CHANNEL_NAMES.get(re.sub(r"[^a-z0-9]", "", str(name).lower()))
+
+
+@dataclass(frozen=True)
+class LabelledCase(Case):
+    """A case whose label values come from its dataset's own table (None: any value; non-zero is lesion)."""
+
+    label_values: frozenset[int] | None = None
+    #: the file each modality was expected in (for messages about a missing one)
+    expected: dict[str, Path] = field(default_factory=dict)
+
+    def load_label(self, labels: frozenset[int] | None = None, *args: Any, **kwargs: Any) -> np.ndarray | None:
+        if labels is None:
+            labels = self.label_values if self.label_values is not None else ANY_LABEL
+        return Case.load_label(self, labels, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class ChannelCase(LabelledCase):
+    """A case whose modalities are channels of one 4D file (the MSD layout)."""
+
+    #: modality -> index along the 4th axis
+    channels: dict[str, int] = field(default_factory=dict)
+    #: the channel names of dataset.json, in order
+    channel_names: tuple[str, ...] = ()
+    description: Path | None = None
+
+    def load(self, modality: str) -> Volume:
+        return self._read()[modality]
+
+    def load_all(self, modalities: Sequence[str]) -> tuple[np.ndarray, Volume]:
+        volumes = self._read()
+        stack = np.stack([volumes[m].data for m in modalities])
+        return stack, volumes[modalities[0]]
+
+    def _read(self) -> dict[str, Volume]:
+        path = next(iter(self.images.values()))
+        data, affine, zooms = read_channels(path, len(self.channel_names))
+        if data.ndim == 3:
+            data = data[..., None]
+        if data.shape[3] != len(self.channel_names):
+            where = self.description.name if self.description else DESCRIPTION
+            raise UserError(
+                f"{path}: {data.shape[3]} channel(s) along the 4th axis, while {where} names "
+                f"{len(self.channel_names)} ({', '.join(self.channel_names)})"
+            )
+        try:
+            from ..geometry import checked_affine
+        except ImportError:  # pragma: no cover
+            pass
+        else:
+            checked_affine(path, affine)
+        return {m: Volume(np.ascontiguousarray(data[..., i]), affine, zooms) for m, i in self.channels.items()}
+
+
+def read_channels(path: Path, n_channels: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """A 3D or 4D NIfTI image as float32 (X, Y, Z[, C]), with the same one-line errors as a 3D volume."""
+    import nibabel as nib
+
+    try:
+        img = cast("SpatialImage", nib.load(str(path)))
+        dtype = np.dtype(img.get_data_dtype())
+        if dtype.kind == "c":
+            raise UserError(f"{path}: complex-valued image ({dtype}); expected real intensities")
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = np.asarray(img.dataobj, dtype=np.float32)
+    except UserError:
+        raise
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except PermissionError:
+        raise UserError(f"{path}: cannot read the file (permission denied)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a NIfTI file") from None
+    except Exception as exc:  # nibabel raises many kinds for truncated / foreign files
+        raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {_first_line(exc)})") from None
+    if data.ndim not in (3, 4):
+        raise UserError(
+            f"{path}: expected a 4D image of {n_channels} channel(s), got {data.ndim}D with shape {data.shape}"
+        )
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise UserError(f"{path}: contains NaN or infinite values ({int((~finite).sum())} voxel(s))")
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    return data, np.asarray(img.affine, dtype=np.float64), zooms  # type: ignore[return-value]
+
+
+@dataclass
+class DescribedCollection(CaseCollection):
+    """A collection whose reading depends on a description file, which its cache key therefore covers."""
+
+    description: Path | None = None
+
+    def fingerprint(self) -> list[tuple[str, int, int]]:
+        out = super().fingerprint()
+        if self.description is not None and self.description.is_file():
+            st = self.description.stat()
+            out.append((str(self.description.resolve()), st.st_size, int(st.st_mtime_ns)))
+        return out
+
+
+@dataclass
+class Scan:
+    """What a layout's scanner found."""
+
+    cases: list[Case] = field(default_factory=list)
+    #: unlabelled cases of imagesTs/
+    tests: list[Case] = field(default_factory=list)
+    #: the modalities the description declares, in its order (empty: none declared)
+    declared: tuple[str, ...] = ()
+
+
+def description_file(root: Path, scheme: str) -> Path | None:
+    path = root / DESCRIPTION
+    return path if scheme in ("msd", "nnunet") and path.is_file() else None
+
+
+def read_description(root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The folder's dataset.json as a dict, or None when it has none; unreadable JSON is an error naming it."""
+    path = root / DESCRIPTION
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f'{path}: not valid JSON ({_first_line(exc)}); expected an MSD or nnU-Net description, or {{"slice_range": '
+            "[FIRST, LAST]}"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return path, raw
+
+
+def channel_table(path: Path, table: Any, key: str) -> dict[int, tuple[str, str]]:
+    """Channel index -> (name in the file, canonical modality); unknown or repeated names are errors."""
+    if not isinstance(table, dict) or not table:
+        raise UserError(f'{path}: "{key}" must map channel numbers to names, e.g. {{"0": "FLAIR", "1": "T1w"}}')
+    out: dict[int, tuple[str, str]] = {}
+    seen: dict[str, str] = {}
+    for index, name in table.items():
+        try:
+            i = int(index)
+        except (TypeError, ValueError):
+            raise UserError(f'{path}: "{key}" has channel number {index!r}; expected 0, 1, ...') from None
+        modality = canonical_channel(name)
+        if modality is None:
+            raise UserError(
+                f'{path}: channel {i} "{name}" of "{key}" is none of the MRI modalities read '
+                "(FLAIR, T1w, T1gd/T1ce, T2w); rename it or convert the dataset"
+            )
+        if modality in seen:
+            raise UserError(f'{path}: channels "{seen[modality]}" and "{name}" of "{key}" both name {modality}')
+        seen[modality] = str(name)
+        out[i] = (str(name), modality)
+    if sorted(out) != list(range(len(out))):
+        raise UserError(f'{path}: "{key}" numbers its channels {sorted(out)}; expected 0 to {len(out) - 1}')
+    return dict(sorted(out.items()))
+
+
+def label_values(path: Path, table: Any) -> frozenset[int]:
+    """The label values of a "labels" table: {"0": "background", ...} (MSD) or {"background": 0, ...} (nnU-Net)."""
+    if table is None:
+        raise UserError(f'{path}: no "labels" table')
+    if not isinstance(table, dict):
+        raise UserError(f'{path}: "labels" must be a JSON object')
+    values = {0}
+
+    def add(value: Any) -> None:
+        if isinstance(value, list):  # nnU-Net regions: {"whole tumor": [1, 2, 3]}
+            for v in value:
+                add(v)
+            return
+        try:
+            values.add(int(value))
+        except (TypeError, ValueError):
+            raise UserError(f'{path}: "labels" value {value!r} is not a label number') from None
+
+    for key, value in table.items():
+        add(key if isinstance(value, str) else value)
+    return frozenset(values)
+
+
+def _nifti(folder: Path, ending: str = "") -> list[Path]:
+    """The NIfTI (or ``ending``) files of a folder, without macOS resource forks (``._BRATS_001.nii.gz``)."""
+    if not folder.is_dir():
+        return []
+    return [
+        Path(e.path)
+        for e in _entries(folder)
+        if _is_file(e)
+        and not e.name.startswith(".")
+        and (e.name.endswith(ending) if ending else NII.search(e.name) is not None)
+    ]
+
+
+def scan_msd(root: Path) -> Scan:
+    """MSD: 4D images in imagesTr/ (and imagesTs/), channels named by dataset.json "modality"."""
+    found = read_description(root)
+    if (
+        found is None
+        or "modality" not in found[1]
+        or not (root / "imagesTr").is_dir()
+        and not (root / "imagesTs").is_dir()
+    ):
+        return Scan()
+    path, desc = found
+    table = channel_table(path, desc["modality"], "modality")
+    labels = label_values(path, desc.get("labels"))
+    names = tuple(name for name, _ in table.values())
+    channels = {modality: i for i, (_, modality) in table.items()}
+    listed = desc.get("training")
+    if isinstance(listed, list):  # every image the description lists must be there
+        for item in listed:
+            image = item.get("image") if isinstance(item, dict) else None
+            if isinstance(image, str) and not (root / image).is_file():
+                raise UserError(f'{(root / image).resolve()}: file not found (listed in {path.name} "training")')
+
+    def cases(folder: str, labelled: bool) -> list[Case]:
+        out: list[Case] = []
+        for image in _nifti(root / folder):
+            pid = NII.sub("", image.name)
+            label = root / "labelsTr" / image.name if labelled else None
+            out.append(
+                ChannelCase(
+                    pid,
+                    {m: image for m in channels},
+                    label if label is not None and label.is_file() else None,
+                    label_values=labels,
+                    channels=channels,
+                    channel_names=names,
+                    description=path,
+                )
+            )
+        return out
+
+    return Scan(cases("imagesTr", True), cases("imagesTs", False), tuple(channels))
+
+
+def scan_nnunet(root: Path) -> Scan:
+    """nnU-Net v2: imagesTr/CASE_XXXX<file_ending>, one file per channel named by dataset.json "channel_names"."""
+    found = read_description(root)
+    if found is None or "channel_names" not in found[1]:
+        return Scan()
+    path, desc = found
+    table = channel_table(path, desc["channel_names"], "channel_names")
+    labels = label_values(path, desc.get("labels"))
+    ending = desc.get("file_ending", ".nii.gz")
+    if ending not in (".nii.gz", ".nii"):
+        raise UserError(f'{path}: "file_ending" {ending!r}: only NIfTI (.nii.gz, .nii) is read; convert the images')
+    pattern = re.compile(rf"^(?P<case>.+)_(?P<channel>\d{{4}}){re.escape(ending)}$")
+
+    def cases(folder: str, labelled: bool) -> list[Case]:
+        files: dict[str, dict[str, Path]] = {}
+        for image in _nifti(root / folder, ending):
+            match = pattern.match(image.name)
+            if match is None:
+                raise UserError(f"{image}: not named CASE_XXXX{ending} (XXXX: the channel number of {path.name})")
+            channel = int(match["channel"])
+            if channel not in table:
+                raise UserError(
+                    f'{image}: channel {channel} is not in "channel_names" of {path} '
+                    f"(channels 0 to {len(table) - 1}: {', '.join(n for n, _ in table.values())})"
+                )
+            files.setdefault(match["case"], {})[table[channel][1]] = image
+        out: list[Case] = []
+        for pid, images in sorted(files.items()):
+            label = root / "labelsTr" / f"{pid}{ending}" if labelled else None
+            expected = {m: root / folder / f"{pid}_{i:04d}{ending}" for i, (_, m) in table.items()}
+            out.append(
+                LabelledCase(
+                    pid,
+                    images,
+                    label if label is not None and label.is_file() else None,
+                    label_values=labels,
+                    expected=expected,
+                )
+            )
+        return out
+
+    return Scan(cases("imagesTr", True), cases("imagesTs", False), tuple(m for _, m in table.values()))
