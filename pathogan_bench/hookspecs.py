@@ -156,6 +156,52 @@ def register_metrics() -> list[Spec] | None:
     or "patient" (``metric(pred, ref, spacing)`` on all of one patient's
     slices stacked). ``pred`` and ``ref`` are boolean arrays; ``spacing`` is
     the pixel size in mm or None.
+
+    A metric states which ``input`` it takes: "mask" (the above, the
+    default) or "map": ``metric(prob, ref, valid) -> float`` of the
+    probability maps of a split, pooled over the pixels where ``valid`` (the
+    brain) is true, e.g. AUROC. It also states ``higher_is_better`` (bool),
+    its ``unit`` ("ratio" values are shown in %, "distance" in mm or px, any
+    other string as it is) and optionally a column ``label``; reports and
+    comparisons take their columns from these (see
+    :func:`pathogan_bench.metrics.registered.metric_facts`).
+    """
+
+
+@hookspec
+def register_threshold_policies() -> list[Spec] | None:
+    """Register threshold policies: rules that turn a probability map into a mask.
+
+    Called when the registry is built; the run config's ``[eval] policies``
+    and ``--policies`` name them (``NAME`` or ``NAME:ARGUMENT``, e.g.
+    ``fpr:1``), and every run scores each one side by side
+    (:mod:`pathogan_bench.evaluation.policies`).
+
+    Factory: ``factory(argument: str)`` when the name carries one, else
+    ``factory()``, returning a
+    :class:`~pathogan_bench.evaluation.policies.ThresholdPolicy`: ``label``,
+    ``optimistic`` (True when it reads the scored patients' labels),
+    ``looks_at(data) -> str`` (which data it fitted on) and
+    ``thresholds(data) -> float | array`` (one threshold, or one per scored
+    slice) given a :class:`~pathogan_bench.evaluation.policies.PolicyData`.
+    """
+
+
+@hookspec
+def register_postprocess_steps() -> list[Spec] | None:
+    """Register post-processing steps applied per patient volume before scoring.
+
+    Called when the registry is built; ``[eval] postprocess`` and
+    ``--postprocess`` compose them by name in order (``NAME`` or
+    ``NAME:ARGUMENT``, e.g. ``median:5,min-component:0.1ml``), and runs are
+    scored before and after them (:mod:`pathogan_bench.evaluation.postprocess`).
+
+    Factory: ``factory(argument: str)`` or ``factory()``, returning a
+    :class:`~pathogan_bench.evaluation.postprocess.PostprocessStep`:
+    ``stage`` ("map": on the (Z, H, W) probability map before thresholding;
+    "mask": on the boolean mask after), ``label`` and ``step(array, volume)``
+    returning an array of the same shape (``volume``: the patient's brain
+    mask and voxel spacing).
     """
 
 

@@ -40,6 +40,8 @@ KINDS: dict[str, str] = {
     "loss-set": "register_loss_sets",
     "dataset": "register_datasets",
     "metric": "register_metrics",
+    "threshold-policy": "register_threshold_policies",
+    "postprocess": "register_postprocess_steps",
 }
 
 

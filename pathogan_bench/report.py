@@ -24,8 +24,13 @@ import pandas as pd
 from .data.splits import SPLIT_NAMES
 from .io import write_json, write_text
 from .metrics import BUILTIN
+from .metrics.registered import MetricFacts
+from .metrics.registered import metric_facts as registered_facts
+from .registry import get_registry
 
 SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
+#: the map metrics of a summary written before map metrics were registered
+DEFAULT_MAP_METRICS = ("auroc", "auprc", "best_dice")
 #: run.json facts carried into the summary
 RUN_FIELDS = (
     "model",
@@ -53,6 +58,11 @@ RUN_FIELDS = (
     "test_data",
     "healthy_data",
     "training_data",
+    "level_separation",
+    "level_matched",
+    "level_matching",
+    "policies",
+    "postprocess",
 )
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
@@ -102,6 +112,15 @@ class Summary:
     threshold_free: dict[str, dict[str, float]] = field(default_factory=dict)
     scope: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: per split, for a model that translates to healthy: the mean change outside the reference lesion on
+    #: pathological slices and over the whole brain on healthy ones (pathogan_bench.engine.infer.change_outside_lesion)
+    translation: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: metrics of probability maps (values per split in ``threshold_free``), by registry name
+    map_metrics: list[str] = field(default_factory=list)
+    #: per split: one row per (post-processing chain, threshold policy) (pathogan_bench.evaluation.policy_grid)
+    policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: the post-processing steps the "after" rows applied, in order
+    postprocess: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> str:
@@ -132,6 +151,10 @@ class Summary:
             threshold_free,
             dict(data.get("scope", {})),
             list(data.get("notes", [])),
+            translation={sp: {k: _nan(v) for k, v in per.items()} for sp, per in data.get("translation", {}).items()},
+            map_metrics=list(data.get("map_metrics", [])),
+            policies={sp: [_nan_tree(row) for row in rows] for sp, rows in data.get("policies", {}).items()},
+            postprocess=list(data.get("postprocess", [])),
         )
 
     @classmethod
@@ -145,6 +168,13 @@ def _stat(data: dict[str, Any]) -> Stat:
 
 def _nan(v: Any) -> Any:
     return math.nan if v is None else v
+
+
+def _nan_tree(obj: Any) -> Any:
+    """JSON's null back to NaN, in nested dicts."""
+    if isinstance(obj, dict):
+        return {k: _nan_tree(v) for k, v in obj.items()}
+    return _nan(obj)
 
 
 def _clean(obj: Any) -> Any:
@@ -163,9 +193,19 @@ def distance_unit(spacing: Sequence[float] | None) -> str:
     return "px" if spacing is None else "mm"
 
 
+def metric_facts(metric: str) -> MetricFacts:
+    """What the registry says of ``metric`` (a name no installed plugin registers: a ratio-less generic column)."""
+    try:
+        return registered_facts(get_registry(), metric)
+    except Exception:  # a summary scored with a plugin that is not installed here
+        entry = BUILTIN.get(metric)
+        unit = entry.unit if entry is not None else ""
+        higher = entry.higher_is_better if entry is not None else True
+        return MetricFacts(metric, "mask", higher, unit, "pair", metric)
+
+
 def is_ratio(metric: str) -> bool:
-    entry = BUILTIN.get(metric)
-    return entry is not None and entry.unit == "ratio"
+    return metric_facts(metric).unit == "ratio"
 
 
 def summarise(
@@ -200,17 +240,8 @@ def format_stat(stat: Stat, percent: bool = False, digits: int = 1) -> str:
 
 
 def column_label(metric: str, unit: str) -> str:
-    names = {
-        "dice": "Dice",
-        "dice_pp": "Dice PP",
-        "hd95": "HD95",
-        "hd": "HD",
-        "assd": "ASSD",
-        "avd": "AVD",
-        "avd_mean": "AVD (mean)",
-    }
-    label = names.get(metric, metric)
-    return f"{label} (%)" if is_ratio(metric) else f"{label} ({unit})"
+    """The column of a registered metric: its label and unit (% for ratios, ``unit`` for distances)."""
+    return metric_facts(metric).column(unit)
 
 
 def row_label(summary: Summary, split: str) -> str:
@@ -281,6 +312,40 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
         lines.append(
             f"- kept without a segmentation (never trained on or scored): {', '.join(run['unlabelled_cases'])}"
         )
+    lines += _level_lines(run)
+    return lines
+
+
+def _level_lines(run: dict[str, Any]) -> list[str]:
+    """The anatomical-level shortcut of the training data, and what level matching kept."""
+    from .data.levels import SHORTCUT_WARNING
+
+    lines = []
+    separation = run.get("level_separation")
+    if separation:
+        shared = separation.get("shared_range")
+        where = (
+            f"both domains at normalised levels {shared[0]:.1f}-{shared[1]:.1f}"
+            if shared
+            else "no axial level holds both domains"
+        )
+        flag = (
+            f" (at least {SHORTCUT_WARNING}: the level alone can tell the domains apart)"
+            if (separation["auroc"] >= SHORTCUT_WARNING)
+            else ""
+        )
+        lines.append(
+            f"- anatomical level of the training slices: AUROC {separation['auroc']:.2f} of the axial level alone for "
+            f"healthy vs pathological{flag}; {where}"
+        )
+    matching = run.get("level_matching")
+    if matching:
+        lines.append(
+            f"- level matching: both domains drawn with one distribution over levels {matching['levels'][0]:.1f}-"
+            f"{matching['levels'][1]:.1f}; left out {matching['healthy'] - matching['kept_healthy']} of "
+            f"{matching['healthy']} healthy and {matching['pathological'] - matching['kept_pathological']} of "
+            f"{matching['pathological']} pathological training slices"
+        )
     return lines
 
 
@@ -291,14 +356,13 @@ def _percent(value: Any) -> str:
 def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the whole-scan scores, one row per split (empty when the run has none)."""
     unit = summary.unit
+    maps = summary.map_metrics or list(DEFAULT_MAP_METRICS)
     header = [
         "model (split)",
         "3D Dice (%)",
         f"3D HD95 ({unit})",
         f"3D AVD ({unit})",
-        "AUROC (%)",
-        "AUPRC (%)",
-        "best-threshold Dice (%)",
+        *(metric_facts(m).column(unit) for m in maps),
         "healthy slices with detection",
         "FP volume (ml)",
         "FP volume on healthy slices (ml)",
@@ -309,12 +373,11 @@ def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
         volumes, detection = summary.volumes.get(split, {}), summary.detection.get(split, {})
         scores = summary.threshold_free.get(split, {})
         cells = [format_stat(volumes[m], m == "dice") if m in volumes else "–" for m in ("dice", "hd95", "avd")]
-        best = scores.get("best_dice")
-        cells += [
-            _percent(scores.get("auroc")),
-            _percent(scores.get("auprc")),
-            f"{_percent(best)} (at {scores.get('best_threshold', float('nan')):.2f})" if best is not None else "–",
-        ]
+        for m in maps:
+            cell = metric_facts(m).cell(scores.get(m, math.nan))
+            if m == "best_dice" and "best_threshold" in scores and cell != "–":
+                cell += f" (at {scores['best_threshold']:.2f})"
+            cells.append(cell)
         n = detection.get("healthy_slices", 0)
         cells.append(f"{detection.get('healthy_slices_with_detection', 0)} of {n}" if n else "no healthy slice")
         for key in ("fp_ml", "fp_ml_healthy"):
@@ -384,10 +447,140 @@ def render_markdown(summary: Summary, figures: Sequence[str] = ()) -> str:
         + "".join(f"{note}. " for note in notes)
         + "Definitions: docs/METRICS.md.\n"
         + _whole_scan_markdown(summary)
+        + policy_markdown(summary)
+        + _translation_markdown(summary)
     )
     if figures:
         text += "\n## Figures\n\n" + "".join(f"- [{Path(f).name}]({f})\n" for f in figures)
     return text
+
+
+TRANSLATION_HEADER = ["model (split)", "pathological slices: outside the lesion", "healthy slices: whole brain"]
+
+
+def translation_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
+    """What the translation to healthy changes where it should change nothing, per split (empty when the model
+    does not translate)."""
+    rows = []
+    for split, per in summary.translation.items():
+        rows.append(
+            [row_label(summary, split)]
+            + [
+                f"{per[key]:.3f} ({int(per.get(key + '_slices', 0))} slices)" if per.get(key) == per.get(key) else "–"
+                for key in ("pathological", "healthy")
+            ]
+        )
+    return TRANSLATION_HEADER, rows
+
+
+def _translation_markdown(summary: Summary) -> str:
+    if not summary.translation:
+        return ""
+    return (
+        "\n## What the translation changes outside the lesion\n\n"
+        + markdown_table(*translation_rows(summary))
+        + "\nMean |x - healed x| (channel mean, normalised intensities: the brain has std 1/3) over brain pixels "
+        "outside the reference lesion of pathological slices, and over every brain pixel of healthy slices, where "
+        "a faithful translation to healthy changes nothing (the identity behaviour of eq. 14).\n"
+    )
+
+
+POLICY_HEADER = [
+    "policy",
+    "post-processing",
+    "threshold",
+    "slice Dice (%)",
+    "3D Dice (%)",
+    "lesion-wise Dice (%)",
+    "lesion-wise HD95 (mm)",
+    "lesions detected (%)",
+    "lesion precision (%)",
+    "healthy slices with detection",
+    "FP volume (ml)",
+    "fitted on",
+]
+
+
+def _mean_cell(stat: Any, percent: bool = False, digits: int = 1) -> str:
+    if not isinstance(stat, dict) or not stat.get("n"):
+        return "–"
+    return format_stat(
+        Stat(stat["mean"], stat.get("std", math.nan), stat.get("median", math.nan), int(stat["n"]), 0),
+        percent,
+        digits,
+    )
+
+
+def _threshold_cell(row: dict[str, Any]) -> str:
+    t = row.get("threshold", math.nan)
+    if t is None or (isinstance(t, float) and math.isnan(t)):
+        return "–"
+    return f"per slice (median {t:.3g})" if row.get("per_slice") else f"{t:.3g}"
+
+
+def policy_cells(row: dict[str, Any]) -> list[str]:
+    """One policy row's cells in :data:`POLICY_HEADER` order (without policy and post-processing)."""
+    if "missing" in row:
+        return [_threshold_cell(row)] + ["–"] * 8 + [f"{row['looks_at']} ({row['missing']})"]
+    n = row.get("healthy_slices", 0)
+    return [
+        _threshold_cell(row),
+        _mean_cell(row.get("slice_dice"), True),
+        _mean_cell(row.get("dice_3d"), True),
+        _mean_cell(row.get("lesion_dice"), True),
+        _mean_cell(row.get("lesion_hd95")),
+        _percent(row.get("lesion_sensitivity")),
+        _percent(row.get("lesion_precision")),
+        f"{row.get('healthy_slices_with_detection', 0)} of {n}" if n else "no healthy slice",
+        _mean_cell(row.get("fp_ml"), digits=2),
+        row["looks_at"],
+    ]
+
+
+def policy_label(row: dict[str, Any]) -> str:
+    return f"{row['policy']} (optimistic)" if row.get("optimistic") else str(row["policy"])
+
+
+def strata_rows(summary: Summary, split: str) -> tuple[list[str], list[list[str]]]:
+    """Per policy row: Dice and detection per lesion-size stratum."""
+    table = summary.policies.get(split, [])
+    labels = list(dict.fromkeys(label for row in table for label in (row.get("strata") or {})))
+    header = ["policy", "post-processing"] + [f"{label}: Dice (%), detected" for label in labels]
+    rows = []
+    for row in table:
+        strata = row.get("strata") or {}
+        cells = []
+        for label in labels:
+            facts = strata.get(label) or {}
+            n = int(facts.get("lesions", 0) or 0)
+            cells.append(f"{_percent(facts.get('dice'))}, {int(facts.get('detected', 0) or 0)} of {n}" if n else "–")
+        rows.append([policy_label(row), str(row.get("postprocess", "none"))] + cells)
+    return header, rows
+
+
+def policy_markdown(summary: Summary) -> str:
+    """The threshold policies side by side, before and after post-processing (empty when none were scored)."""
+    if not summary.policies:
+        return ""
+    text = "\n## Threshold policies\n\n"
+    for split, table in summary.policies.items():
+        rows = [[policy_label(row), str(row.get("postprocess", "none"))] + policy_cells(row) for row in table]
+        text += f"{SPLIT_LABELS.get(split, split)} ({split}):\n\n" + markdown_table(POLICY_HEADER, rows) + "\n"
+        header, strata = strata_rows(summary, split)
+        if len(header) > 2:
+            text += "Lesion-size strata (reference lesions, ml):\n\n" + markdown_table(header, strata) + "\n"
+    steps = ", ".join(summary.postprocess) if summary.postprocess else "none"
+    return text + (
+        f"Each policy turns the probability maps into masks; post-processing ({steps}) is applied per patient "
+        "volume, map steps before the threshold (which is fitted on maps processed the same way) and mask steps "
+        'after it. "fitted on" says which data each threshold looked at: fpr:Q flags Q % of the healthy-slice '
+        "brain pixels of the validation patients; val-dice reads the validation patients' pixel labels; oracle "
+        "reads the scored patients' own labels and is an upper bound, not a result. Slice Dice: mean over the "
+        "pathological slices; 3D Dice: mean over patients with tumour; lesion-wise Dice and HD95: the BraTS "
+        "2023+ definition (26-connected lesions, reference lesions merged within a 3-voxel dilation, lesions of at "
+        "most 50 mm³ left out, a missed lesion or false positive scores Dice 0 and HD95 374 mm), mean over "
+        "patients; lesions detected and precision pooled over the split's lesions. Definitions: docs/METRICS.md.\n"
+    )
 
 
 def write_report(summary: Summary, run_dir: str | Path, figures: Sequence[str | Path] = ()) -> tuple[Path, Path]:
@@ -424,5 +617,13 @@ def print_summary(summary: Summary, console: Any = None) -> None:
                 header,
                 rows,
                 caption=scope_sentence(summary),
+            ),
+        )
+    if summary.translation:
+        header, rows = translation_rows(summary)
+        print_fitted(
+            console,
+            FittedTable(
+                "what the translation changes where it should not: mean |x - healed x| (brain std 1/3)", header, rows
             ),
         )

@@ -164,6 +164,13 @@ def test_metric_scores_a_perfect_prediction_best_and_a_batch_like_its_items(name
     metric = create_metric(REGISTRY, name)
     tags = REGISTRY.get("metric", name).spec.tags
     pred, ref = masks()
+    if getattr(metric, "input", "mask") == "map":  # a score of probability maps, pooled over the valid pixels
+        valid = np.ones_like(ref)
+        perfect = float(metric(ref.astype(np.float32), ref, valid))
+        shifted = float(metric(pred.astype(np.float32) * 0.6 + ref * 0.2, ref, valid))
+        assert math.isfinite(perfect) and math.isfinite(shifted)
+        assert (perfect > shifted) if tags.get("higher_is_better", "true") == "true" else (perfect < shifted)
+        return
     assert metric.level in ("pair", "patient")
     perfect, shifted = float(metric(ref, ref, (1.0, 1.0, 1.0))), float(metric(pred, ref, (1.0, 1.0, 1.0)))
     assert math.isfinite(perfect) and math.isfinite(shifted)

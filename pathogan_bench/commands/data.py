@@ -10,7 +10,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..data.synthetic import ALL_MODALITIES, DEFAULT_DIFFICULTY, DIFFICULTIES
+from ..data.synthetic import ALL_MODALITIES, DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULTIES, LEVELS
 from .options import CommaList, SliceRange, registry_name
 
 
@@ -239,7 +239,9 @@ def show_command(
 @click.option("--size", type=int, default=240, show_default=True, help="In-plane size in pixels (240 like BraTS).")
 @click.option("--modalities", type=CommaList(example="flair,t1c"), default=",".join(ALL_MODALITIES), show_default=True)
 @click.option(
-    "--healthy-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True, help="Subjects without a tumour."
+    "--healthy-fraction",
+    type=click.FloatRange(0, 1),
+    help="Subjects without a tumour (default: 0.2, or what --levels sets).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
@@ -250,8 +252,22 @@ def show_command(
     help="easy: every lesion FLAIR-bright; standard and hard add lesions that are not and FLAIR-bright "
     "healthy structures (docs/DATA.md).",
 )
+@click.option(
+    "--levels",
+    type=click.Choice(list(LEVELS)),
+    default=DEFAULT_LEVELS,
+    show_default=True,
+    help="Where healthy slices lie in axial level: natural, shortcut (only at the extremes) or even (docs/DATA.md).",
+)
 def synth_command(
-    out: Path, patients: int, size: int, modalities: list[str], healthy_fraction: float, seed: int, difficulty: str
+    out: Path,
+    patients: int,
+    size: int,
+    modalities: list[str],
+    healthy_fraction: float | None,
+    seed: int,
+    difficulty: str,
+    levels: str,
 ) -> None:
     """Write a synthetic BraTS-2021-layout dataset of brains with gliomas (deterministic per seed).
 
@@ -278,6 +294,7 @@ def synth_command(
         seed=seed,
         healthy_fraction=healthy_fraction,
         difficulty=difficulty,
+        levels=levels,
     )
     click.echo(f"wrote {patients} {difficulty} subjects to {out}")
 

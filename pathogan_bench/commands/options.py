@@ -10,7 +10,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from ..config.schema import COMPILE_MODES, PRESETS
-from ..data.synthetic import DIFFICULTIES
+from ..data.synthetic import DIFFICULTIES, LEVELS
 
 
 class CommaList(click.ParamType):
@@ -138,6 +138,12 @@ def common_run_options(func: Any) -> Any:
             help="Built-in synthetic data: easy (every lesion FLAIR-bright), standard or hard.",
         ),
         click.option(
+            "--synthetic-levels",
+            type=click.Choice(list(LEVELS)),
+            help="Built-in synthetic data: where healthy slices lie in axial level: natural, shortcut (only at the "
+            "extremes, as in small BraTS sets) or even (at every level).",
+        ),
+        click.option(
             "--slices",
             type=SliceRange(),
             help="Axial slices FIRST-LAST (default: the dataset's; BraTS 60-100 as in the paper).",
@@ -179,6 +185,22 @@ def common_run_options(func: Any) -> Any:
             help="A [model_options] value, e.g. --model-option width=0.25.",
         ),
         click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (slower)."),
+        click.option(
+            "--level-matched/--no-level-matched",
+            default=None,
+            help="Draw healthy and pathological training slices with one distribution over axial levels "
+            "(weakly supervised models; removes the anatomical-level shortcut). Default off.",
+        ),
+        click.option(
+            "--policies",
+            type=CommaList(example="model,fpr:1,otsu", kind="threshold-policy"),
+            help="Threshold policies scored side by side (default: model,fpr:1,fpr:5,val-dice,otsu,oracle).",
+        ),
+        click.option(
+            "--postprocess",
+            type=CommaList(example="median:5,min-component:0.1ml", kind="postprocess"),
+            help="Post-processing steps per patient volume, in order; scores are reported before and after them.",
+        ),
         click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
         click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
         click.option(

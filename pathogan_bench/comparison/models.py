@@ -27,6 +27,7 @@ from ..config import RunConfig, to_toml
 from ..engine import plan_run, run
 from ..engine.prepare import data_seed, split_seed
 from ..errors import UserError
+from ..evaluation import evaluate_run
 from ..io import write_csv, write_text
 from ..terminal import FittedTable, print_fitted
 from .comparison_figures import label_efficiency_figure, same_slices_figure
@@ -36,6 +37,8 @@ from .tables import tabulate_runs
 
 #: settings that may differ between a stored run and the one asked for without making it another run
 NOT_COMPARED = {("device",), ("out",), ("name",), ("train", "threads"), ("train", "stop_at")}
+#: scoring settings: a finished run that differs only in these is re-scored, not trained again
+SCORING = {("eval", "metrics"), ("eval", "policies"), ("eval", "postprocess")}
 
 
 def _run_status(run_dir: Path) -> str:
@@ -53,7 +56,18 @@ def _settings(config: dict[str, Any]) -> dict[tuple[str, ...], Any]:
             flat.update({(key, k): v for k, v in value.items()})
         else:
             flat[(key,)] = value
-    return {k: v for k, v in flat.items() if k not in NOT_COMPARED}
+    return {k: v for k, v in flat.items() if k not in NOT_COMPARED and k not in SCORING}
+
+
+def _scoring_settings(run_dir: Path, config: RunConfig) -> bool:
+    """Whether the run was scored with other metrics, policies or post-processing than ``config`` asks for."""
+    try:
+        stored = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8")).get("eval", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return True
+    wanted = dataclasses.asdict(config.eval)
+    defaults = dataclasses.asdict(type(config.eval)())
+    return any(stored.get(key, defaults[key]) != wanted[key] for _, key in SCORING)
 
 
 def settings_differ(run_dir: Path, config: RunConfig) -> str | None:
@@ -83,6 +97,13 @@ def run_or_reuse(config: RunConfig, run_dir: Path, reuse: bool, console: Console
     status = _run_status(run_dir)
     if reuse and differ is None and status == "done":
         console.print(f"reusing finished run {run_dir}", soft_wrap=True)
+        if _scoring_settings(run_dir, config):
+            console.print(
+                f"re-scoring {run_dir} with the metrics, policies and post-processing asked for", soft_wrap=True
+            )
+            evaluate_run(
+                run_dir, config.eval.metrics, policies=config.eval.policies, postprocess=config.eval.postprocess
+            )
         return "done"
     if reuse and differ is None and status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir):
         console.rule(f"{run_dir.name} (resumed)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -12,8 +13,20 @@ from rich.console import Console
 from ..errors import UserError
 from ..evaluation import evaluate_run, load_run_info
 from ..io import write_csv, write_text
-from ..report import Summary, column_label, format_stat, is_ratio, markdown_table, row_label
+from ..report import (
+    DEFAULT_MAP_METRICS,
+    TRANSLATION_HEADER,
+    Summary,
+    column_label,
+    format_stat,
+    is_ratio,
+    markdown_table,
+    metric_facts,
+    row_label,
+    translation_rows,
+)
 from ..terminal import FittedTable, print_fitted
+from .policies import policy_comparison_markdown, policy_frame
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
 
@@ -57,8 +70,15 @@ def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> 
                 st = per.get(m)
                 for stat in ("mean", "std", "median", "n", "undefined"):
                     row[f"{m}_{stat}"] = getattr(st, stat) if st is not None else float("nan")
+            for m in map_metrics(summaries):
+                row[m] = summary.threshold_free.get(split, {}).get(m, float("nan"))
             rows.append(row)
     return pd.DataFrame(rows), metrics
+
+
+def map_metrics(summaries: Sequence[Summary]) -> list[str]:
+    """The map metrics of any of the runs (those of the built-in list for summaries written before them)."""
+    return list(dict.fromkeys(m for s in summaries for m in (s.map_metrics or DEFAULT_MAP_METRICS)))
 
 
 def _steps(summary: Summary) -> str:
@@ -69,9 +89,11 @@ def _steps(summary: Summary) -> str:
 
 
 def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
+    maps = map_metrics(summaries)
     header = (
         ["model (split)", "supervision", "loss set", "steps", "data"]
         + [column_label(m, unit) for m in metrics]
+        + [column_label(m, unit) for m in maps]
         + ["slices", "undefined"]
     )
     rows = []
@@ -86,6 +108,7 @@ def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: st
                     str(summary.run.get("data", "")),
                 ]
                 + [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics]
+                + [metric_facts(m).cell(summary.threshold_free.get(split, {}).get(m, float("nan"))) for m in maps]
                 + [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))]
             )
     return header, rows
@@ -133,7 +156,50 @@ class RunTable:
             + f"\nmean ± std (median) over slices (Dice PP over patients); Dice in %, distances in {self.unit}; "
             f"empty-mask convention: {', '.join(empties)}; steps: training steps done. Runs:\n\n"
             + "".join(f"- {s.model}: `{d}`\n" for s, d in zip(self.summaries, self.run_dirs))
+            + self.levels_markdown()
+            + policy_comparison_markdown(self.labels, self.summaries)
         )
+
+    def levels_markdown(self) -> str:
+        """The anatomical-level shortcut of each weakly supervised run's training data, and what each translating
+        run changes outside the lesion (sections left out when no run has them)."""
+        text = ""
+        level_rows = [
+            [
+                label,
+                f"{sep['auroc']:.2f}",
+                _range(sep.get("shared_range")),
+                "yes" if s.run.get("level_matched") else "no",
+            ]
+            for label, s in zip(self.labels, self.summaries)
+            if (sep := s.run.get("level_separation"))
+        ]
+        if level_rows:
+            text += (
+                "\n### Anatomical level of the training slices\n\n"
+                + markdown_table(["run", "level AUROC", "levels with both domains", "level-matched"], level_rows)
+                + "\nAUROC of the axial level alone (normalised per patient, 10 bins) for healthy vs pathological "
+                "training slices: 0.5, the domains share their levels; 1, no level holds both, and a model can tell "
+                "them apart by anatomy instead of lesion.\n"
+            )
+        change_rows = [
+            [label, *row[1:]]
+            for label, s in zip(self.labels, self.summaries)
+            for row in translation_rows(s)[1]
+            if row[0].endswith("(Te)")
+        ]
+        if change_rows:
+            text += (
+                "\n### What the translation changes outside the lesion (test)\n\n"
+                + markdown_table(["run", *TRANSLATION_HEADER[1:]], change_rows)
+                + "\nMean |x - healed x| over brain pixels outside the reference lesion (normalised intensities, "
+                "brain std 1/3); a faithful translation to healthy changes nothing there.\n"
+            )
+        return text
+
+
+def _range(shared: Any) -> str:
+    return f"{shared[0]:.1f}-{shared[1]:.1f}" if shared else "none"
 
 
 def tabulate_runs(run_dirs: Sequence[str | Path]) -> RunTable:
@@ -218,6 +284,9 @@ def compare_runs(
     compared = tabulate_runs(run_dirs)
     out_dir = Path(out_dir)
     write_csv(out_dir / "comparison.csv", compared.table)
+    policies = policy_frame(compared.labels, compared.summaries)
+    if len(policies):
+        write_csv(out_dir / "comparison_policies.csv", policies)
     write_text(out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown())
     if compared.warning and console is not None:
         _stderr_note(f"warning: {compared.warning}")

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..data.splits import SPLIT_NAMES
-from ..data.synthetic import DIFFICULTIES
+from ..data.synthetic import DIFFICULTIES, LEVELS
 from ..errors import UserError
 from .schema import COMPILE_MODES
 
@@ -57,6 +57,8 @@ def check_protocol(data: Any, source: str) -> None:
         _fail(source, "data.healthy_path", data.healthy_path, "a healthy cohort beside a labelled data folder (--data)")
     if data.synthetic_difficulty not in DIFFICULTIES:
         _fail(source, "data.synthetic_difficulty", data.synthetic_difficulty, " or ".join(DIFFICULTIES))
+    if data.synthetic_levels not in LEVELS:
+        _fail(source, "data.synthetic_levels", data.synthetic_levels, " or ".join(LEVELS))
 
 
 def check_config(config: Any, source: str = "config") -> None:

@@ -178,12 +178,16 @@ _OPTION_KEYS = {
     "test_data": ("data", "test_path"),
     "healthy_data": ("data", "healthy_path"),
     "synthetic_difficulty": ("data", "synthetic_difficulty"),
+    "synthetic_levels": ("data", "synthetic_levels"),
     "steps": ("train", "steps"),
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
     "stop_at": ("train", "stop_at"),
     "amp": ("train", "amp"),
+    "level_matched": ("train", "level_matched"),
     "threads": ("train", "threads"),
+    "policies": ("eval", "policies"),
+    "postprocess": ("eval", "postprocess"),
 }
 
 

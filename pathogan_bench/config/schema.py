@@ -8,7 +8,7 @@ from typing import Any
 
 import tomli_w
 
-from ..data.synthetic import DEFAULT_DIFFICULTY
+from ..data.synthetic import DEFAULT_DIFFICULTY, DEFAULT_LEVELS
 
 #: the modes torch.compile accepts
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -65,6 +65,9 @@ class DataConfig:
     #: "easy" (every lesion FLAIR-bright, nothing healthy is), "standard" or "hard" (more lesions that are not
     #: FLAIR-bright, more FLAIR-bright healthy structures); docs/DATA.md
     synthetic_difficulty: str = DEFAULT_DIFFICULTY
+    #: where the synthetic healthy slices lie in axial level: "natural", "shortcut" (only at the extremes, as in
+    #: small BraTS sets) or "even" (at every level); docs/DATA.md
+    synthetic_levels: str = DEFAULT_LEVELS
     augment: bool = True
 
 
@@ -96,11 +99,23 @@ class TrainConfig:
     threads: int = 0
     #: the run fails when more than this fraction of optimizer updates was skipped (non-finite loss or gradients)
     max_skipped_fraction: float = 0.1
+    #: draw healthy and pathological training slices with one distribution over axial levels (weakly supervised
+    #: models; levels where only one domain lies are left out): removes the anatomical-level shortcut
+    level_matched: bool = False
 
 
 @dataclass
 class EvalConfig:
-    metrics: list[str] = field(default_factory=lambda: ["dice", "hd95", "avd", "dice_pp"])
+    #: metrics of masks (Table 1) and of probability maps (whole scans), by registry name
+    metrics: list[str] = field(
+        default_factory=lambda: ["dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice"]
+    )
+    #: threshold policies scored side by side (registry names, NAME or NAME:ARGUMENT); the first row of Table 1
+    #: is always the model's own rule
+    policies: list[str] = field(default_factory=lambda: ["model", "fpr:1", "fpr:5", "val-dice", "otsu", "oracle"])
+    #: post-processing steps applied per patient volume, in order (e.g. ["median:5", "min-component:0.1ml"]);
+    #: every policy is scored before and after them
+    postprocess: list[str] = field(default_factory=list)
     #: empty-mask convention for distances: "default" or "brats"
     empty: str = "default"
     batch_size: int = 32

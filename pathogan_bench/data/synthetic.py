@@ -74,6 +74,18 @@ DIFFICULTY: dict[str, dict[str, float]] = {
 DIFFICULTIES = tuple(DIFFICULTY)
 DEFAULT_DIFFICULTY = "standard"
 
+#: where the healthy slices lie in axial level (the anatomical-level shortcut, pathogan_bench.data.levels):
+#:   natural   a fifth of the subjects are healthy; tumours centred within 32 mm of the level of interest
+#:   shortcut  no healthy subject; large tumours centred at the middle level, so that healthy slices lie only
+#:             at the extremes of each volume (as in small BraTS sets) and the level alone tells the domains apart
+#:   even      half of the subjects are healthy, so both domains lie at every level
+LEVELS: dict[str, dict[str, float]] = {
+    "natural": {"healthy_fraction": 0.2, "band": 32.0, "radius_lo": 7.0, "radius_hi": 17.0},
+    "shortcut": {"healthy_fraction": 0.0, "band": 4.0, "radius_lo": 9.0, "radius_hi": 12.0},
+    "even": {"healthy_fraction": 0.5, "band": 32.0, "radius_lo": 7.0, "radius_hi": 17.0},
+}
+DEFAULT_LEVELS = "natural"
+
 
 def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
     """Smooth random field with about ``cells`` oscillations per axis, unit std."""
@@ -93,8 +105,10 @@ def _grid(shape: tuple[int, int, int], spacing: float) -> list[np.ndarray]:
     return [(np.arange(n, dtype=np.float32) - (n - 1) / 2) * spacing for n in shape]
 
 
-def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Tissue classes (X, Y, Z) and BraTS labels for one subject."""
+def subject(
+    size: int, depth: int, rng: np.random.Generator, tumour: bool, levels: str = DEFAULT_LEVELS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tissue classes (X, Y, Z) and BraTS labels for one subject (``levels``: where tumours lie, see LEVELS)."""
     from scipy import ndimage
 
     spacing = 240.0 / size
@@ -144,12 +158,13 @@ def subject(size: int, depth: int, rng: np.random.Generator, tumour: bool) -> tu
         return tissue, labels
 
     # tumour: centre in the white matter of one hemisphere, not too close to the surface
-    candidates = np.argwhere((tissue == WM) & (depth_mm > 22) & (np.abs(z) < 32))
+    placement = LEVELS[levels]
+    candidates = np.argwhere((tissue == WM) & (depth_mm > 22) & (np.abs(z) < placement["band"]))
     if len(candidates) == 0:
         return tissue, labels
     c = candidates[rng.integers(len(candidates))]
     cx, cy, cz = x[tuple(c)], y[tuple(c)], z[tuple(c)]
-    radius = rng.uniform(7, 17)  # tumour core radius in mm
+    radius = rng.uniform(placement["radius_lo"], placement["radius_hi"])  # tumour core radius in mm
     dx, dy, dz = x - cx, y - cy, z - cz
     dist = np.sqrt(dx**2 + dy**2 + dz**2) + 1e-6
 
@@ -315,11 +330,12 @@ def subject_volumes(
     tumour: bool,
     modalities: Sequence[str] = ALL_MODALITIES,
     difficulty: str = DEFAULT_DIFFICULTY,
+    levels: str = DEFAULT_LEVELS,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """BraTS labels and the images of ``modalities`` of subject ``index``, deterministic per (seed, index)."""
     knobs = difficulty_knobs(difficulty)
     rng = np.random.default_rng([seed, index])
-    tissue, labels = subject(size, depth, rng, tumour=tumour)
+    tissue, labels = subject(size, depth, rng, tumour=tumour, levels=levels)
     if any(knobs.values()):
         # a stream of its own: each level keeps the anatomy, the tumour and the noise of "easy"
         confounders = np.random.default_rng([seed, index, SYNTHETIC_CONFOUNDER_STREAM])
@@ -334,14 +350,20 @@ def synthesize(
     depth: int | None = None,
     modalities: Sequence[str] = ALL_MODALITIES,
     seed: int = 0,
-    healthy_fraction: float = 0.2,
+    healthy_fraction: float | None = None,
     progress: bool = True,
     difficulty: str = DEFAULT_DIFFICULTY,
+    levels: str = DEFAULT_LEVELS,
 ) -> Path:
-    """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir``."""
+    """Write ``patients`` synthetic subjects in the BraTS 2021+ layout under ``out_dir`` (``healthy_fraction``:
+    the share of subjects without a tumour, by default the one ``levels`` gives)."""
     import nibabel as nib
 
     difficulty_knobs(difficulty)  # an unknown level fails before anything is written
+    if levels not in LEVELS:
+        raise UserError(f"synthetic levels '{levels}': expected one of {', '.join(LEVELS)}")
+    if healthy_fraction is None:
+        healthy_fraction = LEVELS[levels]["healthy_fraction"]
     out_dir = Path(out_dir)
     depth = depth or default_depth(size)
     spacing = 240.0 / size
@@ -349,7 +371,7 @@ def synthesize(
     n_healthy = int(round(healthy_fraction * patients))
     with progress_bar(range(patients), "synthesising", enabled=progress) as bar:
         for i in bar:
-            labels, images = subject_volumes(size, depth, seed, i, i >= n_healthy, modalities, difficulty)
+            labels, images = subject_volumes(size, depth, seed, i, i >= n_healthy, modalities, difficulty, levels)
             pid = f"SYN-{i + 1:05d}"
             folder = out_dir / pid
             folder.mkdir(parents=True, exist_ok=True)
@@ -359,7 +381,7 @@ def synthesize(
             with atomic_path(folder / f"{pid}-seg.nii.gz") as tmp:
                 nib.save(nib.Nifti1Image(labels, affine), str(tmp))
     lo, hi = synthetic_slice_range(depth)
-    write_json(out_dir / DESCRIPTION_FILE, {"slice_range": [lo, hi], "difficulty": difficulty})
+    write_json(out_dir / DESCRIPTION_FILE, {"slice_range": [lo, hi], "difficulty": difficulty, "levels": levels})
     return out_dir
 
 
@@ -370,17 +392,23 @@ def synthetic_root(
     seed: int = 0,
     modalities: Sequence[str] | None = None,
     difficulty: str = DEFAULT_DIFFICULTY,
+    levels: str = DEFAULT_LEVELS,
 ) -> Path:
     """A synthetic dataset generated once into ``cache_dir`` and reused."""
     difficulty_knobs(difficulty)
     modalities = tuple(modalities or ALL_MODALITIES)
-    identity = [GENERATOR_VERSION, patients, size, seed, sorted(modalities), difficulty]
+    identity: list = [GENERATOR_VERSION, patients, size, seed, sorted(modalities), difficulty]
+    if levels != DEFAULT_LEVELS:  # the natural data keeps the key it always had
+        identity.append(levels)
     key = hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:12]
-    root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{difficulty}-{key}"
+    tag = difficulty if levels == DEFAULT_LEVELS else f"{difficulty}-{levels}"
+    root = Path(cache_dir) / f"synthetic-{size}px-{patients}p-{tag}-{key}"
     if (root / ".complete").is_file():
         return root
     with atomic_folder(root, f"choose another cache folder with ${CACHE_ENV}") as tmp:
-        synthesize(tmp, patients=patients, size=size, modalities=modalities, seed=seed, difficulty=difficulty)
+        synthesize(
+            tmp, patients=patients, size=size, modalities=modalities, seed=seed, difficulty=difficulty, levels=levels
+        )
         (tmp / ".complete").write_text("ok\n")
     return root
 

@@ -60,6 +60,26 @@ class IndexStream:
         return self._perm
 
 
+class WeightedIndexStream(IndexStream):
+    """Endless epochs of seeded draws, with replacement, of ``len(weights)`` items by their weights (an epoch is
+    as many draws as there are items with a weight above 0)."""
+
+    def __init__(self, weights: np.ndarray, seed: int, stream: int):
+        weights = np.asarray(weights, dtype=np.float64)
+        super().__init__(int((weights > 0).sum()), seed, stream)
+        self.weights = torch.from_numpy(weights)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(derive_seed(self.seed, self.stream, epoch))
+            self._epoch, self._perm = epoch, torch.multinomial(self.weights, self.n, replacement=True, generator=gen)
+        return self._perm
+
+
+def _index_stream(n: int, weights: np.ndarray | None, seed: int, stream: int) -> IndexStream:
+    return IndexStream(n, seed, stream) if weights is None else WeightedIndexStream(weights, seed, stream)
+
+
 def _to_storage(images: np.ndarray, device: torch.device) -> torch.Tensor:
     tensor = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     if device.type != "cpu" and tensor.numel() * 4 <= DEVICE_RESIDENT_BYTES:
@@ -73,7 +93,9 @@ Augment = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 class DomainBatches:
     """Batches of healthy (``x_a``) and pathological (``x_b``) images, no masks.
 
-    With ``pathological`` None the batches hold healthy images alone.
+    With ``pathological`` None the batches hold healthy images alone. With
+    ``weights`` (healthy, pathological) the images are drawn by weight, with
+    replacement (the level-matched sampling of :func:`level_matched`).
     """
 
     def __init__(
@@ -84,16 +106,20 @@ class DomainBatches:
         seed: int,
         device: torch.device,
         augment: Augment | None = None,
+        weights: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.healthy = _to_storage(healthy, device)
         self.pathological = _to_storage(pathological, device) if pathological is not None else None
         self.batch_size, self.seed, self.device, self.augment = batch_size, seed, device, augment
-        self._a = IndexStream(len(self.healthy), seed, HEALTHY_ORDER_STREAM)
+        healthy_weights, patho_weights = weights if weights is not None else (None, None)
+        self._a = _index_stream(len(self.healthy), healthy_weights, seed, HEALTHY_ORDER_STREAM)
         self._b = (
-            IndexStream(len(self.pathological), seed, PATHOLOGICAL_ORDER_STREAM)
+            _index_stream(len(self.pathological), patho_weights, seed, PATHOLOGICAL_ORDER_STREAM)
             if self.pathological is not None
             else None
         )
+        #: what level matching kept (see :func:`level_matched`); None without it
+        self.level_matching: dict[str, Any] | None = None
 
     @property
     def epoch_steps(self) -> int:
@@ -200,7 +226,51 @@ def training_batches(
         return DomainBatches(table.images[healthy_idx], None, batch_size, seed, device, augment)
     if len(patho_idx) == 0:
         raise UserError("the training split has no pathological slices; use more patients or another split")
-    return DomainBatches(table.images[healthy_idx], table.images[patho_idx], batch_size, seed, device, augment)
+    weights, matching = level_matched(table, healthy_idx, patho_idx) if config.train.level_matched else (None, None)
+    batches = DomainBatches(
+        table.images[healthy_idx], table.images[patho_idx], batch_size, seed, device, augment, weights=weights
+    )
+    batches.level_matching = matching
+    return batches
+
+
+def level_matched(
+    table: Any, healthy_idx: np.ndarray, patho_idx: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """Sampling weights that give healthy and pathological training slices one distribution over axial levels
+    (:func:`pathogan_bench.data.levels.matching_weights`), and what they keep, said on the console."""
+    from ..data.levels import level_separation, matching_weights, normalised_levels
+
+    levels = normalised_levels(table.patient, table.z)
+    both = np.concatenate([healthy_idx, patho_idx])
+    is_patho = np.r_[np.zeros(len(healthy_idx), bool), np.ones(len(patho_idx), bool)]
+    try:
+        healthy_w, patho_w = matching_weights(levels[both], is_patho)
+    except ValueError as exc:
+        raise UserError(f"train.level_matched: {exc}; train without --level-matched") from None
+    separation = level_separation(levels[both], is_patho)
+    lo, hi = separation.shared_range or (0.0, 1.0)
+    kept_healthy, kept_patho = int((healthy_w > 0).sum()), int((patho_w > 0).sum())
+    log.warning(
+        "level matching: healthy and pathological training slices are drawn with one distribution over "
+        "normalised axial levels %.1f-%.1f; left out at levels where only one domain lies: %d of %d healthy and "
+        "%d of %d pathological slices",
+        lo,
+        hi,
+        len(healthy_idx) - kept_healthy,
+        len(healthy_idx),
+        len(patho_idx) - kept_patho,
+        len(patho_idx),
+    )
+    matching = {
+        "healthy": len(healthy_idx),
+        "pathological": len(patho_idx),
+        "kept_healthy": kept_healthy,
+        "kept_pathological": kept_patho,
+        "levels": [lo, hi],
+        "bins": separation.bins,
+    }
+    return (healthy_w, patho_w), matching
 
 
 def label_fraction(table: Any, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:

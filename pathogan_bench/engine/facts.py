@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -22,6 +23,22 @@ def _axis_codes(table: Any) -> list[str]:
         codes, assumed = axis_codes(volume.get("affine") if isinstance(volume, dict) else None)
         found.add("?" if assumed else "".join(codes))
     return sorted(found)
+
+
+def training_level_separation(supervision: str, data: PreparedData) -> dict[str, Any] | None:
+    """How well the axial level alone separates the training split's healthy and pathological slices, for a
+    model that learns from image-level labels (None for the others)."""
+    from ..data.levels import level_separation, normalised_levels
+
+    if supervision != "weak":
+        return None
+    table = data.table
+    train = data.indices("train")
+    rows = train[np.isin(table.domain[train], (HEALTHY, PATHOLOGICAL))]
+    if not len(rows):
+        return None
+    levels = normalised_levels(table.patient, table.z)[rows]
+    return level_separation(levels, table.domain[rows] == PATHOLOGICAL).to_dict()
 
 
 def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps: int) -> dict[str, Any]:
@@ -43,6 +60,8 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "test_data": data.test_path,
         "healthy_data": data.healthy_path,
         "training_data": training_data(plan.supervision, data),
+        "level_separation": training_level_separation(plan.supervision, data),
+        "level_matched": bool(config.train.level_matched),
         "split_protocol": split_protocol(config),
         "folds": config.data.folds,
         "device": str(device),

@@ -41,6 +41,9 @@ class Predictions:
     domain: np.ndarray | None = None
     #: (N, H, W) bool: the brain pixels (:func:`pathogan_bench.data.slices.brain_pixels`), where maps are scored
     brain: np.ndarray | None = None
+    #: (N,) float32: what the model's translation to healthy changes outside the lesion
+    #: (:func:`change_outside_lesion`); None for a model that does not translate
+    change_outside: np.ndarray | None = None
 
     def save(self, path: Path) -> Path:
         with atomic_path(path) as tmp:
@@ -68,6 +71,8 @@ class Predictions:
             out["domain"] = np.asarray(self.domain, dtype=np.int8)
         if self.brain is not None:
             out["brain"] = np.asarray(self.brain, dtype=bool)
+        if self.change_outside is not None:
+            out["change_outside"] = np.asarray(self.change_outside, dtype=np.float32)
         return out
 
 
@@ -76,14 +81,37 @@ def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: SegmentationModel, images: np.ndarray, device: torch.device, batch_size: int) -> np.ndarray:
-    """Probability maps (N, H, W) as float16, ``batch_size`` slices at a time."""
+def predict(
+    model: SegmentationModel, images: np.ndarray, device: torch.device, batch_size: int, masks: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probability maps (N, H, W) as float16, ``batch_size`` slices at a time, and, for a model that translates
+    and given the slices' ``masks``, what the translation changes outside the reference lesion
+    (:func:`change_outside_lesion`; None for a model that does not translate)."""
     model.eval()
     out = np.empty((len(images),) + tuple(images.shape[-2:]), dtype=np.float16)
+    change = np.full(len(images), np.nan, dtype=np.float32)
+    translates = False
     for start in range(0, len(images), batch_size):
         chunk = to_device(images[start : start + batch_size], device)
-        out[start : start + len(chunk)] = model.segment(chunk).float().cpu().numpy()
-    return out
+        prob, made = model.segment_and_translate(chunk)
+        out[start : start + len(chunk)] = prob.float().cpu().numpy()
+        if masks is not None and "translated" in made:
+            translates = True
+            healed = made["translated"].float().cpu().numpy()
+            part = slice(start, start + len(chunk))
+            change[part] = change_outside_lesion(np.asarray(images[part]), healed, np.asarray(masks[part]))
+    return out, (change if translates else None)
+
+
+def change_outside_lesion(images: np.ndarray, translated: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per slice: the mean over brain pixels outside the reference lesion of |x - translated x| (channel mean), in
+    normalised intensity units (the brain's intensities have std 1/3); NaN for a slice with no such pixel. On a
+    healthy slice this is every brain pixel: a faithful translation to healthy changes nothing there."""
+    difference = np.abs(images.astype(np.float32) - translated.astype(np.float32)).mean(axis=1)
+    outside = brain_pixels(images) & ~np.asarray(masks, dtype=bool)
+    counts = outside.reshape(len(images), -1).sum(1)
+    sums = np.where(outside, difference, 0).reshape(len(images), -1).sum(1)
+    return np.divide(sums, counts, out=np.full(len(images), np.nan), where=counts > 0).astype(np.float32)
 
 
 def calibrate(model: SegmentationModel, data: PreparedData, device: torch.device) -> None:
@@ -107,7 +135,7 @@ def predict_splits(
     idx = np.concatenate([i for _, i in parts])
     split_names = np.concatenate([np.full(len(i), s) for s, i in parts])
     images = table.images[idx]
-    prob = predict(model, images, device, batch_size)
+    prob, change = predict(model, images, device, batch_size, masks=table.masks[idx])
     brain = brain_pixels(images)
     prob[~brain] = 0
     channel = preferred_channel(table.modalities)
@@ -125,4 +153,5 @@ def predict_splits(
         affine=np.asarray(affines, dtype=np.float64) if all(a is not None for a in affines) else None,
         domain=np.asarray(table.domain[idx], dtype=np.int8),
         brain=brain,
+        change_outside=change,
     )

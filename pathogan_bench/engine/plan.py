@@ -14,6 +14,8 @@ import torch
 from ..config import PRESETS, RunConfig
 from ..distributed import DistributedContext
 from ..errors import UserError
+from ..evaluation.policies import create_policies
+from ..evaluation.postprocess import create_steps
 from ..loss_sets import loss_set_pairs
 from ..metrics.registered import check_metric_names
 from ..model import Supervision, check_model_options, model_options, supervision_of
@@ -61,6 +63,8 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
         check_metric_names(registry, config.eval.metrics, config.eval.empty)
     except UserError as exc:
         raise UserError(f"eval.metrics {config.eval.metrics}: {exc}") from None
+    create_policies(registry, config.eval.policies)  # unknown names and bad arguments fail before any work
+    create_steps(registry, config.eval.postprocess)
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, entry, supervision_of(entry), options, tuple(pairs), device, dist)

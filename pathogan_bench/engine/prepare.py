@@ -100,6 +100,7 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
             seed=data_seed(config),
             modalities=tuple(dcfg.modalities) or None,
             difficulty=dcfg.synthetic_difficulty,
+            levels=dcfg.synthetic_levels,
         )
         dataset_name = "synthetic" if dcfg.dataset == "auto" else dcfg.dataset
     dataset, table = _read(config, registry, root, dataset_name, cache)

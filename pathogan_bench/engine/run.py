@@ -21,10 +21,12 @@ from ..config import RunConfig, to_toml
 from ..device import configure_threads
 from ..errors import DiskFullError, TooManySkippedUpdatesError, TrainingInterrupted, disk_full
 from ..evaluation import score_and_report
+from ..evaluation.policies import create_policies
 from ..io import write_json, write_text
 from ..report import Summary
 from .batches import training_batches
 from .build import build_model, total_steps
+from .calibration_maps import needs_calibration, save_calibration_maps
 from .facts import run_facts
 from .infer import calibrate, predict_splits
 from .plan import RunPlan, plan_run
@@ -147,7 +149,9 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
         "split_sizes": data.split_sizes(),
         "skip_reasons": data.skip_reasons,
         "unlabelled_cases": data.unlabelled,
+        "level_matching": getattr(batches, "level_matching", None),
     }
+    warn_level_shortcut(facts)
     record.write({**facts, "status": "training"})
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
     trainer = Trainer(
@@ -180,6 +184,22 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
     if not record.enabled:
         return RunResult(run_dir, None)
     return RunResult(run_dir, _finish(plan, model, trainer, data, facts, run_dir, console, record))
+
+
+def warn_level_shortcut(facts: dict) -> None:
+    """Say on the console when the axial level alone separates the training domains (and matching is off)."""
+    from ..data.levels import SHORTCUT_WARNING, LevelSeparation
+
+    found = facts.get("level_separation")
+    if not found or facts.get("level_matched") or not found["auroc"] >= SHORTCUT_WARNING:
+        return
+    separation = LevelSeparation(**{**found, "shared_range": tuple(found["shared_range"] or ()) or None})
+    log.warning(
+        "%s (warned from %.1f): a weakly supervised model can tell the domains apart by anatomy instead of lesions "
+        "and mark mid-level anatomy as lesion; --level-matched draws both domains at the same levels",
+        separation.sentence(),
+        SHORTCUT_WARNING,
+    )
 
 
 def _resume(trainer: Trainer, run_dir: Path, steps: int, console: Console, show: bool) -> None:
@@ -227,9 +247,25 @@ def _finish(
     trainer.save()  # the final checkpoint includes what calibration fitted
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
     predictions.save(run_dir / "predictions.npz")
-    facts.update(status="done", threshold=float(model.threshold))
+    policies = create_policies(plan.registry, config.eval.policies)
+    if needs_calibration(policies):
+        save_calibration_maps(model, data, plan.device, config.eval.batch_size, run_dir)
+    facts.update(
+        status="done",
+        threshold=float(model.threshold),
+        policies=list(config.eval.policies),
+        postprocess=list(config.eval.postprocess),
+    )
     write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model, predictions)
-    summary = score_and_report(predictions.arrays(), facts, config.eval.metrics, config.eval.empty, run_dir)
+    summary = score_and_report(
+        predictions.arrays(),
+        facts,
+        config.eval.metrics,
+        config.eval.empty,
+        run_dir,
+        policies=config.eval.policies,
+        postprocess=config.eval.postprocess,
+    )
     facts["score_seconds"] = round(time.perf_counter() - started, 2)
     record.write(facts)
     log.info("scored and reported in %.1f s; run finished", facts["score_seconds"])

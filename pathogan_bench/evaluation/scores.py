@@ -21,16 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.slices import PATHOLOGICAL
+from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
 from ..io import write_csv
 from ..metrics import CASE_NAMES, dice_pp, get_convention
-from ..metrics.registered import create_metric, score_pairs
+from ..metrics.registered import MAP_METRICS, create_metric, score_pairs, split_metric_names
 from ..registry import get_registry
 from ..report import Stat, Summary, summarise, write_report
 from .clinical import VOLUME_METRICS, ClinicalScores, clinical_scores
+from .policies import DEFAULT_POLICIES
+from .policy_grid import load_calibration_maps, policy_grid
 
-DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp")
+DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice")
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
 
 
@@ -162,15 +164,25 @@ def score_and_report(
     run_dir: Path,
     out_dir: Path | None = None,
     workers: int | None = None,
+    policies: Sequence[str] | None = None,
+    postprocess: Sequence[str] = (),
+    calibration: dict[str, Any] | None = None,
 ) -> Summary:
     """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory).
 
-    The Table 1 columns score the pathological slices; the volumetric,
-    false-positive and threshold-free scores every labelled slice
-    (:mod:`.clinical`).
+    The Table 1 columns score the pathological slices with the mask metrics
+    of ``metrics``; the volumetric, false-positive and map metrics every
+    labelled slice (:mod:`.clinical`); every threshold policy, before and
+    after the post-processing steps, the test split (:mod:`.policy_grid`;
+    ``calibration``: the validation patients' maps, default the run's
+    calibration.npz).
     """
     out_dir = Path(out_dir or run_dir)
     spacing = run_spacing(info, run_dir)
+    registry = get_registry()
+    metrics, map_metrics = split_metric_names(registry, metrics)
+    # a metric list naming no map metric (written before they were registered) keeps the built-in ones
+    map_metrics = map_metrics or list(MAP_METRICS)
     domain = arrays.get("domain")
     rows = np.flatnonzero(domain == PATHOLOGICAL) if domain is not None else np.arange(len(arrays["prob"]))
     slices, patients = evaluate_predictions(
@@ -192,8 +204,38 @@ def score_and_report(
         write_csv(out_dir / "metrics_volumes.csv", clinical.volumes)
     summary = summarise(slices, patients, info, list(metrics), empty)
     attach_clinical(summary, clinical)
+    attach_map_metrics(summary, arrays, map_metrics, registry)
+    summary.postprocess = list(postprocess)
+    summary.policies = policy_grid(
+        arrays,
+        calibration if calibration is not None else load_calibration_maps(run_dir),
+        list(DEFAULT_POLICIES if policies is None else policies),
+        list(postprocess),
+        spacing,
+        registry,
+    )
+    write_policy_table(out_dir / "metrics_policies.csv", summary.policies)
+    attach_translation_change(summary, arrays)
     write_report(summary, out_dir, sorted((Path(run_dir) / "figures").glob("*.png")))
     return summary
+
+
+def attach_translation_change(summary: Summary, arrays: dict[str, np.ndarray]) -> None:
+    """Per split, the mean change of the translation outside the lesion: over pathological slices, and over
+    healthy slices (whole brain), when the run's predictions hold it."""
+    change = arrays.get("change_outside")
+    domain = arrays.get("domain")
+    if change is None or domain is None:
+        return
+    for split in dict.fromkeys(arrays["split"].tolist()):
+        rows = arrays["split"] == split
+        per: dict[str, float] = {}
+        for name, code in (("pathological", PATHOLOGICAL), ("healthy", HEALTHY)):
+            values = change[rows & (domain == code)]
+            values = values[np.isfinite(values)]
+            per[name] = float(values.mean()) if len(values) else float("nan")
+            per[f"{name}_slices"] = float(len(values))
+        summary.translation[str(split)] = per
 
 
 def attach_clinical(summary: Summary, clinical: ClinicalScores) -> None:
@@ -222,17 +264,57 @@ def attach_clinical(summary: Summary, clinical: ClinicalScores) -> None:
     summary.notes = list(dict.fromkeys(clinical.notes))
 
 
+def attach_map_metrics(summary: Summary, arrays: dict[str, np.ndarray], names: Sequence[str], registry: Any) -> None:
+    """The map metrics per split, pooled over the brain pixels; the built-in ones read the threshold-free scores."""
+    summary.map_metrics = list(names)
+    split = arrays["split"].astype(str)
+    brain = arrays.get("brain")
+    for name in names:
+        metric = create_metric(registry, name)
+        for part, scores in summary.threshold_free.items():
+            field = getattr(metric, "field", "")
+            if field and getattr(metric, "function", None) is None and field in scores:
+                scores[name] = scores[field]
+                continue
+            rows = np.flatnonzero(split == part)
+            valid = brain[rows] if brain is not None else None
+            scores[name] = float(metric(arrays["prob"][rows], arrays["mask"][rows].astype(bool), valid))
+
+
+def write_policy_table(path: Path, grid: dict[str, list[dict[str, Any]]]) -> None:
+    """One row per split, post-processing chain and policy; statistics flattened (``dice_3d_mean``, ...)."""
+    rows = []
+    for split, table in grid.items():
+        for entry in table:
+            row: dict[str, Any] = {"split": split}
+            for key, value in entry.items():
+                if key == "strata":
+                    for label, facts in value.items():
+                        for k, v in facts.items():
+                            row[f"stratum {label} {k}"] = v
+                elif isinstance(value, dict):
+                    row.update({f"{key}_{k}": v for k, v in value.items()})
+                else:
+                    row[key] = value
+            rows.append(row)
+    if rows:
+        write_csv(path, pd.DataFrame(rows))
+
+
 def evaluate_run(
     run_dir: str | Path,
     metrics: Sequence[str] | None = None,
     empty: str | None = None,
     workers: int | None = None,
     out_dir: str | Path | None = None,
+    policies: Sequence[str] | None = None,
+    postprocess: Sequence[str] | None = None,
 ) -> Summary:
     """Re-score a finished run directory from disk and (re)write its tables and report.
 
     ``metrics`` and ``empty`` default to the run's ``[eval]`` config, then
-    to Dice, HD95, AVD, Dice PP and the ``default`` convention. ``out_dir``
+    to Dice, HD95, AVD, Dice PP, AUROC, AUPRC, best Dice and the ``default`` convention; ``policies`` and
+    ``postprocess`` to the run's ``[eval]`` config, then to the default policies and none. ``out_dir``
     keeps the run's own report and writes the new one elsewhere.
     """
     run_dir = Path(run_dir)
@@ -241,4 +323,14 @@ def evaluate_run(
     configured = _configured(run_dir)
     metrics = list(metrics or configured.get("metrics") or DEFAULT_RUN_METRICS)
     empty = empty or configured.get("empty") or "default"
-    return score_and_report(arrays, info, metrics, empty, run_dir, Path(out_dir) if out_dir else None, workers)
+    return score_and_report(
+        arrays,
+        info,
+        metrics,
+        empty,
+        run_dir,
+        Path(out_dir) if out_dir else None,
+        workers,
+        policies=policies if policies is not None else configured.get("policies"),
+        postprocess=postprocess if postprocess is not None else configured.get("postprocess", []),
+    )

@@ -1,0 +1,103 @@
+"""The denoising autoencoder (Kascenas et al. 2022): coarse noise, healthy-only batches, reconstruction-error maps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from pathogan_bench.config import RunConfig
+from pathogan_bench.data.slices import SliceTable
+from pathogan_bench.engine.batches import DomainBatches, training_batches
+from pathogan_bench.engine.plan import plan_run
+from pathogan_bench.model import ModelContext, supervision_of
+from pathogan_bench.registry import get_registry
+from pathogan_bench_plugins.models.dae.model import DenoisingAE, coarse_noise, median_filter_2d
+
+SIZE, CHANNELS = 32, 2
+HEALTHY_VALUE, PATHOLOGICAL_VALUE = -0.5, 0.5
+
+
+def build(**options) -> DenoisingAE:
+    torch.manual_seed(0)
+    ctx = ModelContext(in_channels=CHANNELS, image_size=SIZE, modalities=("flair", "t1c"), batch_size=4)
+    return DenoisingAE(ctx, **{"width": 0.0625, **options})
+
+
+def test_dae_is_registered_as_a_healthy_model():
+    assert supervision_of(get_registry().get("model", "dae")) == "healthy"
+
+
+def test_coarse_noise_is_drawn_at_low_resolution_upsampled_and_kept_in_the_brain():
+    images = torch.full((3, CHANNELS, 64, 64), -0.2)
+    images[:, :, :, :8] = -1.0  # background: outside the brain
+    gen = torch.Generator().manual_seed(0)
+    noise = coarse_noise(images, 4, 0.2, generator=gen)
+    assert noise.shape == images.shape
+    assert torch.all(noise[..., :8] == 0), "noise outside the brain"
+    inside = noise[..., 8:]
+    # coarse: neighbouring pixels nearly equal (a 4 x 4 grid upsampled to 64 pixels; the roll wraps one seam)
+    assert float((inside[..., 1:] - inside[..., :-1]).abs().quantile(0.95)) < 0.05
+    assert 0.05 < float(inside.std()) < 0.3
+    # independent per image and channel
+    assert not torch.allclose(noise[0, 0], noise[0, 1]) and not torch.allclose(noise[0], noise[1])
+
+
+def test_coarse_noise_at_full_resolution_is_white():
+    images = torch.zeros((1, 1, 16, 16))
+    noise = coarse_noise(images, 16, 1.0, generator=torch.Generator().manual_seed(1))
+    assert (noise[..., 1:] - noise[..., :-1]).abs().mean() > 0.5
+
+
+def test_median_filter_matches_scipy_inside_the_image():
+    from scipy import ndimage
+
+    maps = torch.rand(2, 12, 12, generator=torch.Generator().manual_seed(2))
+    ours = median_filter_2d(maps, 5).numpy()
+    expected = np.stack([ndimage.median_filter(m, size=5, mode="mirror") for m in maps.numpy()])
+    assert np.allclose(ours, expected)
+
+
+def marked_table(n_healthy: int = 7, n_pathological: int = 9) -> SliceTable:
+    n = n_healthy + n_pathological
+    domain = np.array([0] * n_healthy + [1] * n_pathological, np.int8)
+    images = np.where(domain[:, None, None, None] == 0, HEALTHY_VALUE, PATHOLOGICAL_VALUE)
+    images = np.broadcast_to(images, (n, CHANNELS, SIZE, SIZE)).astype(np.float32).copy()
+    masks = np.zeros((n, SIZE, SIZE), bool)
+    masks[domain == 1, 10:20, 10:20] = True
+    return SliceTable(images, masks, domain, np.array([f"p{i % 3}" for i in range(n)]), np.arange(n), ("flair", "t1c"))
+
+
+@pytest.mark.slow
+def test_dae_gets_healthy_images_only_from_the_engine_and_learns_to_denoise():
+    config = RunConfig(model="dae", device="cpu")
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, augment=False),
+        train=dataclasses.replace(config.train, batch_size=4),
+    )
+    table = marked_table()
+    batches = training_batches(plan_run(config), table, np.arange(len(table)))
+    assert isinstance(batches, DomainBatches) and batches.pathological is None
+    model = build()
+    losses = []
+    for step in range(12):
+        batch = batches.batch(step)
+        assert set(batch) == {"x_a"} and torch.all(batch["x_a"] == HEALTHY_VALUE), "a pathological image reached dae"
+        losses.append(float(model.train_step(batch, step)["dae/mse"]))
+    assert all(np.isfinite(losses))
+
+
+def test_dae_map_is_the_reconstruction_error_in_the_eroded_brain():
+    model = build(median=1, erode=1)
+    images = torch.full((1, CHANNELS, SIZE, SIZE), -0.5)
+    images[..., :4] = -1.0
+    healthy = images.clone()
+    healthy[..., 10:12, 10:12] += 0.4
+    d = model.difference(images, healthy)
+    assert torch.allclose(d[0, 10:12, 10:12], torch.full((2, 2), 0.4))
+    assert float(d.sum()) == pytest.approx(0.4 * 4, rel=1e-5)
+    eroded = build(median=1, erode=5).difference(images, images + 0.1)
+    assert torch.all(eroded[0, :, :6] == 0) and torch.all(eroded[0, 2:-2, 8:-2] > 0)
