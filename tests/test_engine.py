@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import TINY_DATA, invoke_cli
 from safetensors.numpy import load_file
 
@@ -213,6 +214,24 @@ def test_sample_draws_pathologies_as_png_and_nifti(trained_run, workdir, capsys,
 
 
 @pytest.mark.slow
+def test_a_collapsed_sampler_says_so_on_the_figure(trained_run, workdir, monkeypatch, shared_cache):
+    from pathogan_bench_plugins.models.pathogan import commands
+    from pathogan_bench_plugins.models.pathogan.model import PathoGAN
+
+    def same_pathology(self, healthy, delta=None, generator=None):
+        label = torch.zeros(healthy.shape[0], 1, *healthy.shape[-2:])
+        label[..., 8:16, 8:16] = 1.0
+        return {"translated": healthy, "label": label, "inpainting": healthy}
+
+    titles = []
+    monkeypatch.setattr(PathoGAN, "sample", same_pathology)
+    monkeypatch.setattr(commands, "save_sample_grid", lambda path, panels, title, **kw: titles.append(title))
+    code, _, err = invoke_cli("sample", str(trained_run), "--n", "3", "--out", str(workdir / "collapsed"))
+    assert code == 0, err
+    assert "nearly all the same (mean pairwise Dice 1.00)" in titles[0] and "nearly all the same" in err
+
+
+@pytest.mark.slow
 def test_third_party_loss_term_through_the_cli(workdir, capsys, shared_cache):
     pytest.importorskip("pathogan_bench_tv", reason="the example plugin package is not installed")
     code, out, _ = invoke_cli("list", "loss-term", "--json")
@@ -308,3 +327,23 @@ def test_run_on_real_scans_trains_on_two_patients_and_scores_the_other_two(share
     code, out, err = invoke_cli("metrics", tmp_path / "seg", shared_data / "brats2013-deepmedic")
     assert code == 0, err
     assert "brats_2013_pat0002_1" in out
+
+
+def test_the_figures_include_the_healthy_test_slice_with_the_most_false_positive_pixels():
+    from pathogan_bench.data.slices import HEALTHY, PATHOLOGICAL
+    from pathogan_bench.engine.infer import Predictions
+    from pathogan_bench.engine.run_figures import most_false_positive_healthy
+
+    prob = np.zeros((5, 4, 4), np.float16)
+    prob[1, :2] = 0.9  # healthy test slice, 8 false-positive pixels
+    prob[2, :1] = 0.9  # healthy test slice, 4
+    prob[3] = 0.9  # pathological: never chosen here
+    prob[4] = 0.9  # healthy but a training slice
+    domain = np.array([HEALTHY, HEALTHY, HEALTHY, PATHOLOGICAL, HEALTHY], np.int8)
+    split = np.array(["test", "test", "test", "test", "train"])
+    predictions = Predictions(
+        prob, np.zeros((5, 4, 4), bool), np.array(["p"] * 5), np.arange(5), split, 0.5, np.arange(10, 15), domain=domain
+    )
+    assert most_false_positive_healthy(predictions) == 11  # the slice table's row, not the position
+    predictions.prob[1:3] = 0
+    assert most_false_positive_healthy(predictions) is None
