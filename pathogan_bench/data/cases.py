@@ -156,6 +156,17 @@ def read_volume(path: Path) -> Volume:
     volumes with NaN or infinite voxels (also those whose values do not fit
     in float32) are refused with one line naming the file.
     """
+    data, affine, zooms = read_nifti(path)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise UserError(f"{path}: expected a 3D volume, got {data.ndim}D with shape {data.shape}")
+    return Volume(data, affine, zooms)
+
+
+def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Any NIfTI image as float32 with its affine and voxel size, refused in one line naming the file when it
+    cannot be read, is complex-valued, or holds NaN or infinite voxels (also values beyond float32)."""
     import nibabel as nib
 
     try:
@@ -175,18 +186,14 @@ def read_volume(path: Path) -> Volume:
         raise UserError(f"{path}: a folder, not a NIfTI file") from None
     except Exception as exc:  # nibabel raises many kinds for truncated / foreign files
         raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {_first_line(exc)})") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise UserError(f"{path}: expected a 3D volume, got {data.ndim}D with shape {data.shape}")
     finite = np.isfinite(data)
     if not finite.all():
         nan = int(np.isnan(data).sum())
         inf = int((~finite).sum()) - nan
         parts = [f"{nan} NaN" if nan else "", f"{inf} infinite or beyond float32" if inf else ""]
         raise UserError(f"{path}: contains NaN or infinite values ({' and '.join(p for p in parts if p)} voxel(s))")
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return Volume(data, np.asarray(img.affine, dtype=np.float64), zooms)  # type: ignore[arg-type]
+    zooms = cast("tuple[float, float, float]", tuple(float(z) for z in img.header.get_zooms()[:3]))
+    return data, np.asarray(img.affine, dtype=np.float64), zooms
 
 
 def _first_line(exc: BaseException) -> str:

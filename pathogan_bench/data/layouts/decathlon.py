@@ -27,15 +27,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...errors import UserError
-from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file
+from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file, read_nifti
 
 if TYPE_CHECKING:
-    from nibabel.spatialimages import SpatialImage
+    pass
 
 DESCRIPTION = "dataset.json"
 #: label values accepted where a dataset has no label table (lesion masks: 0/1, 0/255, classes)
@@ -123,34 +123,12 @@ class ChannelCase(LabelledCase):
 
 def read_channels(path: Path, n_channels: int) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """A 3D or 4D NIfTI image as float32 (X, Y, Z[, C]), with the same one-line errors as a 3D volume."""
-    import nibabel as nib
-
-    try:
-        img = cast("SpatialImage", nib.load(str(path)))
-        dtype = np.dtype(img.get_data_dtype())
-        if dtype.kind == "c":
-            raise UserError(f"{path}: complex-valued image ({dtype}); expected real intensities")
-        with np.errstate(over="ignore", invalid="ignore"):
-            data = np.asarray(img.dataobj, dtype=np.float32)
-    except UserError:
-        raise
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except PermissionError:
-        raise UserError(f"{path}: cannot read the file (permission denied)") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: a folder, not a NIfTI file") from None
-    except Exception as exc:  # nibabel raises many kinds for truncated / foreign files
-        raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {_first_line(exc)})") from None
+    data, affine, zooms = read_nifti(path)
     if data.ndim not in (3, 4):
         raise UserError(
             f"{path}: expected a 4D image of {n_channels} channel(s), got {data.ndim}D with shape {data.shape}"
         )
-    finite = np.isfinite(data)
-    if not finite.all():
-        raise UserError(f"{path}: contains NaN or infinite values ({int((~finite).sum())} voxel(s))")
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return data, np.asarray(img.affine, dtype=np.float64), zooms  # type: ignore[return-value]
+    return data, affine, zooms
 
 
 @dataclass
