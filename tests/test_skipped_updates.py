@@ -65,38 +65,17 @@ def test_too_many_skipped_updates_fail_the_run_and_say_so(with_flaky, tmp_path):
 
 @pytest.mark.slow
 def test_skipped_updates_within_the_limit_are_counted_in_the_run_facts_and_the_report(with_flaky, tmp_path):
-    code, _, err = invoke_cli(
-        "run",
-        "--config",
-        with_flaky,
-        "--model",
-        "flaky",
-        "--model-option",
-        "every=4",
-        "--steps",
-        "8",
-        "--out",
-        tmp_path,
-        "--name",
-        "r",
-    )
+    def flaky_run(name: str) -> tuple[int, str]:
+        code, _, err = invoke_cli(
+            "run", "--config", with_flaky, "--model", "flaky", "--model-option", "every=4", "--steps", "8",
+            "--out", tmp_path, "--name", name,
+        )  # fmt: skip
+        return code, err
+
+    code, err = flaky_run("r")
     assert code == 1  # 2 of 8 > 10 %
     with_flaky.write_text(TINY.replace("[train]\n", "[train]\nmax_skipped_fraction = 0.3\n"))
-    code, _, err = invoke_cli(
-        "run",
-        "--config",
-        with_flaky,
-        "--model",
-        "flaky",
-        "--model-option",
-        "every=4",
-        "--steps",
-        "8",
-        "--out",
-        tmp_path,
-        "--name",
-        "ok",
-    )
+    code, err = flaky_run("ok")
     assert code == 0, err
     assert "skipped optimizer updates" in err and "net 2 of 8" in err
     run_dir = tmp_path / "ok"
