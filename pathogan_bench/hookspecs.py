@@ -206,6 +206,36 @@ def register_postprocess_steps() -> list[Spec] | None:
 
 
 # -------------------------------------------------------------------------
+# Experiment tracking
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def register_loggers() -> list[Spec] | None:
+    """Register experiment loggers: where a run reports its config, losses, scores and report files.
+
+    Called when the registry is built; ``[train] loggers`` and ``--loggers``
+    name the ones a run uses (default: ``tensorboard``, which writes only
+    when the package is installed; the built-in ``mlflow`` logger needs the
+    ``mlflow`` extra), ``[train] tracking_uri`` / ``--tracking-uri`` where
+    they write (:mod:`pathogan_bench.tracking`).
+
+    Factory: ``factory()``, called once when the run is planned (raise
+    :class:`~pathogan_bench.errors.UserError` there when a package is
+    missing) and once per run, returning a
+    :class:`~pathogan_bench.tracking.RunLogger`: ``start(context)`` (a
+    :class:`~pathogan_bench.tracking.LoggerContext`: run directory, config,
+    tags model / seed / fold / run / study, tracking URI, resuming),
+    ``log_losses(step, values)`` per loss window (the columns of
+    ``losses.csv``), ``log_scores(scores)`` (flat final scores),
+    ``log_artifacts(paths)`` (the report's files) and ``close(status)``.
+    Loggers run on the training process (rank 0 only). A logger that
+    raises is warned about once and dropped: it never fails the run, so
+    bound any network wait it makes.
+    """
+
+
+# -------------------------------------------------------------------------
 # Commands
 # -------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ KINDS: dict[str, str] = {
     "metric": "register_metrics",
     "threshold-policy": "register_threshold_policies",
     "postprocess": "register_postprocess_steps",
+    "logger": "register_loggers",
 }
 
 

@@ -14,7 +14,19 @@ import pathogan_bench
 #: lowest first; a module may import modules of its own layer or of lower ones
 LAYERS: list[set[str]] = [
     {"errors", "io", "lazy", "loop_progress", "seeds", "spec", "distributed", "orientation", "terminal"},
-    {"device", "data", "metrics", "loss_sets", "hookspecs", "registry", "model", "slice_figures", "samples", "report"},
+    {
+        "device",
+        "data",
+        "metrics",
+        "loss_sets",
+        "hookspecs",
+        "registry",
+        "model",
+        "slice_figures",
+        "samples",
+        "report",
+        "tracking",
+    },
     {"config", "evaluation"},
     {"engine"},
     {"comparison", "plugin"},

@@ -45,7 +45,19 @@ from .options import CommaList, common_run_options, registry_name
     type=CommaList(float, example="0.1,0.5,1"),
     help="For fully supervised models: fractions of training patients with pixel labels, e.g. 0.05,0.1,0.25,0.5,1.",
 )
-@click.option("--reuse/--no-reuse", default=True, show_default=True, help="Reuse finished runs found under --out.")
+@click.option(
+    "--reuse/--no-reuse",
+    default=True,
+    show_default=True,
+    help="Reuse finished runs found under --out. --no-reuse trains them again only with --move-aside.",
+)
+@click.option(
+    "--move-aside",
+    is_flag=True,
+    help="Rename finished runs under --out whose training settings differ (or all, with --no-reuse) to "
+    "NAME.replaced-<date>-<time> and train them again; without it such runs stop the command before it trains. "
+    "Runs are never deleted.",
+)
 @click.option(
     "--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full)."
 )
@@ -58,6 +70,7 @@ def compare_command(
     folds: int | None,
     label_fractions: list[float] | None,
     reuse: bool,
+    move_aside: bool,
     config_file: Path | None,
     **options: Any,
 ) -> None:
@@ -92,8 +105,11 @@ def compare_command(
             reuse=reuse,
             folds=folds or 0,
             console=Console(),
+            move_aside=move_aside,
         )
         return
+    if move_aside:
+        raise UserError("--move-aside applies to runs that --models trains; RUN_DIR... are only read")
     if not run_dirs:
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
     if folds:

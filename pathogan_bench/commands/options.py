@@ -201,6 +201,17 @@ def common_run_options(func: Any) -> Any:
             type=CommaList(example="median:5,min-component:0.1ml", kind="postprocess"),
             help="Post-processing steps per patient volume, in order; scores are reported before and after them.",
         ),
+        click.option(
+            "--loggers",
+            type=CommaList(example="tensorboard,mlflow", kind="logger"),
+            help="Experiment loggers, e.g. tensorboard,mlflow; none: no logger (default: tensorboard, written when "
+            "installed).",
+        ),
+        click.option(
+            "--tracking-uri",
+            help="Where the loggers write, e.g. an MLflow server's http://HOST:5000 (default: mlflow: "
+            "RUN_DIR/../mlruns).",
+        ),
         click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
         click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
         click.option(

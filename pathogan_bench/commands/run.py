@@ -48,6 +48,12 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
     "fold in OUT/NAME (default runs/cv-MODEL[-LOSSSET]-Kfolds), per-fold and pooled tables; run the same "
     "command again to continue it fold by fold.",
 )
+@click.option(
+    "--move-aside",
+    is_flag=True,
+    help="With --folds: rename finished folds whose training settings differ to NAME.replaced-<date>-<time> "
+    "and train them again (without it the command refuses; folds are never deleted).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final tables (and warnings): no progress, no notes.")
 @click.option(
     "--json",
@@ -57,7 +63,13 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
 )
 @common_run_options
 def run_command(
-    resume: Path | None, folds: int | None, quiet: bool, as_json: bool, config_file: Path | None, **options: Any
+    resume: Path | None,
+    folds: int | None,
+    move_aside: bool,
+    quiet: bool,
+    as_json: bool,
+    config_file: Path | None,
+    **options: Any,
 ) -> None:
     """Train a model, segment the test patients and write a Dice/HD95/AVD report.
 
@@ -98,8 +110,10 @@ def run_command(
         uses_loss_set = getattr(get_registry().get("model", config.model).spec.factory, "uses_loss_set", False)
         study = f"cv-{config.model}" + (f"-{config.loss_set}" if uses_loss_set else "") + f"-{folds}folds"
         out = Path(config.out) / (config.name or study)
-        compare_models(config, [config.model], out, folds=folds, console=Console())
+        compare_models(config, [config.model], out, folds=folds, console=Console(), move_aside=move_aside)
         return
+    if move_aside:
+        raise UserError("--move-aside applies to the folds of --folds; a single run gets a new directory anyway")
     if resume is None:
         _report(run(resolve_config(config_file, **options), console=message_console(quiet)), as_json)
         return

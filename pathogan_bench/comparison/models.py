@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 import tomllib
 from pathlib import Path
@@ -36,7 +35,15 @@ from .summary import ComparedRun, seed_summary
 from .tables import tabulate_runs
 
 #: settings that may differ between a stored run and the one asked for without making it another run
-NOT_COMPARED = {("device",), ("out",), ("name",), ("train", "threads"), ("train", "stop_at")}
+NOT_COMPARED = {
+    ("device",),
+    ("out",),
+    ("name",),
+    ("train", "threads"),
+    ("train", "stop_at"),
+    ("train", "loggers"),
+    ("train", "tracking_uri"),
+}
 #: scoring settings: a finished run that differs only in these is re-scored, not trained again
 SCORING = {("eval", "metrics"), ("eval", "policies"), ("eval", "postprocess")}
 
@@ -88,32 +95,88 @@ def _has_checkpoint(run_dir: Path) -> bool:
     return any((run_dir / "checkpoints").glob("step-*.json"))
 
 
-def run_or_reuse(config: RunConfig, run_dir: Path, reuse: bool, console: Console) -> str:
+def _has_progress(run_dir: Path) -> bool:
+    """Whether the run finished or trained far enough to keep a checkpoint: work that must never be lost."""
+    return _run_status(run_dir) == "done" or _has_checkpoint(run_dir)
+
+
+def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None:
+    """Why the existing ``run_dir`` cannot serve as the run ``config`` asks for (None: reused or resumed as is)."""
+    if not run_dir.exists():
+        return None
+    if not reuse:
+        return "--no-reuse"
+    differ = settings_differ(run_dir, config)
+    if differ:
+        return differ
+    status = _run_status(run_dir)
+    if status == "done" or (status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir)):
+        return None
+    return f"status {status!r}" if status else "no run.json"
+
+
+def move_run_aside(run_dir: Path, console: Console) -> Path:
+    """Rename ``run_dir`` to ``NAME.replaced-<date>-<time>`` next to it (never deleted); returns the new path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
+    run_dir.rename(target)
+    console.print(f"moved {run_dir} aside to {target.name}", soft_wrap=True, highlight=False)
+    return target
+
+
+def check_replacements(planned: list[tuple[RunConfig, Path]], reuse: bool, move: bool) -> None:
+    """Refuse (one line) when runs with training progress would be replaced and ``move`` was not asked for."""
+    if move:
+        return
+    blocked = [
+        (run_dir, reason)
+        for config, run_dir in planned
+        if (reason := replaced_reason(config, run_dir, reuse)) and _has_progress(run_dir)
+    ]
+    if not blocked:
+        return
+    named = "; ".join(f"{run_dir.name} ({reason})" for run_dir, reason in blocked[:6])
+    more = f"; and {len(blocked) - 6} more" if len(blocked) > 6 else ""
+    raise UserError(
+        f"{len(blocked)} finished or checkpointed run(s) under {blocked[0][0].parent} differ from what is asked: "
+        f"{named}{more}; nothing was changed. Keep the old settings, choose another --out, "
+        "or add --move-aside to rename them to NAME.replaced-<date>-<time> and train them again"
+    )
+
+
+def run_or_reuse(
+    config: RunConfig, run_dir: Path, reuse: bool, console: Console, tags: dict[str, str] | None = None
+) -> str:
     """Reuse a finished run with the same settings, resume an unfinished one, or train it from the start.
 
-    Returns the run's status: "done", or "stopped" at ``train.stop_at``.
+    A run directory that cannot be reused or resumed is moved aside
+    (:func:`move_run_aside`), never deleted; :func:`check_replacements` decides
+    beforehand whether that is allowed. Returns the run's status: "done", or
+    "stopped" at ``train.stop_at``.
     """
-    differ = settings_differ(run_dir, config) if run_dir.exists() else "absent"
-    status = _run_status(run_dir)
-    if reuse and differ is None and status == "done":
-        console.print(f"reusing finished run {run_dir}", soft_wrap=True)
-        if _scoring_settings(run_dir, config):
-            console.print(
-                f"re-scoring {run_dir} with the metrics, policies and post-processing asked for", soft_wrap=True
-            )
-            evaluate_run(
-                run_dir, config.eval.metrics, policies=config.eval.policies, postprocess=config.eval.postprocess
-            )
-        return "done"
-    if reuse and differ is None and status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir):
+    reason = replaced_reason(config, run_dir, reuse)
+    if run_dir.exists() and reason is None:
+        if _run_status(run_dir) == "done":
+            console.print(f"reusing finished run {run_dir}", soft_wrap=True)
+            if _scoring_settings(run_dir, config):
+                console.print(
+                    f"re-scoring {run_dir} with the metrics, policies and post-processing asked for", soft_wrap=True
+                )
+                evaluate_run(
+                    run_dir, config.eval.metrics, policies=config.eval.policies, postprocess=config.eval.postprocess
+                )
+            return "done"
         console.rule(f"{run_dir.name} (resumed)")
-        return run(config, resume_dir=run_dir, console=console).status
+        return run(config, resume_dir=run_dir, console=console, tags=tags).status
     if run_dir.exists():
-        reason = "--no-reuse" if not reuse else (f"its settings differ ({differ})" if differ else f"status {status!r}")
-        console.print(f"training {run_dir} again: {reason}", soft_wrap=True)
-        shutil.rmtree(run_dir)
+        console.print(f"training {run_dir.name} again: {reason}", soft_wrap=True, highlight=False)
+        move_run_aside(run_dir, console)
     console.rule(run_dir.name)
-    return run(config, console=console).status
+    return run(config, console=console, tags=tags).status
 
 
 def compare_models(
@@ -125,6 +188,7 @@ def compare_models(
     reuse: bool = True,
     folds: int = 0,
     console: Console | None = None,
+    move_aside: bool = False,
 ) -> list[ComparedRun]:
     """Train every model (x folds, x seeds, x label fractions for fully supervised ones) and compare.
 
@@ -132,7 +196,11 @@ def compare_models(
     folds) and the generated synthetic data keep the base config's seeds.
     With ``folds``, every patient is tested in exactly one fold. Finished
     runs with the same settings are reused and unfinished ones resumed, so
-    the same command continues a comparison that was stopped.
+    the same command continues a comparison that was stopped. A finished or
+    checkpointed run whose training settings differ (or any, with
+    ``reuse=False``) is never deleted: the call fails before training
+    anything unless ``move_aside``, which renames it to
+    ``NAME.replaced-<date>-<time>``.
     """
     console = console or Console(stderr=True)
     plans = {name: plan_run(dataclasses.replace(base, model=name)) for name in models}  # fail before anything trains
@@ -144,8 +212,7 @@ def compare_models(
     data = dataclasses.replace(base.data, split_seed=split_seed(base), synthetic_seed=data_seed(base))
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runs: list[ComparedRun] = []
-    stopped = 0
+    planned: list[tuple[RunConfig, ComparedRun]] = []
     for name in models:
         supervision = plans[name].supervision
         for fold in range(1, folds + 1) if folds else [0]:
@@ -166,9 +233,13 @@ def compare_models(
                         name=tag,
                         data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold),
                     )
-                    status = run_or_reuse(config, out_dir / "runs" / tag, reuse, console)
-                    runs.append(ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold))
-                    stopped += status != "done"
+                    planned.append(
+                        (config, ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold))
+                    )
+    check_replacements([(config, r.run_dir) for config, r in planned], reuse, move_aside)
+    runs = [r for _, r in planned]
+    study = {"study": str(out_dir.resolve())}
+    stopped = sum(run_or_reuse(config, r.run_dir, reuse, console, study) != "done" for config, r in planned)
     write_text(out_dir / "base-config.toml", to_toml(base))
     if stopped:
         console.print(

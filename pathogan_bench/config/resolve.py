@@ -186,6 +186,8 @@ _OPTION_KEYS = {
     "amp": ("train", "amp"),
     "level_matched": ("train", "level_matched"),
     "threads": ("train", "threads"),
+    "loggers": ("train", "loggers"),
+    "tracking_uri": ("train", "tracking_uri"),
     "policies": ("eval", "policies"),
     "postprocess": ("eval", "postprocess"),
 }
@@ -214,6 +216,8 @@ def overrides_from_options(**options: Any) -> dict[str, Any]:
     for flag in ("allow_missing_modalities", "allow_unlabelled"):
         if options.get(flag):
             put("data", flag, True)
+    if options.get("loggers") in (["none"], ("none",)):
+        put("train", "loggers", [])
     if options.get("compile"):
         put("train", "compile", True)
     if options.get("compile_mode"):

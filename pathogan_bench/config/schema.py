@@ -102,6 +102,11 @@ class TrainConfig:
     #: draw healthy and pathological training slices with one distribution over axial levels (weakly supervised
     #: models; levels where only one domain lies are left out): removes the anatomical-level shortcut
     level_matched: bool = False
+    #: experiment loggers by registry name (pathogan_bench.tracking): "tensorboard" writes RUN_DIR/tensorboard
+    #: when the package is installed, "mlflow" needs the mlflow extra
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    #: where the loggers write ("" = each logger's default; mlflow: RUN_DIR/../mlruns), e.g. http://HOST:5000
+    tracking_uri: str = ""
 
 
 @dataclass

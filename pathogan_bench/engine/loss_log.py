@@ -1,4 +1,4 @@
-"""Training losses between log points: summed on the device, written to ``losses.csv`` (and TensorBoard).
+"""Training losses between log points: summed on the device, written to ``losses.csv`` and the run's loggers.
 
 A window covers the steps between two log points. Its sums, non-finite
 counts and skipped updates stay on the device until the window closes, when
@@ -13,11 +13,11 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..io import write_text
+from ..tracking import RunLoggers
 
 
 @dataclass
@@ -89,10 +89,11 @@ class LossWindow:
 class LossLog:
     """``losses.csv``: one row per window; rows past a resume point are dropped on resume."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True):
+    def __init__(self, run_dir: Path, enabled: bool = True, loggers: RunLoggers | None = None):
         self.path = Path(run_dir) / "losses.csv"
         self.run_dir, self.enabled = Path(run_dir), enabled
-        self._tb: Any = None
+        #: the run's experiment loggers (pathogan_bench.tracking): each window's row, as losses.csv has it
+        self.loggers = loggers or RunLoggers()
 
     def write(self, step: int, summary: WindowSummary) -> None:
         if not self.enabled:
@@ -111,10 +112,7 @@ class LossLog:
         writer.writerow({k: (v if not isinstance(v, float) or math.isfinite(v) else "nan") for k, v in row.items()})
         with self.path.open("a", encoding="utf-8") as fh:  # appended a row at a time; rewritten only on resume
             fh.write(buf.getvalue())
-        tb = self._tensorboard()
-        if tb is not None:
-            for key, value in summary.means.items():
-                tb.add_scalar(key, value, step)
+        self.loggers.log_losses(step, {k: v for k, v in row.items() if k != "step"})
 
     def forget_after(self, step: int) -> None:
         """Drop the rows of steps a resumed run will train again."""
@@ -126,16 +124,4 @@ class LossLog:
             write_text(self.path, "".join(kept))
 
     def close(self) -> None:
-        if self._tb:
-            self._tb.close()
-
-    def _tensorboard(self) -> Any:
-        """A TensorBoard writer when the ``tensorboard`` extra is installed, else None."""
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except Exception:
-                self._tb = False
-            else:
-                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-        return self._tb or None
+        """Training ended; the loggers stay open for the scores (the run closes them)."""

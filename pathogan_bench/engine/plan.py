@@ -20,6 +20,7 @@ from ..loss_sets import loss_set_pairs
 from ..metrics.registered import check_metric_names
 from ..model import Supervision, check_model_options, model_options, supervision_of
 from ..registry import Entry, Registry, get_registry
+from ..tracking import check_loggers
 from .prepare import check_data_folder
 
 
@@ -65,6 +66,7 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
         raise UserError(f"eval.metrics {config.eval.metrics}: {exc}") from None
     create_policies(registry, config.eval.policies)  # unknown names and bad arguments fail before any work
     create_steps(registry, config.eval.postprocess)
+    check_loggers(registry, config.train.loggers)
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, entry, supervision_of(entry), options, tuple(pairs), device, dist)

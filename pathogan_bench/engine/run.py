@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from ..evaluation import score_and_report
 from ..evaluation.policies import create_policies
 from ..io import write_json, write_text
 from ..report import Summary
+from ..tracking import LoggerContext, RunLoggers, report_files, summary_scores
 from .batches import training_batches
 from .build import build_model, total_steps
 from .calibration_maps import needs_calibration, save_calibration_maps
@@ -49,12 +51,18 @@ class RunResult:
     status: str = "done"
 
 
-def run(config: RunConfig, resume_dir: Path | None = None, console: Console | None = None) -> RunResult:
+def run(
+    config: RunConfig,
+    resume_dir: Path | None = None,
+    console: Console | None = None,
+    tags: dict[str, str] | None = None,
+) -> RunResult:
     """Train, segment, score and report; returns the run directory and summary.
 
     A run that fails is marked "failed" (with the error) in its run.json; one
     stopped by SIGINT or SIGTERM saves a checkpoint, is marked "interrupted"
-    and says how to resume it.
+    and says how to resume it. ``tags`` go to the experiment loggers with the
+    run's model, seed and fold (a study's runs add ``study``: its folder).
     """
     console = console or Console(stderr=True)
     if resume_dir is not None and recorded_status(resume_dir) == "done":
@@ -71,12 +79,19 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
     )
     handler = attach_log(run_dir) if rank0 else None
     record = RunRecord(run_dir, enabled=rank0)
+    loggers = RunLoggers()
     try:
         if rank0 and resume_dir is None:
             write_text(run_dir / "config.toml", to_toml(config))
         log.info("device %s, %d torch thread(s)", plan.device, threads)
-        return _run(plan, run_dir, resume_dir is not None, console, record)
+        if rank0:
+            context = logger_context(plan, run_dir, tags or {}, resume_dir is not None)
+            loggers = RunLoggers.start(plan.registry, config.train.loggers, context)
+        result = _run(plan, run_dir, resume_dir is not None, console, record, loggers)
+        loggers.close(result.status)
+        return result
     except TrainingInterrupted as exc:
+        loggers.close("interrupted")
         record.update(status="interrupted", interrupted_at=exc.step)
         log.info("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
         if rank0:
@@ -87,6 +102,7 @@ def run(config: RunConfig, resume_dir: Path | None = None, console: Console | No
             )
         raise
     except BaseException as exc:
+        loggers.close("failed")
         full = disk_full(exc)
         if full is not None:
             full.note = _what_survives(run_dir)
@@ -127,7 +143,22 @@ def _what_survives(run_dir: Path) -> str:
     return f"{where}; free some space, then continue with: {resume_command(run_dir)}"
 
 
-def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record: RunRecord) -> RunResult:
+def logger_context(plan: RunPlan, run_dir: Path, tags: dict[str, str], resuming: bool) -> LoggerContext:
+    """What the experiment loggers know of the run: its config, and tags naming it within its study."""
+    config = plan.config
+    named = {"model": config.model, "seed": str(config.seed), "run": run_dir.name}
+    if plan.uses_loss_set:
+        named["loss_set"] = config.loss_set
+    if config.data.folds:
+        named["fold"] = str(config.data.fold)
+    return LoggerContext(
+        run_dir, tomllib.loads(to_toml(config)), named | tags, config.train.tracking_uri, resuming=resuming
+    )
+
+
+def _run(
+    plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record: RunRecord, loggers: RunLoggers
+) -> RunResult:
     config = plan.config
     data = prepare_data(config, plan.registry)
     if record.enabled:
@@ -164,6 +195,7 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
         console,
         rank=plan.dist.rank,
         display_affine=data.display_affine(),
+        loggers=loggers,
     )
     if resuming:
         _resume(trainer, run_dir, steps, console, record.enabled)
@@ -183,7 +215,10 @@ def _run(plan: RunPlan, run_dir: Path, resuming: bool, console: Console, record:
         return RunResult(run_dir, None, "stopped")
     if not record.enabled:
         return RunResult(run_dir, None)
-    return RunResult(run_dir, _finish(plan, model, trainer, data, facts, run_dir, console, record))
+    summary = _finish(plan, model, trainer, data, facts, run_dir, console, record)
+    loggers.log_scores(summary_scores(summary))
+    loggers.log_artifacts(report_files(run_dir))
+    return RunResult(run_dir, summary)
 
 
 def warn_level_shortcut(facts: dict) -> None:

@@ -20,6 +20,7 @@ from ..config import TrainConfig
 from ..errors import NonFiniteLossError, TrainingInterrupted
 from ..model import SegmentationModel, skipped_updates
 from ..seeds import TRAIN_STEP_STREAM, derive_seed
+from ..tracking import RunLoggers
 from .checkpoint import clean_partial_files, latest_checkpoint, load_latest, remove_checkpoint, save_checkpoint
 from .interrupts import StopRequests
 from .loss_log import LossLog, LossWindow
@@ -40,6 +41,7 @@ class Trainer:
         console: Console | None = None,
         rank: int = 0,
         display_affine: Any = None,
+        loggers: RunLoggers | None = None,
     ):
         self.model, self.batches, self.config = model, batches, config
         self.run_dir, self.total_steps, self.seed = Path(run_dir), total_steps, seed
@@ -53,7 +55,7 @@ class Trainer:
         self.train_seconds = 0.0
         #: optimizer updates skipped for non-finite losses or gradients, per optimizer, over the whole run
         self.skipped: dict[str, int] = {}
-        self.loss_log = LossLog(self.run_dir, enabled=rank == 0)
+        self.loss_log = LossLog(self.run_dir, enabled=rank == 0, loggers=loggers)
 
     # -- checkpoints -------------------------------------------------------
     def state(self) -> dict[str, Any]:
