@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 
 from ..errors import UserError
-from .options import CommaList, common_run_options, registry_name
+from ..terminal import message_console
+from .options import CommaList, common_run_options, executor_options, registry_name
 
 
 @click.command("compare")
@@ -61,6 +62,7 @@ from .options import CommaList, common_run_options, registry_name
 @click.option(
     "--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full)."
 )
+@executor_options
 @common_run_options
 def compare_command(
     run_dirs: tuple[Path, ...],
@@ -71,6 +73,8 @@ def compare_command(
     label_fractions: list[float] | None,
     reuse: bool,
     move_aside: bool,
+    workers: int | None,
+    ray_address: str | None,
     config_file: Path | None,
     **options: Any,
 ) -> None:
@@ -88,8 +92,11 @@ def compare_command(
         pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --out comparison
         pathogan-bench compare --models pathogan,unet --label-fractions 0.1,0.5,1 --n-seeds 3
         pathogan-bench compare --models pathogan,mdgru,threshold --data DIR --folds 4 --n-seeds 3
+    The same grid as Ray tasks, two at a time, one thread each:
+        pathogan-bench compare --models pathogan,cyclegan --folds 2 --workers 2 --threads 1
     """
     from ..comparison import compare_models, compare_runs
+    from ..comparison.executors import executor_for
     from ..config import resolve_config
 
     if models:
@@ -104,10 +111,13 @@ def compare_command(
             label_fractions=label_fractions,
             reuse=reuse,
             folds=folds or 0,
-            console=Console(),
+            console=message_console(),
             move_aside=move_aside,
+            executor=executor_for(workers, ray_address),
         )
         return
+    if workers or ray_address:
+        raise UserError("--workers and --ray-address run the runs that --models trains; RUN_DIR... are only read")
     if move_aside:
         raise UserError("--move-aside applies to runs that --models trains; RUN_DIR... are only read")
     if not run_dirs:

@@ -223,3 +223,18 @@ def common_run_options(func: Any) -> Any:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def executor_options(func: Any) -> Any:
+    """``--workers`` and ``--ray-address``: run a study's runs as Ray tasks (the ``ray`` extra)."""
+    func = click.option(
+        "--ray-address",
+        help="Run the study's runs on this Ray cluster (e.g. auto, or ray://HEAD:10001); needs a file system the "
+        "nodes share for --out.",
+    )(func)
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Run the study's runs as Ray tasks, this many at once, on a Ray started here "
+        '(pip install -e ".[ray]"; each run uses --threads CPU threads, 1 by default).',
+    )(func)

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from ..errors import UserError
 from ..terminal import message_console, result_console
-from .options import common_run_options, registry_name
+from .options import common_run_options, executor_options, registry_name
 
 if TYPE_CHECKING:
     from ..engine.run import RunResult
@@ -61,6 +60,7 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
     is_flag=True,
     help="Print the run's summary (summary.json, with run_dir and status) on stdout instead of the tables.",
 )
+@executor_options
 @common_run_options
 def run_command(
     resume: Path | None,
@@ -68,6 +68,8 @@ def run_command(
     move_aside: bool,
     quiet: bool,
     as_json: bool,
+    workers: int | None,
+    ray_address: str | None,
     config_file: Path | None,
     **options: Any,
 ) -> None:
@@ -110,8 +112,21 @@ def run_command(
         uses_loss_set = getattr(get_registry().get("model", config.model).spec.factory, "uses_loss_set", False)
         study = f"cv-{config.model}" + (f"-{config.loss_set}" if uses_loss_set else "") + f"-{folds}folds"
         out = Path(config.out) / (config.name or study)
-        compare_models(config, [config.model], out, folds=folds, console=Console(), move_aside=move_aside)
+        from ..comparison.executors import executor_for
+
+        executor = executor_for(workers, ray_address)
+        compare_models(
+            config,
+            [config.model],
+            out,
+            folds=folds,
+            console=message_console(),
+            move_aside=move_aside,
+            executor=executor,
+        )
         return
+    if workers or ray_address:
+        raise UserError("--workers and --ray-address run the folds of --folds; a single run is one process")
     if move_aside:
         raise UserError("--move-aside applies to the folds of --folds; a single run gets a new directory anyway")
     if resume is None:
