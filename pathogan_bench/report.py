@@ -316,16 +316,26 @@ def _training_lines(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _levels_text(matching: dict[str, Any]) -> str:
+    levels = matching.get("levels")
+    if isinstance(levels, list) and len(levels) == 2:  # runs matched before the bins were recorded
+        return f"{levels[0]:.1f}-{levels[1]:.1f}"
+    return str(levels)
+
+
 def _level_lines(run: dict[str, Any]) -> list[str]:
     """The anatomical-level shortcut of the training data, and what level matching kept."""
-    from .data.levels import SHORTCUT_WARNING
+    from .data.levels import SHORTCUT_WARNING, bin_ranges
 
     lines = []
     separation = run.get("level_separation")
     if separation:
-        shared = separation.get("shared_range")
+        shared = separation.get("shared_bins")
+        if shared is None and separation.get("shared_range"):  # runs scored before the bins were recorded
+            lo, hi = separation["shared_range"]
+            shared = list(range(round(lo * separation["bins"]), round(hi * separation["bins"])))
         where = (
-            f"both domains at normalised levels {shared[0]:.1f}-{shared[1]:.1f}"
+            f"both domains at normalised levels {bin_ranges(shared, separation['bins'])}"
             if shared
             else "no axial level holds both domains"
         )
@@ -341,8 +351,8 @@ def _level_lines(run: dict[str, Any]) -> list[str]:
     matching = run.get("level_matching")
     if matching:
         lines.append(
-            f"- level matching: both domains drawn with one distribution over levels {matching['levels'][0]:.1f}-"
-            f"{matching['levels'][1]:.1f}; left out {matching['healthy'] - matching['kept_healthy']} of "
+            f"- level matching: both domains drawn with one distribution over levels {_levels_text(matching)}; "
+            f"left out {matching['healthy'] - matching['kept_healthy']} of "
             f"{matching['healthy']} healthy and {matching['pathological'] - matching['kept_pathological']} of "
             f"{matching['pathological']} pathological training slices"
         )

@@ -76,3 +76,11 @@ def test_the_change_outside_the_lesion_ignores_the_lesion_and_the_background():
     change = change_outside_lesion(images, healed, masks)
     assert change[0] == pytest.approx(0.36 / 32)  # 36 brain pixels, 4 in the lesion
     assert change[1] == pytest.approx(0.1)
+
+
+def test_the_levels_both_domains_share_are_said_as_ranges_of_bins():
+    levels = np.r_[0.05, 0.55, 0.65, 0.85, 0.05, 0.55, 0.65, 0.85, 0.3]
+    pathological = np.r_[np.zeros(4, bool), np.ones(5, bool)]
+    found = level_separation(levels, pathological)
+    assert found.shared_bins == (0, 5, 6, 8)
+    assert "normalised levels 0.0-0.1, 0.5-0.7, 0.8-0.9 (4 of 4 healthy, 4 of 5 pathological" in found.sentence()

@@ -16,6 +16,7 @@ bins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ class LevelSeparation:
     #: AUROC of the binned level's own classifier (the pathological fraction of each bin, as the score):
     #: 1 when no bin holds both domains, about 0.5 when both have the same distribution over levels
     auroc: float
-    #: normalised levels spanned by the bins that hold both domains (None: none does)
+    #: normalised levels spanned by the bins that hold both domains, first to last (None: none does)
     shared_range: tuple[float, float] | None
     healthy: int
     pathological: int
@@ -62,6 +63,8 @@ class LevelSeparation:
     healthy_shared: int
     pathological_shared: int
     bins: int = LEVEL_BINS
+    #: the bins that hold both domains
+    shared_bins: tuple[int, ...] = ()
 
     @property
     def high(self) -> bool:
@@ -70,14 +73,15 @@ class LevelSeparation:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["shared_range"] = list(self.shared_range) if self.shared_range is not None else None
+        out["shared_bins"] = list(self.shared_bins)
         return out
 
     def sentence(self) -> str:
         shared = (
-            f"both domains at normalised levels {self.shared_range[0]:.1f}-{self.shared_range[1]:.1f} "
+            f"both domains at normalised levels {bin_ranges(self.shared_bins, self.bins)} "
             f"({self.healthy_shared} of {self.healthy} healthy, {self.pathological_shared} of "
             f"{self.pathological} pathological slices)"
-            if self.shared_range is not None
+            if self.shared_bins
             else "no level holds both domains"
         )
         return f"the axial level alone separates the training domains with AUROC {self.auroc:.2f}; {shared}"
@@ -102,7 +106,21 @@ def level_separation(levels: np.ndarray, pathological: np.ndarray, bins: int = L
         healthy_shared=int(n_healthy[shared].sum()),
         pathological_shared=int(n_path[shared].sum()),
         bins=bins,
+        shared_bins=tuple(int(b) for b in where),
     )
+
+
+def bin_ranges(shared_bins: Sequence[int], bins: int = LEVEL_BINS) -> str:
+    """Level bins as merged ranges of normalised level, e.g. "0.0-0.1, 0.5-0.7"; "none" for no bin."""
+    if not shared_bins:
+        return "none"
+    runs: list[list[int]] = []
+    for b in sorted(shared_bins):
+        if runs and b == runs[-1][1] + 1:
+            runs[-1][1] = b
+        else:
+            runs.append([b, b])
+    return ", ".join(f"{lo / bins:.1f}-{(hi + 1) / bins:.1f}" for lo, hi in runs)
 
 
 def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:

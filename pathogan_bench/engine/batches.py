@@ -239,7 +239,7 @@ def level_matched(
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Sampling weights that give healthy and pathological training slices one distribution over axial levels
     (:func:`pathogan_bench.data.levels.matching_weights`), and what they keep, said on the console."""
-    from ..data.levels import level_separation, matching_weights, normalised_levels
+    from ..data.levels import bin_ranges, level_separation, matching_weights, normalised_levels
 
     levels = normalised_levels(table.patient, table.z)
     both = np.concatenate([healthy_idx, patho_idx])
@@ -249,14 +249,13 @@ def level_matched(
     except ValueError as exc:
         raise UserError(f"train.level_matched: {exc}; train without --level-matched") from None
     separation = level_separation(levels[both], is_patho)
-    lo, hi = separation.shared_range or (0.0, 1.0)
+    where = bin_ranges(separation.shared_bins, separation.bins)
     kept_healthy, kept_patho = int((healthy_w > 0).sum()), int((patho_w > 0).sum())
     log.warning(
         "level matching: healthy and pathological training slices are drawn with one distribution over "
-        "normalised axial levels %.1f-%.1f; left out at levels where only one domain lies: %d of %d healthy and "
+        "normalised axial levels %s; left out at levels where only one domain lies: %d of %d healthy and "
         "%d of %d pathological slices",
-        lo,
-        hi,
+        where,
         len(healthy_idx) - kept_healthy,
         len(healthy_idx),
         len(patho_idx) - kept_patho,
@@ -267,7 +266,7 @@ def level_matched(
         "pathological": len(patho_idx),
         "kept_healthy": kept_healthy,
         "kept_pathological": kept_patho,
-        "levels": [lo, hi],
+        "levels": where,
         "bins": separation.bins,
     }
     return (healthy_w, patho_w), matching
