@@ -89,7 +89,8 @@ writes results::
 
 from __future__ import annotations
 
-from .data.cases import Case, CaseCollection, collect, detect_scheme
+from .data.cases import Case, CaseCollection
+from .data.schemes import collect, detect_scheme
 from .data.slices import BACKGROUND, BRAIN_MARGIN, HEALTHY, MINOR, PATHOLOGICAL, UNLABELLED
 from .engine.prepare import PreparedData, prepare_data
 from .engine.reload import load_trained_model
