@@ -312,3 +312,20 @@ def test_unknown_policy_fails_with_a_user_error():
 
     with pytest.raises(UserError):
         create_policies(get_registry(), ["fpr:abc"])
+
+
+def test_a_models_margin_is_over_the_threshold_scored_on_the_same_test_patients():
+    from pathogan_bench.comparison.policies import policy_frame
+    from pathogan_bench.report import Summary
+
+    def summary(model: str, fold: int, dice: float) -> Summary:
+        run = {"model": model, "data": "/data", "split_protocol": f"fold {fold} of 2", "seeds": {"split": 0}}
+        found = Summary(run, [], "default", "mm")
+        found.policies = {"test": [{"policy": "model", "postprocess": "none", "dice_3d": dice, "slice_dice": dice}]}
+        return found
+
+    runs = [summary("threshold", 1, 0.50), summary("threshold", 2, 0.80), summary("pathogan", 2, 0.30)]
+    frame = policy_frame(["t1", "t2", "p2"], runs)
+    margins = dict(zip(frame["run"], frame["dice_3d_margin"]))
+    assert margins["t1"] == pytest.approx(0) and margins["t2"] == pytest.approx(0)
+    assert margins["p2"] == pytest.approx(-0.5)  # against fold 2's threshold, not fold 1's

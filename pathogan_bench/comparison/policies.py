@@ -3,6 +3,7 @@ FLAIR threshold under the same policy (``comparison.md`` and ``comparison_polici
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,7 @@ def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str
             entry: dict[str, Any] = {
                 "run": label,
                 "model": summary.model,
+                "test_set": test_set(summary),
                 "supervision": summary.run.get("supervision", ""),
                 "policy": policy_label(row),
                 "postprocess": row.get("postprocess", "none"),
@@ -51,14 +53,25 @@ def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str
     frame = pd.DataFrame(rows)
     if not len(frame):
         return frame
-    reference = frame[frame["model"] == REFERENCE_MODEL].drop_duplicates(["policy", "postprocess"])
+    reference = frame[frame["model"] == REFERENCE_MODEL].drop_duplicates(["test_set", "policy", "postprocess"])
     for key in ("slice_dice", "dice_3d", "lesion_dice"):
-        base = {(r.policy, r.postprocess): getattr(r, key) for r in reference.itertuples()}
+        base = {(r.test_set, r.policy, r.postprocess): getattr(r, key) for r in reference.itertuples()}
         frame[f"{key}_margin"] = [
-            value - base.get((policy, chain), math.nan)
-            for value, policy, chain in zip(frame[key], frame["policy"], frame["postprocess"])
+            value - base.get((tested, policy, chain), math.nan)
+            for value, tested, policy, chain in zip(
+                frame[key], frame["test_set"], frame["policy"], frame["postprocess"]
+            )
         ]
     return frame
+
+
+def test_set(summary: Summary) -> str:
+    """What identifies the patients a run was scored on: its data, split protocol (fold) and split seed; a
+    margin compares runs scored on the same patients only."""
+    run = summary.run
+    return json.dumps(
+        [run.get("data"), run.get("test_data"), run.get("split_protocol"), (run.get("seeds") or {}).get("split")]
+    )
 
 
 def _cell(value: float, percent: bool, signed: bool = False) -> str:
@@ -90,6 +103,6 @@ def policy_comparison_markdown(labels: Sequence[str], summaries: Sequence[Summar
         + markdown_table(header, rows)
         + "\nMeans over the split (slice Dice over pathological slices; 3D Dice over patients with tumour; "
         "lesion-wise scores over patients). The margin is each run's score minus the FLAIR threshold's "
-        "(`threshold` model) under the same policy and post-processing. oracle reads the scored patients' "
+        "(`threshold` model) on the same test patients, under the same policy and post-processing. oracle reads the scored patients' "
         "labels: an upper bound, not a result; val-dice reads the validation patients' labels.\n"
     )
