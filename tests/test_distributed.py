@@ -47,6 +47,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, poison_rank: in
         net = tiny_net()
         train(net, x[shard], y[shard], poison=rank == poison_rank)
         torch.save(net.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # neither rank tears the group down while the other still uses it
     finally:
         dist.destroy_process_group()
 

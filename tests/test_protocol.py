@@ -158,8 +158,12 @@ def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     assert "not comparable" not in report  # the folds of one cross-validation split the patients differently on purpose
     again = invoke_cli(*args)  # the same command continues: both folds are reused
     assert again.code == 0 and again.out.count("reusing finished run") + again.err.count("reusing finished run") == 2
-    changed = invoke_cli(*args, "--slices", "7-14")
-    assert "settings differ (data.slice_range)" in changed.out + changed.err
+    changed = invoke_cli(*args, "--slices", "7-14")  # finished folds are never replaced silently
+    assert changed.code == 2 and "(data.slice_range)" in changed.err and "--move-aside" in changed.err
+    moved = invoke_cli(*args, "--slices", "7-14", "--move-aside")
+    assert moved.code == 0, moved.err
+    assert "training threshold-fold1-seed0 again: data.slice_range" in moved.err
+    assert len(list((folder / "runs").glob("threshold-fold1-seed0.replaced-*"))) == 1
 
 
 @pytest.mark.slow
