@@ -23,6 +23,9 @@ def progress_bar(items: Sequence[T], description: str, enabled: bool = True) -> 
     garbage-collected, which can deadlock the next bar.
     """
     console = Console(stderr=True)  # progress is not a result: stdout stays for the tables
+    if not enabled or not console.is_terminal:  # off a terminal a bar is noise in a log; no live display at all
+        yield iter(items)
+        return
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -30,7 +33,6 @@ def progress_bar(items: Sequence[T], description: str, enabled: bool = True) -> 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=True,
-        disable=not enabled or not console.is_terminal,  # off a terminal a bar is noise in a log
         console=console,
     )
 
