@@ -10,60 +10,44 @@ counted. The standard deviation is the sample one (``ddof=1``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from .data.splits import SPLIT_NAMES
 from .io import write_json, write_text
-from .metrics import BUILTIN
-from .metrics.registered import MetricFacts
-from .metrics.registered import metric_facts as registered_facts
-from .registry import get_registry
-
-SPLIT_LABELS = {"train": "Tr", "val": "Va", "test": "Te"}
-#: the map metrics of a summary written before map metrics were registered
-DEFAULT_MAP_METRICS = ("auroc", "auprc", "best_dice")
-#: run.json facts carried into the summary
-RUN_FIELDS = (
-    "model",
-    "supervision",
-    "loss_set",
-    "dataset",
-    "data",
-    "modalities",
-    "seed",
-    "device",
-    "spacing",
-    "skipped_cases",
-    "skip_reasons",
-    "unlabelled_cases",
-    "image_size",
-    "steps",
-    "steps_done",
-    "train_seconds",
-    "skipped_updates",
-    "split_sizes",
-    "threshold",
-    "seeds",
-    "split_protocol",
-    "folds",
-    "test_data",
-    "healthy_data",
-    "training_data",
-    "level_separation",
-    "level_matched",
-    "level_matching",
-    "policies",
-    "postprocess",
+from .policy_report import policy_label, policy_markdown
+from .summary import (
+    DEFAULT_MAP_METRICS,
+    RUN_FIELDS,
+    SPLIT_LABELS,
+    Stat,
+    Summary,
+    distance_unit,
+    format_stat,
+    is_ratio,
+    markdown_table,
+    metric_facts,
+    summarise,
 )
+
+#: the data model lives in pathogan_bench.summary; these names stay importable from here
+__all__ = [
+    "DEFAULT_MAP_METRICS",
+    "RUN_FIELDS",
+    "SPLIT_LABELS",
+    "Stat",
+    "Summary",
+    "distance_unit",
+    "format_stat",
+    "is_ratio",
+    "markdown_table",
+    "metric_facts",
+    "policy_label",
+    "summarise",
+]
+
 #: what report.md says about the metrics whose names readers take for something else
 METRIC_NOTES = {
     "avd": "AVD is the average Hausdorff distance (Taha & Hanbury 2015: the larger of the two directed mean "
@@ -71,172 +55,6 @@ METRIC_NOTES = {
     "avd_mean": "AVD (mean) is the mean of the two directed mean distances (EvaluateSegmentation's AVGDIST)",
     "dice_pp": "Dice PP is the Dice of each patient's evaluated slices stacked, averaged over patients",
 }
-
-
-@dataclass
-class Stat:
-    """Statistics of one metric over one split."""
-
-    mean: float
-    std: float
-    median: float
-    n: int
-    undefined: int
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Stat:
-        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
-        ok = arr[~np.isnan(arr)]
-        if not len(ok):
-            return cls(math.nan, math.nan, math.nan, 0, int(len(arr)))
-        std = float(np.std(ok, ddof=1)) if len(ok) > 1 else math.nan
-        return cls(float(np.mean(ok)), std, float(np.median(ok)), int(len(ok)), int(len(arr) - len(ok)))
-
-
-@dataclass
-class Summary:
-    """A run's scores: run facts and, per split, a :class:`Stat` per metric."""
-
-    run: dict[str, Any]
-    metrics: list[str]
-    empty: str
-    unit: str
-    splits: dict[str, dict[str, Stat]] = field(default_factory=dict)
-    #: per split: evaluated slices, and slices where at least one distance metric is undefined
-    slices: dict[str, int] = field(default_factory=dict)
-    undefined_slices: dict[str, int] = field(default_factory=dict)
-    #: whole-scan scores (pathogan_bench.evaluation.clinical), per split: volumetric Stats over patients,
-    #: false positives, threshold-free scores, and which slices were scored
-    volumes: dict[str, dict[str, Stat]] = field(default_factory=dict)
-    detection: dict[str, dict[str, Any]] = field(default_factory=dict)
-    threshold_free: dict[str, dict[str, float]] = field(default_factory=dict)
-    scope: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: per split, for a model that translates to healthy: the mean change outside the reference lesion on
-    #: pathological slices and over the whole brain on healthy ones (pathogan_bench.engine.infer.change_outside_lesion)
-    translation: dict[str, dict[str, float]] = field(default_factory=dict)
-    #: metrics of probability maps (values per split in ``threshold_free``), by registry name
-    map_metrics: list[str] = field(default_factory=list)
-    #: per split: one row per (post-processing chain, threshold policy) (pathogan_bench.evaluation.policy_grid)
-    policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    #: the post-processing steps the "after" rows applied, in order
-    postprocess: list[str] = field(default_factory=list)
-
-    @property
-    def model(self) -> str:
-        return str(self.run.get("model", "?"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Summary:
-        splits = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("splits", {}).items()}
-        volumes = {s: {m: _stat(st) for m, st in per.items()} for s, per in data.get("volumes", {}).items()}
-        detection = {
-            s: {k: _stat(v) if k in ("fp_ml", "fp_ml_healthy") else _nan(v) for k, v in per.items()}
-            for s, per in data.get("detection", {}).items()
-        }
-        threshold_free = {s: {k: _nan(v) for k, v in per.items()} for s, per in data.get("threshold_free", {}).items()}
-        return cls(
-            data.get("run", {}),
-            list(data.get("metrics", [])),
-            data.get("empty", "default"),
-            data.get("unit", "px"),
-            splits,
-            dict(data.get("slices", {})),
-            dict(data.get("undefined_slices", {})),
-            volumes,
-            detection,
-            threshold_free,
-            dict(data.get("scope", {})),
-            list(data.get("notes", [])),
-            translation={sp: {k: _nan(v) for k, v in per.items()} for sp, per in data.get("translation", {}).items()},
-            map_metrics=list(data.get("map_metrics", [])),
-            policies={sp: [_nan_tree(row) for row in rows] for sp, rows in data.get("policies", {}).items()},
-            postprocess=list(data.get("postprocess", [])),
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> Summary:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _stat(data: dict[str, Any]) -> Stat:
-    return Stat(**{k: _nan(v) for k, v in data.items()})
-
-
-def _nan(v: Any) -> Any:
-    return math.nan if v is None else v
-
-
-def _nan_tree(obj: Any) -> Any:
-    """JSON's null back to NaN, in nested dicts."""
-    if isinstance(obj, dict):
-        return {k: _nan_tree(v) for k, v in obj.items()}
-    return _nan(obj)
-
-
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN: write null."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def distance_unit(spacing: Sequence[float] | None) -> str:
-    """``mm`` when the images' voxel spacing is known (NIfTI headers give it in mm), ``px`` otherwise."""
-    return "px" if spacing is None else "mm"
-
-
-def metric_facts(metric: str) -> MetricFacts:
-    """What the registry says of ``metric`` (a name no installed plugin registers: a ratio-less generic column)."""
-    try:
-        return registered_facts(get_registry(), metric)
-    except Exception:  # a summary scored with a plugin that is not installed here
-        entry = BUILTIN.get(metric)
-        unit = entry.unit if entry is not None else ""
-        higher = entry.higher_is_better if entry is not None else True
-        return MetricFacts(metric, "mask", higher, unit, "pair", metric)
-
-
-def is_ratio(metric: str) -> bool:
-    return metric_facts(metric).unit == "ratio"
-
-
-def summarise(
-    slices: pd.DataFrame, patients: pd.DataFrame, run: dict[str, Any], metrics: Sequence[str], empty: str
-) -> Summary:
-    """Statistics per split of the per-slice and per-patient tables."""
-    run = {k: run[k] for k in RUN_FIELDS if k in run}
-    summary = Summary(run, list(metrics), empty, distance_unit(run.get("spacing")))
-    present = [s for s in SPLIT_NAMES if s in set(slices["split"])] + sorted(set(slices["split"]) - set(SPLIT_NAMES))
-    distance = [m for m in metrics if m in slices.columns and not is_ratio(m)]
-    for split in present:
-        rows = slices[slices["split"] == split]
-        per = {}
-        for m in metrics:
-            if m in slices.columns:
-                per[m] = Stat.of(rows[m].to_numpy(np.float64))
-            elif m in patients.columns:
-                per[m] = Stat.of(patients.loc[patients["split"] == split, m].to_numpy(np.float64))
-        summary.splits[split] = per
-        summary.slices[split] = int(len(rows))
-        summary.undefined_slices[split] = int(rows[distance].isna().any(axis=1).sum()) if distance else 0
-    return summary
-
-
-def format_stat(stat: Stat, percent: bool = False, digits: int = 1) -> str:
-    """``mean ± std (median)``; Dice-like values times 100 when ``percent``."""
-    if stat.n == 0:
-        return "–"
-    scale = 100.0 if percent else 1.0
-    std = "–" if math.isnan(stat.std) else f"{stat.std * scale:.{digits}f}"
-    return f"{stat.mean * scale:.{digits}f} ± {std} ({stat.median * scale:.{digits}f})"
 
 
 def column_label(metric: str, unit: str) -> str:
@@ -260,12 +78,6 @@ def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
             + [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))]
         )
     return header, rows
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _undefined_note(summary: Summary) -> str:
@@ -357,10 +169,6 @@ def _level_lines(run: dict[str, Any]) -> list[str]:
             f"{matching['pathological']} pathological training slices"
         )
     return lines
-
-
-def _percent(value: Any) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"
 
 
 def whole_scan_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
@@ -492,104 +300,6 @@ def _translation_markdown(summary: Summary) -> str:
         + "\nMean |x - healed x| (channel mean, normalised intensities: the brain has std 1/3) over brain pixels "
         "outside the reference lesion of pathological slices, and over every brain pixel of healthy slices, where "
         "a faithful translation to healthy changes nothing (the identity behaviour of eq. 14).\n"
-    )
-
-
-POLICY_HEADER = [
-    "policy",
-    "post-processing",
-    "threshold",
-    "slice Dice (%)",
-    "3D Dice (%)",
-    "lesion-wise Dice (%)",
-    "lesion-wise HD95 (mm)",
-    "lesions detected (%)",
-    "lesion precision (%)",
-    "healthy slices with detection",
-    "FP volume (ml)",
-    "fitted on",
-]
-
-
-def _mean_cell(stat: Any, percent: bool = False, digits: int = 1) -> str:
-    if not isinstance(stat, dict) or not stat.get("n"):
-        return "–"
-    return format_stat(
-        Stat(stat["mean"], stat.get("std", math.nan), stat.get("median", math.nan), int(stat["n"]), 0),
-        percent,
-        digits,
-    )
-
-
-def _threshold_cell(row: dict[str, Any]) -> str:
-    t = row.get("threshold", math.nan)
-    if t is None or (isinstance(t, float) and math.isnan(t)):
-        return "–"
-    return f"per slice (median {t:.3g})" if row.get("per_slice") else f"{t:.3g}"
-
-
-def policy_cells(row: dict[str, Any]) -> list[str]:
-    """One policy row's cells in :data:`POLICY_HEADER` order (without policy and post-processing)."""
-    if "missing" in row:
-        return [_threshold_cell(row)] + ["–"] * 8 + [f"{row['looks_at']} ({row['missing']})"]
-    n = row.get("healthy_slices", 0)
-    return [
-        _threshold_cell(row),
-        _mean_cell(row.get("slice_dice"), True),
-        _mean_cell(row.get("dice_3d"), True),
-        _mean_cell(row.get("lesion_dice"), True),
-        _mean_cell(row.get("lesion_hd95")),
-        _percent(row.get("lesion_sensitivity")),
-        _percent(row.get("lesion_precision")),
-        f"{row.get('healthy_slices_with_detection', 0)} of {n}" if n else "no healthy slice",
-        _mean_cell(row.get("fp_ml"), digits=2),
-        row["looks_at"],
-    ]
-
-
-def policy_label(row: dict[str, Any]) -> str:
-    return f"{row['policy']} (optimistic)" if row.get("optimistic") else str(row["policy"])
-
-
-def strata_rows(summary: Summary, split: str) -> tuple[list[str], list[list[str]]]:
-    """Per policy row: Dice and detection per lesion-size stratum."""
-    table = summary.policies.get(split, [])
-    labels = list(dict.fromkeys(label for row in table for label in (row.get("strata") or {})))
-    header = ["policy", "post-processing"] + [f"{label}: Dice (%), detected" for label in labels]
-    rows = []
-    for row in table:
-        strata = row.get("strata") or {}
-        cells = []
-        for label in labels:
-            facts = strata.get(label) or {}
-            n = int(facts.get("lesions", 0) or 0)
-            cells.append(f"{_percent(facts.get('dice'))}, {int(facts.get('detected', 0) or 0)} of {n}" if n else "–")
-        rows.append([policy_label(row), str(row.get("postprocess", "none"))] + cells)
-    return header, rows
-
-
-def policy_markdown(summary: Summary) -> str:
-    """The threshold policies side by side, before and after post-processing (empty when none were scored)."""
-    if not summary.policies:
-        return ""
-    text = "\n## Threshold policies\n\n"
-    for split, table in summary.policies.items():
-        rows = [[policy_label(row), str(row.get("postprocess", "none"))] + policy_cells(row) for row in table]
-        text += f"{SPLIT_LABELS.get(split, split)} ({split}):\n\n" + markdown_table(POLICY_HEADER, rows) + "\n"
-        header, strata = strata_rows(summary, split)
-        if len(header) > 2:
-            text += "Lesion-size strata (reference lesions, ml):\n\n" + markdown_table(header, strata) + "\n"
-    steps = ", ".join(summary.postprocess) if summary.postprocess else "none"
-    return text + (
-        f"Each policy turns the probability maps into masks; post-processing ({steps}) is applied per patient "
-        "volume, map steps before the threshold (which is fitted on maps processed the same way) and mask steps "
-        'after it. "fitted on" says which data each threshold looked at: fpr:Q flags Q % of the healthy-slice '
-        "brain pixels of the validation patients; val-dice reads the validation patients' pixel labels; oracle "
-        "reads the scored patients' own labels and is an upper bound, not a result. Slice Dice: mean over the "
-        "pathological slices; 3D Dice: mean over patients with tumour; lesion-wise Dice and HD95: the BraTS "
-        "2023+ definition (26-connected lesions, reference lesions merged within a 3-voxel dilation, lesions of at "
-        "most 50 mm³ left out, a missed lesion or false positive scores Dice 0 and HD95 374 mm), mean over "
-        "patients; lesions detected and precision pooled over the split's lesions. Definitions: docs/METRICS.md.\n"
     )
 
 

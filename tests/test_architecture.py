@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
         "slice_figures",
         "samples",
         "report",
+        "policy_report",
+        "summary",
         "tracking",
     },
     {"config", "evaluation"},
