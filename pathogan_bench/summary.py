@@ -52,6 +52,7 @@ RUN_FIELDS = (
     "seeds",
     "split_protocol",
     "folds",
+    "label_fraction",
     "test_data",
     "healthy_data",
     "training_data",

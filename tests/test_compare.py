@@ -34,6 +34,10 @@ def test_compare_runs_side_by_side(tmp_path):
     assert len(csv) == 4
     assert (tmp_path / "out" / "dice-boxplot.png").read_bytes()[:4] == b"\x89PNG"
     assert (a / "summary.json").is_file()  # unscored runs are scored first
+    policies = pd.read_csv(tmp_path / "out" / "comparison_policies.csv")
+    assert {"pathogan", "unet"} == set(policies["group"]) and "oracle (optimistic)" in set(policies["policy"])
+    assert (tmp_path / "out" / "policies.png").read_bytes()[:4] == b"\x89PNG"
+    assert "### Threshold policies, pooled over folds and seeds (test)" in markdown
 
 
 @pytest.mark.slow

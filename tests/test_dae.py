@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
+from test_diffusion import CHANNELS, HEALTHY_VALUE, SIZE, engine_batches
 
-from pathogan_bench.config import RunConfig
-from pathogan_bench.data.slices import SliceTable
-from pathogan_bench.engine.batches import DomainBatches, training_batches
-from pathogan_bench.engine.plan import plan_run
 from pathogan_bench.model import ModelContext, supervision_of
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.dae.model import DenoisingAE, coarse_noise, median_filter_2d
-
-SIZE, CHANNELS = 32, 2
-HEALTHY_VALUE, PATHOLOGICAL_VALUE = -0.5, 0.5
 
 
 def build(**options) -> DenoisingAE:
@@ -60,27 +52,10 @@ def test_median_filter_matches_scipy_inside_the_image():
     assert np.allclose(ours, expected)
 
 
-def marked_table(n_healthy: int = 7, n_pathological: int = 9) -> SliceTable:
-    n = n_healthy + n_pathological
-    domain = np.array([0] * n_healthy + [1] * n_pathological, np.int8)
-    images = np.where(domain[:, None, None, None] == 0, HEALTHY_VALUE, PATHOLOGICAL_VALUE)
-    images = np.broadcast_to(images, (n, CHANNELS, SIZE, SIZE)).astype(np.float32).copy()
-    masks = np.zeros((n, SIZE, SIZE), bool)
-    masks[domain == 1, 10:20, 10:20] = True
-    return SliceTable(images, masks, domain, np.array([f"p{i % 3}" for i in range(n)]), np.arange(n), ("flair", "t1c"))
-
-
 @pytest.mark.slow
 def test_dae_gets_healthy_images_only_from_the_engine_and_learns_to_denoise():
-    config = RunConfig(model="dae", device="cpu")
-    config = dataclasses.replace(
-        config,
-        data=dataclasses.replace(config.data, augment=False),
-        train=dataclasses.replace(config.train, batch_size=4),
-    )
-    table = marked_table()
-    batches = training_batches(plan_run(config), table, np.arange(len(table)))
-    assert isinstance(batches, DomainBatches) and batches.pathological is None
+    batches = engine_batches("dae")
+    assert batches.pathological is None
     model = build()
     losses = []
     for step in range(12):

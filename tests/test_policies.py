@@ -329,3 +329,42 @@ def test_a_models_margin_is_over_the_threshold_scored_on_the_same_test_patients(
     margins = dict(zip(frame["run"], frame["dice_3d_margin"]))
     assert margins["t1"] == pytest.approx(0) and margins["t2"] == pytest.approx(0)
     assert margins["p2"] == pytest.approx(-0.5)  # against fold 2's threshold, not fold 1's
+
+
+def test_the_pooled_policy_table_averages_a_models_runs_and_their_paired_margins():
+    from pathogan_bench.comparison.policies import policy_comparison_markdown
+    from pathogan_bench.report import Summary
+
+    def summary(model: str, fold: int, seed: int, dice: float, fraction: float = 1.0) -> Summary:
+        run = {
+            "model": model,
+            "data": "/data",
+            "split_protocol": f"fold {fold} of 2",
+            "seeds": {"split": 0, "training": seed},
+            "label_fraction": fraction,
+        }
+        found = Summary(run, [], "default", "mm")
+        found.policies = {
+            "test": [
+                {"policy": "model", "postprocess": "none", "dice_3d": dice, "slice_dice": dice},
+                {"policy": "otsu", "postprocess": "none", "dice_3d": dice / 2, "slice_dice": dice / 2},
+            ]
+        }
+        return found
+
+    runs = [
+        summary("threshold", 1, 0, 0.50),
+        summary("threshold", 2, 0, 0.70),
+        summary("dae", 1, 0, 0.60),  # +10 over fold 1's threshold
+        summary("dae", 1, 1, 0.40),  # -10
+        summary("dae", 2, 0, 0.90),  # +20 over fold 2's
+        summary("unet", 1, 0, 0.20, fraction=0.5),
+    ]
+    text = policy_comparison_markdown([f"r{i}" for i in range(len(runs))], runs)
+    pooled = text.split("every run")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in pooled.splitlines() if line.startswith("| ")}
+    assert "| threshold (reference) | 2 | 60.0 ± 14.1 | 30.0 ± 7.1 |" in pooled
+    # dae: mean of 60, 40, 90; std over the three runs; margins +10, -10, +20 -> mean +6.7, ahead in 2 of 3
+    assert "| dae | 3 | 63.3 ± 25.2 (+6.7, 2/3) | 31.7 ± 12.6 (+3.3, 2/3) |" in pooled
+    assert "unet (50% labels)" in rows and "20.0 (-30.0, 0/1)" in rows["unet (50% labels)"]
+    assert pooled.count("post-processing: none") == 2  # 3D Dice and slice Dice

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real-scan study of docs/RESULTS.md: four BraTS 2013 patients, 2-fold patient
-# cross-validation, every model with 3 training seeds, and two PathoGAN ablations with 2.
+# cross-validation, every model with 3 training seeds under every threshold policy, and two PathoGAN ablations
+# with 2.
 # Run it again to continue after a stop: finished runs are reused, an interrupted one resumed.
 #
 #   bash docs/examples/brats2013-study.sh DATA_DIR [OUT_DIR] [extra options...]
@@ -14,8 +15,10 @@ shift $(( $# > 1 ? 2 : 1 ))
 here=$(dirname "$0")
 common=(--config "$here/brats2013-study.toml" --data "$data" --modalities flair,t1c --folds 2)
 
-pathogan-bench compare --models pathogan,cyclegan,mdgru,unet,threshold --n-seeds 3 "${common[@]}" "$@" \
-    --out "$out/models"
+# every model, every threshold policy (the default list), before and after a 3D median filter and the removal of
+# components below 0.1 ml
+pathogan-bench compare --models threshold,dae,unet,pathogan,cyclegan,mdgru,anoddpm,diffusion-guided --n-seeds 3 \
+    --postprocess median:5,min-component:0.1ml "${common[@]}" "$@" --out "$out/models"
 # l_B held constant where Delta_B reads l_B * x_B
 pathogan-bench compare --models pathogan --model-option detach_label_in_delta=true --n-seeds 2 "${common[@]}" "$@" \
     --out "$out/ablation-hold-label"

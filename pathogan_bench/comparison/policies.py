@@ -40,6 +40,7 @@ def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str
             entry: dict[str, Any] = {
                 "run": label,
                 "model": summary.model,
+                "group": group_label(summary),
                 "test_set": test_set(summary),
                 "supervision": summary.run.get("supervision", ""),
                 "policy": policy_label(row),
@@ -65,6 +66,17 @@ def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str
     return frame
 
 
+def group_label(summary: Summary) -> str:
+    """The runs pooled into one row of the pooled tables: one model, loss set and label fraction, whatever
+    the fold and training seed."""
+    run = summary.run
+    label = summary.model
+    if run.get("loss_set") not in (None, "", "-", "full"):
+        label += f" ({run['loss_set']})"
+    fraction = float(run.get("label_fraction", 1.0) or 1.0)
+    return label + (f" ({fraction:.0%} labels)" if fraction < 1 else "")
+
+
 def test_set(summary: Summary) -> str:
     """What identifies the patients a run was scored on: its data, split protocol (fold) and split seed; a
     margin compares runs scored on the same patients only."""
@@ -81,11 +93,72 @@ def _cell(value: float, percent: bool, signed: bool = False) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}" if percent else f"{value:.2f}"
 
 
+def pooled_policy_frame(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per post-processing chain, model group and policy: the mean, standard deviation and count of the
+    runs' ``key`` over folds and seeds, the mean margin over the FLAIR threshold scored on the same patients and
+    in how many of those runs the model was ahead. The reference model's groups come first."""
+    rows = []
+    for (chain, group, policy), runs in frame.groupby(["postprocess", "group", "policy"], sort=False):
+        values, margins = runs[key].dropna(), runs[f"{key}_margin"].dropna()
+        reference = bool((runs["model"] == REFERENCE_MODEL).all())
+        rows.append(
+            {
+                "postprocess": chain,
+                "group": group,
+                "policy": policy,
+                "reference": reference,
+                "runs": runs["run"].nunique(),
+                "mean": values.mean() if len(values) else math.nan,
+                "std": values.std() if len(values) > 1 else math.nan,
+                "margin": margins.mean() if len(margins) and not reference else math.nan,
+                "ahead": int((margins > 0).sum()),
+                "paired": 0 if reference else len(margins),
+            }
+        )
+    pooled = pd.DataFrame(rows)
+    if not len(pooled):
+        return pooled
+    return pooled.sort_values("reference", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _pooled_cell(row: Any) -> str:
+    if math.isnan(row.mean):
+        return "–"
+    cell = f"{100 * row.mean:.1f}" + ("" if math.isnan(row.std) else f" ± {100 * row.std:.1f}")
+    return cell + ("" if math.isnan(row.margin) else f" ({100 * row.margin:+.1f}, {row.ahead}/{row.paired})")
+
+
+def pooled_policy_markdown(frame: pd.DataFrame, key: str, label: str) -> str:
+    """Every model (row) under every policy (column), one table per post-processing chain (see
+    ``pooled_policy_frame``)."""
+    text = ""
+    policies = list(dict.fromkeys(frame["policy"]))
+    for chain, pooled in pooled_policy_frame(frame, key).groupby("postprocess", sort=False):
+        rows = []
+        for group, cells in pooled.groupby("group", sort=False):
+            by_policy = {r.policy: _pooled_cell(r) for r in cells.itertuples()}
+            name = f"{group} (reference)" if cells["reference"].all() else str(group)
+            rows.append([name, str(int(cells["runs"].max()))] + [by_policy.get(p, "–") for p in policies])
+        text += f"\n{label} (%), post-processing: {chain}\n\n" + markdown_table(["model", "runs"] + policies, rows)
+    return text
+
+
 def policy_comparison_markdown(labels: Sequence[str], summaries: Sequence[Summary], split: str = "test") -> str:
-    """The runs under every policy (empty when no run has policy scores)."""
+    """Every model under every policy pooled over its runs, then every run (empty when no run has policy
+    scores)."""
     frame = policy_frame(labels, summaries, split)
     if not len(frame):
         return ""
+    pooled = (
+        f"\n### Threshold policies, pooled over folds and seeds ({split})\n"
+        + pooled_policy_markdown(frame, "dice_3d", "3D Dice")
+        + pooled_policy_markdown(frame, "slice_dice", "Slice Dice")
+        + "\nmean ± std over each model's runs of the run's mean (3D Dice over the patients with tumour, slice "
+        "Dice over the pathological slices); in brackets the mean margin over the FLAIR threshold (`threshold` "
+        "model) scored on the same test patients under the same policy and post-processing, in points, and in "
+        "how many of those runs the model was ahead. oracle reads the scored patients' labels: an upper bound, "
+        "not a result.\n"
+    )
     has_reference = bool((frame["model"] == REFERENCE_MODEL).any())
     header = ["run", "policy", "post-processing"] + [label for _, label, _ in COLUMNS]
     header += ["healthy slices with detection (%)", "lesions detected (%)"]
@@ -99,7 +172,8 @@ def policy_comparison_markdown(labels: Sequence[str], summaries: Sequence[Summar
             cells += [_cell(r.dice_3d_margin, True, True), _cell(r.slice_dice_margin, True, True)]
         rows.append(cells)
     return (
-        f"\n### Threshold policies ({split})\n\n"
+        pooled
+        + f"\n### Threshold policies, every run ({split})\n\n"
         + markdown_table(header, rows)
         + "\nMeans over the split (slice Dice over pathological slices; 3D Dice over patients with tumour; "
         "lesion-wise scores over patients). The margin is each run's score minus the FLAIR threshold's "

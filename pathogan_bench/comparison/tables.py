@@ -274,7 +274,8 @@ def compare_runs(
     same_slices: bool = True,
     boxplot: bool = True,
 ) -> pd.DataFrame:
-    """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png`` and ``same-slices.png`` for finished runs.
+    """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png``, ``same-slices.png`` and, when the runs
+    scored threshold policies, ``comparison_policies.csv`` and ``policies.png`` for finished runs.
 
     The box plot shows per-slice Dice of ``split`` (all slices when a run
     has none of that split); ``same-slices.png`` the same test slices under
@@ -287,6 +288,10 @@ def compare_runs(
     policies = policy_frame(compared.labels, compared.summaries)
     if len(policies):
         write_csv(out_dir / "comparison_policies.csv", policies)
+        if boxplot:
+            from .policy_figure import policy_figure
+
+            policy_figure(policies, out_dir / "policies.png")
     write_text(out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown())
     if compared.warning and console is not None:
         _stderr_note(f"warning: {compared.warning}")

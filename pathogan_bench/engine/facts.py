@@ -64,6 +64,7 @@ def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps
         "level_matched": bool(config.train.level_matched),
         "split_protocol": split_protocol(config),
         "folds": config.data.folds,
+        "label_fraction": config.data.label_fraction,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device)
         if device.type == "cuda"
