@@ -158,6 +158,8 @@ def test_cross_validation_runs_every_fold_pools_and_resumes(tmp_path):
     assert "not comparable" not in report  # the folds of one cross-validation split the patients differently on purpose
     again = invoke_cli(*args)  # the same command continues: both folds are reused
     assert again.code == 0 and again.out.count("reusing finished run") + again.err.count("reusing finished run") == 2
+    assert "0 runs trained or resumed and 2 reused" in again.err
+    assert (folder / "comparison_policies.csv").is_file() and (folder / "policies.png").read_bytes()[:4] == b"\x89PNG"
     changed = invoke_cli(*args, "--slices", "7-14")  # finished folds are never replaced silently
     assert changed.code == 2 and "(data.slice_range)" in changed.err and "--move-aside" in changed.err
     moved = invoke_cli(*args, "--slices", "7-14", "--move-aside")

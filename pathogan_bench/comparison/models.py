@@ -29,9 +29,9 @@ from ..terminal import FittedTable, print_fitted, result_console
 from .comparison_figures import label_efficiency_figure, same_slices_figure
 from .executors import RayExecutor, Sequential
 from .pooled import pool_runs, pooled_sections, pooled_table, run_label
-from .reuse import check_replacements
+from .reuse import check_replacements, run_status
 from .summary import ComparedRun, seed_summary
-from .tables import tabulate_runs
+from .tables import tabulate_runs, write_policy_outputs
 
 
 def compare_models(
@@ -97,6 +97,7 @@ def compare_models(
     check_replacements([(config, r.run_dir) for config, r in planned], reuse, move_aside)
     runs = [r for _, r in planned]
     study = {"study": str(out_dir.resolve())}
+    reused = sum(run_status(r.run_dir) == "done" for r in runs) if reuse else 0
     statuses = (executor or Sequential()).execute([(c, r.run_dir) for c, r in planned], reuse, study, console)
     stopped = sum(status != "done" for status in statuses)
     write_text(out_dir / "base-config.toml", to_toml(base))
@@ -112,7 +113,9 @@ def compare_models(
         runs, out_dir, result_console() if console is not None else None, seeds_note(base, data, seeds, folds)
     )
     console.print(
-        f"{len(runs)} runs in {(time.perf_counter() - started) / 60:.1f} min (reused runs not counted)", soft_wrap=True
+        f"{len(runs) - reused} runs trained or resumed and {reused} reused in "
+        f"{(time.perf_counter() - started) / 60:.1f} min",
+        soft_wrap=True,
     )
     return runs
 
@@ -135,6 +138,7 @@ def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console |
 
     per_run = tabulate_runs([r.run_dir for r in runs])
     write_csv(out_dir / "comparison.csv", per_run.table)
+    write_policy_outputs(per_run, out_dir)
     scores = pool_runs(runs)
     pooled, *rest = pooled_sections(runs, varied, scores)
     headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled

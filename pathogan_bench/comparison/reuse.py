@@ -31,7 +31,8 @@ NOT_COMPARED = {
 SCORING = {("eval", "metrics"), ("eval", "policies"), ("eval", "postprocess")}
 
 
-def _run_status(run_dir: Path) -> str:
+def run_status(run_dir: Path) -> str:
+    """The status run.json records (\"done\" for a finished run; empty when there is none)."""
     info = run_dir / "run.json"
     try:
         return str(json.loads(info.read_text()).get("status", "")) if info.is_file() else ""
@@ -80,7 +81,7 @@ def _has_checkpoint(run_dir: Path) -> bool:
 
 def _has_progress(run_dir: Path) -> bool:
     """Whether the run finished or trained far enough to keep a checkpoint: work that must never be lost."""
-    return _run_status(run_dir) == "done" or _has_checkpoint(run_dir)
+    return run_status(run_dir) == "done" or _has_checkpoint(run_dir)
 
 
 def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None:
@@ -92,7 +93,7 @@ def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None
     differ = settings_differ(run_dir, config)
     if differ:
         return differ
-    status = _run_status(run_dir)
+    status = run_status(run_dir)
     if status == "done" or (status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir)):
         return None
     return f"status {status!r}" if status else "no run.json"
@@ -143,7 +144,7 @@ def run_or_reuse(
     """
     reason = replaced_reason(config, run_dir, reuse)
     if run_dir.exists() and reason is None:
-        if _run_status(run_dir) == "done":
+        if run_status(run_dir) == "done":
             console.print(f"reusing finished run {run_dir}", soft_wrap=True)
             if _scoring_settings(run_dir, config):
                 console.print(

@@ -266,6 +266,18 @@ def _print_comparison(compared: RunTable, console: Console) -> None:
     )
 
 
+def write_policy_outputs(compared: RunTable, out_dir: Path, figure: bool = True) -> None:
+    """``comparison_policies.csv`` and ``policies.png`` when the runs scored threshold policies."""
+    policies = policy_frame(compared.labels, compared.summaries)
+    if not len(policies):
+        return
+    write_csv(out_dir / "comparison_policies.csv", policies)
+    if figure:
+        from .policy_figure import policy_figure
+
+        policy_figure(policies, out_dir / "policies.png")
+
+
 def compare_runs(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path,
@@ -285,13 +297,7 @@ def compare_runs(
     compared = tabulate_runs(run_dirs)
     out_dir = Path(out_dir)
     write_csv(out_dir / "comparison.csv", compared.table)
-    policies = policy_frame(compared.labels, compared.summaries)
-    if len(policies):
-        write_csv(out_dir / "comparison_policies.csv", policies)
-        if boxplot:
-            from .policy_figure import policy_figure
-
-            policy_figure(policies, out_dir / "policies.png")
+    write_policy_outputs(compared, out_dir, figure=boxplot)
     write_text(out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown())
     if compared.warning and console is not None:
         _stderr_note(f"warning: {compared.warning}")
