@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .io import save_figure
-from .orientation import figure_label, to_display
-from .slice_figures import (
+from .figure_style import (
     DIFF_CMAP,
     DIFF_MAX,
     PROB_CMAP,
@@ -30,6 +28,8 @@ from .slice_figures import (
     per_slice_affines,
     preferred_channel,
 )
+from .io import save_figure
+from .orientation import figure_label, to_display
 
 #: (pattern of the paper's symbol in a panel name, what the panel shows), first match wins
 _MEANINGS = (

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "hookspecs",
         "registry",
         "model",
+        "figure_style",
         "slice_figures",
         "samples",
         "report",

@@ -18,11 +18,12 @@ from pathogan_bench.data import (
     Augmenter,
     PreprocessConfig,
     prepare_slices,
-    select_training,
     split_patients,
     synthesize,
 )
-from pathogan_bench.data.slices import MINOR, normalise_volume
+from pathogan_bench.data.intensity import normalise_volume
+from pathogan_bench.data.slices import MINOR
+from pathogan_bench.engine.batches import select_training
 from pathogan_bench.errors import UserError
 from pathogan_bench.registry import create
 

@@ -11,14 +11,13 @@ import pytest
 from pathogan_bench.data import synthetic
 from pathogan_bench.data.synthetic import (
     CONTRAST,
-    DIFFICULTIES,
-    DIFFICULTY,
     default_depth,
     subject_volumes,
     synthesize,
     synthetic_root,
     synthetic_slice_range,
 )
+from pathogan_bench.data.synthetic_knobs import DIFFICULTIES, DIFFICULTY
 from pathogan_bench.errors import UserError
 
 SIZE, PATIENTS, SEED = 48, 4, 0

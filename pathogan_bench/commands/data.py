@@ -10,7 +10,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ..data.synthetic import ALL_MODALITIES, DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULTIES, LEVELS
+from ..data.synthetic import ALL_MODALITIES
+from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULTIES, LEVELS
 from .options import CommaList, SliceRange, registry_name
 
 

@@ -10,7 +10,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from ..config.schema import COMPILE_MODES, PRESETS
-from ..data.synthetic import DIFFICULTIES, LEVELS
+from ..data.synthetic_knobs import DIFFICULTIES, LEVELS
 
 
 class CommaList(click.ParamType):

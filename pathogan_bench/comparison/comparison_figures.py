@@ -12,9 +12,7 @@ import numpy as np
 from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
 from ..evaluation import load_run_info
-from ..io import save_figure
-from ..orientation import figure_label, orientation_label, to_display
-from ..slice_figures import (
+from ..figure_style import (
     PRED_COLOUR,
     PRED_DASHES,
     PROB_CMAP,
@@ -29,6 +27,8 @@ from ..slice_figures import (
     panel_grid,
     preferred_channel,
 )
+from ..io import save_figure
+from ..orientation import figure_label, orientation_label, to_display
 from .summary import ComparedRun, seed_summary
 
 #: probabilities below this are not drawn over the image

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..data.splits import SPLIT_NAMES
-from ..data.synthetic import DIFFICULTIES, LEVELS
+from ..data.synthetic_knobs import DIFFICULTIES, LEVELS
 from ..errors import UserError
 from .schema import COMPILE_MODES
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import tomli_w
 
-from ..data.synthetic import DEFAULT_DIFFICULTY, DEFAULT_LEVELS
+from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS
 
 #: the modes torch.compile accepts
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")

@@ -27,7 +27,6 @@ _EXPORTS = {
     "PreprocessConfig": "slices",
     "SliceTable": "slices",
     "prepare_slices": "slices",
-    "select_training": "slices",
     "fold_patients": "splits",
     "fold_split": "splits",
     "read_split_file": "splits",

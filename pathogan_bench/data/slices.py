@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from ..io import atomic_folder
 from ..loop_progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import Case, CaseCollection, case_folder, read_volume
+from .intensity import check_not_constant, normalise_volume
 from .splits import split_patients
 
 log = logging.getLogger("pathogan_bench")
@@ -53,8 +53,6 @@ CACHE_VERSION = 5
 HEALTHY, PATHOLOGICAL, UNLABELLED, MINOR = 0, 1, -1, 2
 #: preprocessed background value; a pixel is brain when any modality lies above it (by this margin)
 BACKGROUND, BRAIN_MARGIN = -1.0, 1e-3
-#: brain intensities are winsorised to these quantiles before their mean and std are estimated
-ROBUST_QUANTILES = (0.001, 0.999)
 
 
 @dataclass(frozen=True)
@@ -125,26 +123,6 @@ class SliceTable:
         return split_patients(self.patients(), fractions, seed=seed, pathological=pathological or None)
 
 
-def robust_statistics(values: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation (float64) of ``values`` winsorised to :data:`ROBUST_QUANTILES`.
-
-    The quantiles are taken inwards (the next value inside), so even a
-    handful of values always has its extremes clipped. When the winsorised
-    values are constant the plain standard deviation is used, and 1 when
-    that is 0 too.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    lo = np.quantile(values, ROBUST_QUANTILES[0], method="higher")
-    hi = np.quantile(values, ROBUST_QUANTILES[1], method="lower")
-    if lo > hi:  # fewer than three values
-        lo, hi = values.min(), values.max()
-    winsorised = np.clip(values, lo, hi)
-    mean, scale = float(winsorised.mean()), float(winsorised.std())
-    if not scale > 0:
-        scale = float(values.std())
-    return mean, scale if scale > 0 and math.isfinite(scale) else 1.0
-
-
 def brain_pixels(images: np.ndarray, channel_axis: int = 1) -> np.ndarray:
     """Brain pixels of preprocessed images: any modality above the background value.
 
@@ -152,57 +130,6 @@ def brain_pixels(images: np.ndarray, channel_axis: int = 1) -> np.ndarray:
     and the models' calibration all use it (docs/METRICS.md).
     """
     return cast(np.ndarray, (np.asarray(images) > BACKGROUND + BRAIN_MARGIN).any(axis=channel_axis))
-
-
-def normalise_volume(
-    volume: np.ndarray,
-    brain: np.ndarray,
-    std: float = 1 / 3,
-    clip: float = 1.0,
-    name: str | os.PathLike[str] = "volume",
-) -> np.ndarray:
-    """Brain voxels to zero mean and standard deviation ``std``, clipped; background to -clip.
-
-    Computed in float64 with outlier-robust statistics (see the module
-    docstring); returns float32. Non-finite input, a brain mask of another
-    shape, or a non-finite result is a :class:`UserError` naming ``name``.
-    """
-    volume = np.asarray(volume)
-    brain = np.asarray(brain, dtype=bool)
-    if brain.shape != volume.shape:
-        raise UserError(f"{name}: brain mask shape {brain.shape} differs from the image {volume.shape}")
-    if not np.isfinite(volume).all():
-        raise UserError(f"{name}: contains NaN or infinite values; nothing normalised")
-    out = np.full(volume.shape, -clip, dtype=np.float32)
-    values = volume[brain].astype(np.float64)
-    if values.size:
-        mean, scale = robust_statistics(values)
-        normalised = np.clip((values - mean) * (std / scale), -clip, clip)
-        if not np.isfinite(normalised).all():
-            raise UserError(f"{name}: normalisation gave non-finite values (mean {mean:g}, std {scale:g})")
-        out[brain] = normalised
-    return out
-
-
-def check_not_constant(
-    stack: np.ndarray, brain: np.ndarray, paths: list[Path], brain_mask: Path | None = None, hint: str | None = None
-) -> None:
-    """Refuse a modality that is constant inside the brain (all zeros included): it would become a flat channel."""
-    if not brain.any():
-        where = f"{brain_mask}: the brain mask is empty" if brain_mask else f"{paths[0]}: constant, every voxel is 0"
-        raise UserError(f"{where} (no brain voxels in any modality); {hint or SKIP_HINT}")
-    for path, volume in zip(paths, stack):
-        values = volume[brain]
-        low, high = values.min(), values.max()
-        if low == high:
-            raise UserError(
-                f"{path}: constant inside the brain (all {values.size} brain voxels are {float(low):g}), "
-                f"a channel without contrast; {hint or SKIP_HINT}"
-            )
-
-
-#: how a dataset with such a case can still be used
-SKIP_HINT = "check the file, or leave such cases out with [data] skip_bad_cases = true (listed in run.json)"
 
 
 def case_slices(case: Case, modalities: tuple[str, ...], config: PreprocessConfig) -> dict[str, Any]:
@@ -401,17 +328,3 @@ def _load(folder: Path) -> SliceTable:
         volumes=meta["volumes"],
         skipped=tuple(meta.get("skipped", ())),
     )
-
-
-def select_training(
-    table: SliceTable, n_healthy: int, n_pathological: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of up to ``n_healthy`` healthy and ``n_pathological`` pathological slices (seeded)."""
-    rng = np.random.default_rng(seed)
-    healthy = np.flatnonzero(table.domain == HEALTHY)
-    patho = np.flatnonzero(table.domain == PATHOLOGICAL)
-    if len(healthy) > n_healthy:
-        healthy = np.sort(rng.choice(healthy, n_healthy, replace=False))
-    if len(patho) > n_pathological:
-        patho = np.sort(rng.choice(patho, n_pathological, replace=False))
-    return healthy, patho

@@ -10,7 +10,7 @@ contrast (T1: WM > GM > CSF; T2: CSF > GM > WM; FLAIR: like T2 with dark
 CSF; T1c: T1 with a bright enhancing rim), then a smooth bias field,
 partial-volume blur and Rician noise are applied.
 
-A difficulty level (``DIFFICULTY``) adds what makes FLAIR alone ambiguous on
+A difficulty level (``synthetic_knobs.DIFFICULTY``) adds what makes FLAIR alone ambiguous on
 real scans: tumour parts that are not FLAIR-bright (a fluid-filled core, an
 infiltrated outer edema that stands out on T2 and T1 only) and unlabelled
 FLAIR-bright anatomy in every subject (periventricular caps, white-matter
@@ -36,6 +36,7 @@ from ..loop_progress import progress_bar
 from ..seeds import SYNTHETIC_CONFOUNDER_STREAM
 from .cache import CACHE_ENV
 from .cases import DESCRIPTION_FILE
+from .synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, LEVELS, difficulty_knobs
 
 FILE_SUFFIX = {"t1": "t1n", "t1c": "t1c", "t2": "t2w", "flair": "t2f"}
 ALL_MODALITIES = ("flair", "t1", "t1c", "t2")
@@ -54,37 +55,6 @@ CONTRAST = {
     "t2": np.array([0.0, 1.00, 0.62, 0.42, 0.92, 0.84, 0.70, 1.00, 0.84, 0.76, 1.00, 0.70]),
     "flair": np.array([0.0, 0.10, 0.62, 0.46, 0.55, 1.05, 0.80, 0.30, 0.66, 1.00, 0.85, 0.88]),
 }
-
-#: The knobs of each difficulty level; a knob at 0 turns its confounder off, so "easy" is the generator of version 3.
-#: Tumour parts that are not FLAIR-bright (labelled):
-#:   cyst          probability that a tumour's core is a fluid-filled cavity inside a thin enhancing rim
-#:                 (dark on T1 and T1c, bright on T2, darker than white matter on FLAIR; label 1)
-#:   infiltration  share of the edema's volume, at its outer edge, that is infiltrated tissue: edema on T1, T1c
-#:                 and T2, no brighter than grey matter on FLAIR (label 2)
-#: FLAIR-bright healthy anatomy, in every subject (never labelled; bright on FLAIR and T2, about iso on T1 and T1c):
-#:   caps          thickness in mm of the periventricular caps at the horn tips; a quarter of it along the walls
-#:   wmh           mean number of small white-matter hyperintensities
-#:   flow          share of the ventricles' CSF that a flow artefact makes FLAIR-bright (CSF on T1, T1c and T2)
-#:   cortex        share of the cortical ribbon that is FLAIR-bright
-DIFFICULTY: dict[str, dict[str, float]] = {
-    "easy": {"cyst": 0.0, "infiltration": 0.0, "caps": 0.0, "wmh": 0.0, "flow": 0.0, "cortex": 0.0},
-    "standard": {"cyst": 0.4, "infiltration": 0.35, "caps": 4.0, "wmh": 6.0, "flow": 0.1, "cortex": 0.05},
-    "hard": {"cyst": 0.7, "infiltration": 0.55, "caps": 6.0, "wmh": 14.0, "flow": 0.2, "cortex": 0.1},
-}
-DIFFICULTIES = tuple(DIFFICULTY)
-DEFAULT_DIFFICULTY = "standard"
-
-#: where the healthy slices lie in axial level (the anatomical-level shortcut, pathogan_bench.data.levels):
-#:   natural   a fifth of the subjects are healthy; tumours centred within 32 mm of the level of interest
-#:   shortcut  no healthy subject; large tumours centred at the middle level, so that healthy slices lie only
-#:             at the extremes of each volume (as in small BraTS sets) and the level alone tells the domains apart
-#:   even      half of the subjects are healthy, so both domains lie at every level
-LEVELS: dict[str, dict[str, float]] = {
-    "natural": {"healthy_fraction": 0.2, "band": 32.0, "radius_lo": 7.0, "radius_hi": 17.0},
-    "shortcut": {"healthy_fraction": 0.0, "band": 4.0, "radius_lo": 9.0, "radius_hi": 12.0},
-    "even": {"healthy_fraction": 0.5, "band": 32.0, "radius_lo": 7.0, "radius_hi": 17.0},
-}
-DEFAULT_LEVELS = "natural"
 
 
 def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
@@ -190,13 +160,6 @@ def subject(
     labels[core] = 4
     labels[necrosis] = 1
     return tissue, labels
-
-
-def difficulty_knobs(difficulty: str) -> dict[str, float]:
-    """The knobs of a difficulty level; an unknown name is a ``UserError``."""
-    if difficulty not in DIFFICULTY:
-        raise UserError(f"synthetic difficulty '{difficulty}': expected one of {', '.join(DIFFICULTIES)}")
-    return DIFFICULTY[difficulty]
 
 
 def _edt(mask: np.ndarray, spacing: float) -> np.ndarray:

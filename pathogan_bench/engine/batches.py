@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from ..seeds import (
     RANK_SEED_STRIDE,
     derive_seed,
 )
+
+if TYPE_CHECKING:
+    from ..data.slices import SliceTable
 
 log = logging.getLogger("pathogan_bench")
 
@@ -201,11 +204,11 @@ def training_batches(
     if healthy_source is not None:
         cohort = np.intersect1d(train_idx, healthy_source)
         labelled = np.setdiff1d(train_idx, healthy_source)
-        healthy_idx, _ = datalib.select_training(table.subset(cohort), config.data.n_healthy, 0, seed=config.seed)
-        _, patho_idx = datalib.select_training(table.subset(labelled), 0, config.data.n_pathological, seed=config.seed)
+        healthy_idx, _ = select_training(table.subset(cohort), config.data.n_healthy, 0, seed=config.seed)
+        _, patho_idx = select_training(table.subset(labelled), 0, config.data.n_pathological, seed=config.seed)
         healthy_idx, patho_idx = cohort[healthy_idx], labelled[patho_idx]
     else:
-        healthy_idx, patho_idx = datalib.select_training(
+        healthy_idx, patho_idx = select_training(
             table.subset(train_idx), config.data.n_healthy, config.data.n_pathological, seed=config.seed
         )
         healthy_idx, patho_idx = train_idx[healthy_idx], train_idx[patho_idx]
@@ -270,6 +273,22 @@ def level_matched(
         "bins": separation.bins,
     }
     return (healthy_w, patho_w), matching
+
+
+def select_training(
+    table: SliceTable, n_healthy: int, n_pathological: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of up to ``n_healthy`` healthy and ``n_pathological`` pathological slices (seeded)."""
+    from ..data.slices import HEALTHY, PATHOLOGICAL
+
+    rng = np.random.default_rng(seed)
+    healthy = np.flatnonzero(table.domain == HEALTHY)
+    patho = np.flatnonzero(table.domain == PATHOLOGICAL)
+    if len(healthy) > n_healthy:
+        healthy = np.sort(rng.choice(healthy, n_healthy, replace=False))
+    if len(patho) > n_pathological:
+        patho = np.sort(rng.choice(patho, n_pathological, replace=False))
+    return healthy, patho
 
 
 def label_fraction(table: Any, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:

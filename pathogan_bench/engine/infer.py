@@ -11,9 +11,9 @@ import torch
 
 from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED, brain_pixels
 from ..errors import UserError
+from ..figure_style import preferred_channel
 from ..io import atomic_path
 from ..model import SegmentationModel
-from ..slice_figures import preferred_channel
 from .prepare import PreparedData
 
 #: healthy slices given to :meth:`SegmentationModel.calibrate`

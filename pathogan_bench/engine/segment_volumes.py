@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data.cases import Case, read_volume
-from ..data.slices import brain_pixels, check_not_constant, normalise_volume
+from ..data.intensity import check_not_constant, normalise_volume
+from ..data.slices import brain_pixels
 from ..errors import UserError
 from ..io import save_nifti
 from ..loop_progress import progress_bar
