@@ -71,4 +71,7 @@ def test_a_study_killed_mid_run_is_resumed_by_the_same_command(tmp_path):
     finished = invoke_cli(*args)  # the same command, without Ray, resumes the killed runs
     assert finished.code == 0, finished.output
     assert "resumed" in finished.err
-    assert all((run / "summary.json").is_file() for run in (out / "runs").iterdir())
+    runs = [run for run in (out / "runs").iterdir() if ".replaced-" not in run.name]
+    assert len(runs) == 2 and all((run / "summary.json").is_file() for run in runs)
+    # a run killed before its first checkpoint had nothing to resume: it was moved aside, never deleted
+    assert not any((out / "runs").glob("*.replaced-*/checkpoints/step-*.json"))
