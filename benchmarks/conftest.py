@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pathogan_bench.loss_sets import resolve_loss_set
-from pathogan_bench.model import ModelContext
+from pathogan_bench.contracts.model import ModelContext
+from pathogan_bench.engine.loss_sets import resolve_loss_set
 from pathogan_bench.registry import get_registry
 
 PAPER_SIZE = 240

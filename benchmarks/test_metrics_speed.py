@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pathogan_bench.metrics import PAIR_METRICS, default_workers, score_batch
+from pathogan_bench.metrics import KERNEL_METRICS, default_workers, score_batch
 
 #: the golden pairs of the test data (PATHOGAN_BENCH_TEST_DATA, else ../shared/data beside the clone)
 GOLDEN = (
@@ -50,7 +50,7 @@ def test_all_metrics_10k_slices(benchmark, tiled, workers):
     pred, ref = tiled
     benchmark.extra_info.update(slices=len(pred), workers=workers or default_workers())
     scores = benchmark.pedantic(
-        score_batch, args=(pred, ref, PAIR_METRICS), kwargs={"workers": workers}, rounds=2, iterations=1
+        score_batch, args=(pred, ref, KERNEL_METRICS), kwargs={"workers": workers}, rounds=2, iterations=1
     )
     assert len(scores.values["hd95"]) == N_SLICES
 

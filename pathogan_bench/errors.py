@@ -67,3 +67,7 @@ def disk_full(exc: BaseException, path: object = None) -> DiskFullError | None:
     if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
         return DiskFullError(path or exc.filename or "a file", exc.strerror or "No space left on device")
     return None
+
+
+class ContractError(UserError):
+    """A plugin's component that does not provide what its kind's contract declares (pathogan_bench.contracts)."""

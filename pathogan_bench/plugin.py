@@ -2,29 +2,19 @@
 
     from pathogan_bench.plugin import hookimpl, Spec, SegmentationModel, ModelContext
 
-A plugin module implements hooks of :mod:`pathogan_bench.hookspecs` and is
-declared in its package's ``pyproject.toml``::
+A plugin module implements hooks of :mod:`pathogan_bench.contracts.hookspecs`; each kind of component, its hook,
+its factory's signature and its contract are listed in :mod:`pathogan_bench.contracts.kinds`. A plugin is a
+module declared in its package's ``pyproject.toml``::
 
     [project.entry-points.pathogan_bench]
     my_plugin = "my_package.plugin"
 
-A loss term (the most common extension; see ``plugins/tv-example``): a
-function of PathoGAN's forward pass, a ``TranslationStep``
-(``pathogan_bench_plugins.models.pathogan``)::
+or a file (or a folder with an ``__init__.py``) in a folder given to ``--plugins-dir``. A module may list more
+plugin modules in ``plugin_modules`` (:func:`plugin_modules_in` lists a package's), each registered as a plugin of
+its own: that is how the built-in plugins are found. docs/PLUGINS.md has a complete file for each kind.
 
-    def total_variation():
-        def term(step: TranslationStep) -> torch.Tensor:
-            l = step.l_b
-            return (l[..., 1:, :] - l[..., :-1, :]).abs().mean() + (l[..., 1:] - l[..., :-1]).abs().mean()
-        return term
-
-    @hookimpl
-    def register_loss_terms():
-        return [Spec("tv", total_variation, "total variation of the segmentation l_B")]
-
-A model: a :class:`SegmentationModel` subclass whose class attributes state
-its name and supervision kind, created as ``Model(ctx, **model_options)``
-(docs/PLUGINS.md has the shortest one that trains)::
+A model: a :class:`SegmentationModel` subclass whose class attributes state its name and supervision kind,
+created as ``Model(ctx, **model_options)``::
 
     class Blob(SegmentationModel):
         "Segments bright FLAIR blobs."
@@ -43,43 +33,43 @@ its name and supervision kind, created as ``Model(ctx, **model_options)``
     def register_models():
         return [Blob]
 
-A dataset: a factory ``(root, modalities=None, **options) -> CaseCollection``;
-a new naming scheme builds its :class:`Case` objects itself::
+A data layout: a :class:`Layout` whose ``scan(root)`` finds the cases; ``--dataset auto`` picks it when it finds
+the most cases in a folder::
 
-    def my_scans(root, modalities=None, **options):
-        cases = [Case(folder.name, {"flair": folder / "flair.nii.gz", "t1c": folder / "t1c.nii.gz"},
-                      label=folder / "seg.nii.gz") for folder in sorted(Path(root).iterdir())]
-        return CaseCollection(Path(root), cases, ("flair", "t1c"), scheme="my-scans")
+    class MyScans(Layout):
+        "One folder per patient: flair.nii.gz, t1c.nii.gz, seg.nii.gz."
+        name = "my-scans"
+
+        def scan(self, root):
+            return [Case(f.name, {"flair": f / "flair.nii.gz", "t1c": f / "t1c.nii.gz"}, label=f / "seg.nii.gz")
+                    for f in sorted(root.iterdir()) if (f / "flair.nii.gz").is_file()]
 
     @hookimpl
     def register_datasets():
-        return [Spec("my-scans", my_scans)]
+        return [MyScans()]
 
-A metric: a factory ``(empty="default") -> MetricLike``: an object with a
-``name``, a ``level`` ("pair" or "patient") and ``__call__(pred, ref,
-spacing) -> float`` (a ``batch`` method is used when present)::
+A metric: a factory ``(empty="default")`` returning a metric that states its facts (:class:`PairScore` and
+:class:`MapScore` make one from a function)::
 
-    @dataclass(frozen=True)
-    class Sensitivity:
-        name: str = "sensitivity"
-        level: str = "pair"
-
-        def __call__(self, pred, ref, spacing=None):
-            return float((pred & ref).sum() / ref.sum()) if ref.any() else float("nan")
+    sensitivity = PairScore("sensitivity", lambda pred, ref, spacing: (pred & ref).sum() / max(ref.sum(), 1),
+                            label="Sensitivity", unit="ratio", higher_is_better=True)
 
     @hookimpl
     def register_metrics():
-        return [Spec("sensitivity", lambda empty="default": Sensitivity(), tags={"higher_is_better": "true"})]
+        return [Spec("sensitivity", lambda empty="default": sensitivity)]
 
-A command: a click command; :func:`load_trained_model` and
-:func:`prepare_data` give it a run's model and data, :func:`save_nifti`
-writes results::
+A threshold policy: a factory ``(argument)`` for ``NAME:ARGUMENT`` (``()`` for ``NAME``) returning an object with
+``label``, ``optimistic``, ``needs_calibration``, ``looks_at(data)`` and ``thresholds(data)``
+(:class:`PolicyData`); a post-processing step likewise, with ``stage``, ``label`` and ``step(array, volume)``.
+
+A command: a click command; :func:`load_trained_model` and :func:`prepare_data` give it a run's model and data,
+:func:`save_nifti` writes results::
 
     @click.command("volume")
     @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
     def volume_command(run_dir):
         "Print the model's parameter count."
-        model, config, info = load_trained_model(run_dir, "cpu")
+        model, config, facts = load_trained_model(run_dir, "cpu")
         click.echo(sum(p.numel() for p in model.parameters()))
 
     @hookimpl
@@ -89,29 +79,29 @@ writes results::
 
 from __future__ import annotations
 
+from .contracts.dataset import DatasetReader
+from .contracts.hookspecs import hookimpl
+from .contracts.logger import LoggerContext, RunLogger
+from .contracts.loss import LossTerm
+from .contracts.metric import MapMetric, MaskMetric, MetricFacts
+from .contracts.model import ModelContext, SegmentationModel, Supervision, config_from_options
+from .contracts.postprocess import PostprocessStep
+from .contracts.postprocess import Volume as PostprocessVolume
+from .contracts.spec import Spec
+from .contracts.threshold_policy import MapSet, PolicyData, ThresholdPolicy
 from .data.cases import Case, CaseCollection
-from .data.schemes import collect, detect_scheme
+from .data.layout import Layout, NamedFilesLayout
 from .data.slices import BACKGROUND, BRAIN_MARGIN, HEALTHY, MINOR, PATHOLOGICAL, UNLABELLED
 from .engine.prepare import PreparedData, prepare_data
 from .engine.reload import load_trained_model
 from .errors import ModelOptionsError, UserError
-from .hookspecs import hookimpl
-from .io import save_nifti
-from .loss_sets import LossTerm
-from .metrics import Metric
-from .metrics.registered import MetricLike
-from .model import (
-    ModelContext,
-    SegmentationModel,
-    Supervision,
-    config_from_options,
-    guarded_step,
-    linear_decay_schedule,
-    make_adam,
-)
-from .registry import get_registry
-from .samples import save_sample_grid
-from .spec import Spec
+from .figures.samples import save_sample_grid
+from .metrics import MapScore, Metric, PairScore, threshold_free
+from .metrics.lesionwise import label_components
+from .record.facts import RunFacts
+from .registry import get_registry, plugin_modules_in
+from .utils.io import save_nifti
+from .utils.optim import guarded_step, linear_decay_schedule, make_adam
 
 __all__ = [
     "BACKGROUND",
@@ -122,26 +112,42 @@ __all__ = [
     "UNLABELLED",
     "Case",
     "CaseCollection",
+    "DatasetReader",
+    "Layout",
+    "LoggerContext",
     "LossTerm",
+    "MapMetric",
+    "MapScore",
+    "MapSet",
+    "MaskMetric",
     "Metric",
-    "MetricLike",
+    "MetricFacts",
     "ModelContext",
     "ModelOptionsError",
+    "NamedFilesLayout",
+    "PairScore",
+    "PolicyData",
+    "PostprocessStep",
+    "PostprocessVolume",
     "PreparedData",
+    "RunFacts",
+    "RunLogger",
     "SegmentationModel",
     "Spec",
     "Supervision",
+    "ThresholdPolicy",
     "UserError",
-    "collect",
     "config_from_options",
-    "detect_scheme",
     "get_registry",
     "guarded_step",
     "hookimpl",
+    "label_components",
     "linear_decay_schedule",
     "load_trained_model",
     "make_adam",
+    "plugin_modules_in",
     "prepare_data",
     "save_nifti",
     "save_sample_grid",
+    "threshold_free",
 ]

@@ -4,7 +4,7 @@
     >>> metric = create("metric", "dice")
 
 Every kind has its own namespace. Plugins are discovered through the
-``pathogan_bench`` entry-point group (see :mod:`pathogan_bench.hookspecs`).
+``pathogan_bench`` entry-point group (see :mod:`pathogan_bench.contracts.hookspecs` and :mod:`pathogan_bench.contracts.kinds`).
 A plugin that fails to import (``sys.exit`` included), whose hooks do not
 match the specifications, whose hook raises, or that registers a name another
 plugin already registered, is recorded as broken: the others still load, and
@@ -17,6 +17,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import os
+import pkgutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,25 +26,15 @@ from typing import Any, cast
 
 import pluggy
 
-from . import hookspecs
-from .errors import DuplicateComponentError, UnknownComponentError
-from .spec import Spec, as_spec
+from .contracts import hookspecs
+from .contracts.kinds import KINDS as PLUGIN_KINDS
+from .contracts.spec import Spec, as_spec
+from .errors import ContractError, DuplicateComponentError, UnknownComponentError
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 
-#: kind name -> hook that registers it
-KINDS: dict[str, str] = {
-    "model": "register_models",
-    "generator": "register_generators",
-    "discriminator": "register_discriminators",
-    "loss-term": "register_loss_terms",
-    "loss-set": "register_loss_sets",
-    "dataset": "register_datasets",
-    "metric": "register_metrics",
-    "threshold-policy": "register_threshold_policies",
-    "postprocess": "register_postprocess_steps",
-    "logger": "register_loggers",
-}
+#: kind name -> hook that registers it (the kinds and their contracts: pathogan_bench.contracts.kinds)
+KINDS: dict[str, str] = {name: kind.hook for name, kind in PLUGIN_KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -111,6 +102,11 @@ class Registry:
                             )
                         )
                         continue
+                    problems = PLUGIN_KINDS[kind].factory_problems(spec.factory)
+                    if problems:  # known before anything is created: the component is left out, its plugin named
+                        message = f"{kind} '{spec.name}' does not meet the {kind} contract: {'; '.join(problems)}"
+                        self.broken.append(BrokenPlugin(plugin_name, source, f"{hook_name}: {message}"))
+                        continue
                     self._add(Entry(kind, spec, plugin_name, source))
 
     def _add(self, entry: Entry) -> None:
@@ -164,8 +160,35 @@ class Registry:
         return table[name]
 
     def create(self, kind: str, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Create the component ``name`` of ``kind`` with the given arguments."""
-        return self.get(kind, name).spec.factory(*args, **kwargs)
+        """Create the component ``name`` of ``kind`` with the given arguments, checked against its kind's contract
+        (:class:`~pathogan_bench.errors.ContractError` naming the plugin when it falls short)."""
+        entry = self.get(kind, name)
+        contract = PLUGIN_KINDS[kind]
+        self._refuse(entry, contract.factory_problems(entry.spec.factory))
+        component = entry.spec.factory(*args, **kwargs)
+        self._refuse(entry, contract.component_problems(component))
+        return component
+
+    def facts(self, entry: Entry) -> dict[str, str]:
+        """What ``list`` shows beside a component, read from its factory or from a component made with the
+        factory's defaults (a component that cannot be made that way shows none)."""
+        contract = PLUGIN_KINDS[entry.kind]
+        if contract.factory_facts is not None and not contract.factory_problems(entry.spec.factory):
+            return contract.factory_facts(entry.spec.factory)
+        if contract.component_facts is not None:
+            try:
+                return contract.component_facts(self.create(entry.kind, entry.name))
+            except Exception:  # a factory with required arguments, or a broken one: `list` still lists it
+                return {}
+        return {}
+
+    @staticmethod
+    def _refuse(entry: Entry, problems: list[str]) -> None:
+        if problems:
+            raise ContractError(
+                f"{entry.kind} '{entry.name}' from plugin '{entry.plugin}' ({entry.source}) does not meet the "
+                f"{entry.kind} contract: {'; '.join(problems)} (see pathogan_bench.contracts)"
+            )
 
     def _table(self, kind: str) -> dict[str, Entry]:
         if kind not in self._entries:
@@ -189,12 +212,14 @@ def _unknown_message(kind: str, name: str, known: list[str], broken: list[Broken
 def make_plugin_manager(
     extra_plugins: Iterable[Any] = (), plugin_dirs: Iterable[Path] = ()
 ) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
-    """A plugin manager with every plugin of the entry-point group loaded, then every ``*.py`` file of
-    ``plugin_dirs`` (a file whose name starts with ``_`` is skipped).
+    """A plugin manager with every plugin of the entry-point group loaded, then every plugin of ``plugin_dirs``
+    (each ``*.py`` file and each folder with an ``__init__.py``; a name starting with ``_`` is skipped).
 
-    Entry points and files are loaded one by one so that a plugin that raises
-    on import is recorded (and shown by ``pathogan-bench list``) instead of
-    stopping the others.
+    A plugin module may name further plugin modules in a module-level list :data:`PLUGIN_MODULES_ATTR`
+    (``plugin_modules``); each is registered as a plugin of its own, from the same source. The built-in
+    plugins are one such module, ``pathogan_bench_plugins``, declared in this project's entry-point group.
+    Plugins are loaded one by one so that a plugin that raises on import is recorded (and shown by
+    ``pathogan-bench list``) instead of stopping the others.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -208,14 +233,7 @@ def make_plugin_manager(
         except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the command
             broken.append(BrokenPlugin(ep.name, source, f"import {ep.value}: {type(exc).__name__}: {exc}"))
             continue
-        try:
-            pm.register(plugin, name=ep.name)
-        except (pluggy.PluginValidationError, ValueError) as exc:  # hooks that do not match the specifications
-            if pm.get_plugin(ep.name) is not None:
-                pm.unregister(name=ep.name)  # drop the hooks registered before the bad one
-            broken.append(BrokenPlugin(ep.name, source, f"{type(exc).__name__}: {exc}"))
-            continue
-        _SOURCES[id(plugin)] = source
+        _register(pm, plugin, ep.name, source, broken)
     for folder in plugin_dirs:
         _load_folder(pm, Path(folder), broken)
     for plugin in extra_plugins:
@@ -223,12 +241,53 @@ def make_plugin_manager(
     return pm, broken
 
 
+#: a plugin module's list of further plugin modules (dotted names), each registered as a plugin of its own
+PLUGIN_MODULES_ATTR = "plugin_modules"
+
+
+def plugin_modules_in(package: str) -> list[str]:
+    """The dotted names of the modules and packages directly inside ``package`` (not those starting with ``_``),
+    sorted: a plugin bundle's ``plugin_modules = plugin_modules_in(__name__ + ".models")`` picks up a new file or
+    folder without any declaration."""
+    module = importlib.import_module(package)
+    return sorted(
+        f"{package}.{info.name}" for info in pkgutil.iter_modules(module.__path__) if not info.name.startswith("_")
+    )
+
+
+def _register(pm: pluggy.PluginManager, plugin: Any, name: str, source: str, broken: list[BrokenPlugin]) -> None:
+    """Register ``plugin`` under ``name``, then the modules its ``plugin_modules`` names; failures are recorded."""
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:  # hooks that do not match the specifications
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)  # drop the hooks registered before the bad one
+        broken.append(BrokenPlugin(name, source, f"{type(exc).__name__}: {exc}"))
+        return
+    _SOURCES[id(plugin)] = source
+    for module_name in getattr(plugin, PLUGIN_MODULES_ATTR, None) or ():
+        member = module_name.rpartition(".")[2].replace("_", "-")
+        if pm.get_plugin(member) is not None:
+            broken.append(BrokenPlugin(member, source, f"a plugin named '{member}' is already loaded ({module_name})"))
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except (Exception, SystemExit) as exc:  # one broken member must not hide the others
+            broken.append(BrokenPlugin(member, source, f"import {module_name}: {type(exc).__name__}: {exc}"))
+            continue
+        _register(pm, module, member, source, broken)
+
+
 def _load_folder(pm: pluggy.PluginManager, folder: Path, broken: list[BrokenPlugin]) -> None:
-    """Register each ``*.py`` file of ``folder`` as a plugin named after the file, isolated like an entry point."""
+    """Register each ``*.py`` file and each package folder of ``folder`` as a plugin named after it, isolated like an
+    entry point."""
     if not folder.is_dir():
         broken.append(BrokenPlugin(str(folder), str(folder), f"{PLUGINS_DIR_ENV} / --plugins-dir: not a folder"))
         return
-    for path in sorted(folder.glob("*.py")):
+    candidates = sorted(
+        [p for p in folder.glob("*.py")] + [p for p in folder.iterdir() if (p / "__init__.py").is_file()]
+    )
+    for path in candidates:
         if path.name.startswith("_"):
             continue
         name, source = path.stem, str(path.resolve())
@@ -237,24 +296,28 @@ def _load_folder(pm: pluggy.PluginManager, folder: Path, broken: list[BrokenPlug
             continue
         module_name = f"pathogan_bench_plugin_files.{name}"
         try:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
-            spec.loader.exec_module(module)
+            module = _import_file(module_name, path)
         except (Exception, SystemExit) as exc:  # a broken file must not stop the others
             sys.modules.pop(module_name, None)
             broken.append(BrokenPlugin(name, source, f"import {path}: {type(exc).__name__}: {exc}"))
             continue
-        try:
-            pm.register(module, name=name)
-        except (pluggy.PluginValidationError, ValueError) as exc:
-            if pm.get_plugin(name) is not None:
-                pm.unregister(name=name)
-            broken.append(BrokenPlugin(name, source, f"{type(exc).__name__}: {exc}"))
-            continue
-        _SOURCES[id(module)] = source
+        _register(pm, module, name, source, broken)
+
+
+def _import_file(module_name: str, path: Path) -> Any:
+    """Import the file or package folder ``path`` as ``module_name`` (a package's relative imports work)."""
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            module_name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 #: id(plugin object) -> "distribution==version" of the entry point it came from

@@ -1,4 +1,7 @@
-"""Built-in dataset readers: the BraTS naming schemes, MSD, nnU-Net, BIDS, IXI and the synthetic dataset.
+"""Built-in dataset layouts: the BraTS naming schemes (2013 DeepMedic, 2017-2020, 2021+), the Medical Segmentation
+Decathlon, nnU-Net v2 raw datasets, BIDS, IXI, and the generated synthetic dataset. Each is a
+:class:`~pathogan_bench.data.layout.Layout`, and ``--dataset auto`` reads a folder with the layout that finds the
+most cases in it.
 
 Every reader takes two options besides ``modalities``:
 
@@ -17,98 +20,110 @@ False): read the unlabelled ``imagesTs/`` cases too, kept unlabelled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pathogan_bench.data import default_cache_dir, synthetic_root
-from pathogan_bench.plugin import CaseCollection, Spec, collect, detect_scheme, hookimpl
+from pathogan_bench.data.cases import scan_brats2013, scan_brats2017, scan_brats2021
+from pathogan_bench.data.layouts import BRATS_MSD_SLICES, Scan, scan_bids, scan_ixi, scan_msd, scan_nnunet
+from pathogan_bench.plugin import Case, CaseCollection, Layout, NamedFilesLayout, hookimpl
 
 
-def _reader(scheme: str):
-    def factory(
+class BraTS2013(NamedFilesLayout):
+    """BraTS 2013/2015 as redistributed with DeepMedic (Flair_subtrMeanDivStd, OTMultiClass, brainmask)"""
+
+    name = "brats2013"
+
+    def scan(self, root: Path) -> list[Case]:
+        return scan_brats2013(root)
+
+
+class BraTS2017(NamedFilesLayout):
+    """BraTS 2017-2020 (Brats17_XXX_1_flair.nii.gz ..., HGG/LGG or flat)"""
+
+    name = "brats2017"
+
+    def scan(self, root: Path) -> list[Case]:
+        return scan_brats2017(root)
+
+
+class BraTS2021(NamedFilesLayout):
+    """BraTS 2021+ (BraTS-GLI-XXXXX-XXX-t1n/t1c/t2w/t2f.nii.gz, -seg)"""
+
+    name = "brats2021"
+
+    def scan(self, root: Path) -> list[Case]:
+        return scan_brats2021(root)
+
+
+class Decathlon(Layout):
+    """Medical Segmentation Decathlon Task01_BrainTumour (4D imagesTr/BRATS_001.nii.gz, labelsTr/, dataset.json)"""
+
+    name = "msd"
+    default_slice_range: ClassVar[tuple[int, int] | None] = BRATS_MSD_SLICES
+
+    def scan(self, root: Path) -> Scan:
+        return scan_msd(root)
+
+
+class NnUNet(Layout):
+    """nnU-Net v2 raw dataset (imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz, dataset.json channel_names)"""
+
+    name = "nnunet"
+
+    def scan(self, root: Path) -> Scan:
+        return scan_nnunet(root)
+
+
+class BIDS(Layout):
+    """BIDS (sub-XX/[ses-YY/]anat/sub-XX_FLAIR/_T1w/_T2w.nii.gz; lesion masks)"""
+
+    name = "bids"
+
+    def scan(self, root: Path) -> list[Case]:
+        return scan_bids(root)
+
+
+class IXI(Layout):
+    """IXI (IXI002-Guys-0828-T1/-T2.nii.gz), a healthy cohort"""
+
+    name = "ixi"
+
+    def scan(self, root: Path) -> list[Case]:
+        return scan_ixi(root)
+
+
+class Synthetic(BraTS2021):
+    """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)"""
+
+    name = "synthetic"
+
+    def count_cases(self, root: Path) -> int:
+        return 0  # generated data is asked for by name, never detected
+
+    def __call__(
+        self,
         root: Path | None,
-        modalities: list[str] | None = None,
+        modalities: Sequence[str] | None = None,
         allow_missing_modalities: bool = False,
         allow_unlabelled: bool = False,
-        **options,
+        test_images: bool = False,
+        size: int = 64,
+        patients: int = 10,
+        seed: int = 0,
+        cache_dir: Path | None = None,
+        **options: Any,
     ) -> CaseCollection:
-        layout: dict[str, Any] = {"test_images": bool(options["test_images"])} if "test_images" in options else {}
-        return collect(
-            Path(root) if root else None,
-            scheme,
-            modalities,
-            allow_missing_modalities=allow_missing_modalities,
-            allow_unlabelled=allow_unlabelled,
-            **layout,
+        if root is None:
+            root = synthetic_root(default_cache_dir(cache_dir or ""), patients=patients, size=size, seed=seed)
+        cases = super().__call__(
+            root, modalities, allow_missing_modalities=allow_missing_modalities, allow_unlabelled=allow_unlabelled
         )
-
-    return factory
-
-
-def auto(
-    root: Path | None,
-    modalities: list[str] | None = None,
-    allow_missing_modalities: bool = False,
-    allow_unlabelled: bool = False,
-    **options,
-) -> CaseCollection:
-    """Detect the folder's layout: a BraTS naming scheme (2013 DeepMedic, 2017-2020, 2021+), MSD, nnU-Net, BIDS or IXI."""
-    flags: dict[str, Any] = {"allow_missing_modalities": allow_missing_modalities, "allow_unlabelled": allow_unlabelled}
-    if root is None:
-        return synthetic(None, modalities, **flags, **options)
-    scheme = detect_scheme(Path(root))
-    if scheme in ("msd", "nnunet") and "test_images" in options:
-        flags["test_images"] = bool(options["test_images"])
-    return collect(Path(root), scheme, modalities, **flags)
-
-
-def synthetic(
-    root: Path | None,
-    modalities: list[str] | None = None,
-    size: int = 64,
-    patients: int = 10,
-    seed: int = 0,
-    cache_dir: Path | None = None,
-    allow_missing_modalities: bool = False,
-    allow_unlabelled: bool = False,
-    **options,
-) -> CaseCollection:
-    """Synthetic BraTS-like brains with gliomas (generated and cached when no folder is given)."""
-    if root is None:
-        root = synthetic_root(default_cache_dir(cache_dir or ""), patients=patients, size=size, seed=seed)
-    cases = collect(
-        Path(root),
-        "brats2021",
-        modalities,  # its dataset.json gives the slice range
-        allow_missing_modalities=allow_missing_modalities,
-        allow_unlabelled=allow_unlabelled,
-    )
-    cases.scheme = "synthetic"
-    return cases
+        cases.scheme = "synthetic"
+        return cases
 
 
 @hookimpl
-def register_datasets():
-    return [
-        Spec("auto", auto),
-        Spec(
-            "brats2013",
-            _reader("brats2013"),
-            "BraTS 2013/2015 as redistributed with DeepMedic (Flair_subtrMeanDivStd, OTMultiClass, brainmask)",
-        ),
-        Spec("brats2017", _reader("brats2017"), "BraTS 2017-2020 (Brats17_XXX_1_flair.nii.gz ..., HGG/LGG or flat)"),
-        Spec("brats2021", _reader("brats2021"), "BraTS 2021+ (BraTS-GLI-XXXXX-XXX-t1n/t1c/t2w/t2f.nii.gz, -seg)"),
-        Spec(
-            "msd",
-            _reader("msd"),
-            "Medical Segmentation Decathlon Task01_BrainTumour (4D imagesTr/BRATS_001.nii.gz, labelsTr/, dataset.json)",
-        ),
-        Spec(
-            "nnunet",
-            _reader("nnunet"),
-            "nnU-Net v2 raw dataset (imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz, dataset.json channel_names)",
-        ),
-        Spec("bids", _reader("bids"), "BIDS (sub-XX/[ses-YY/]anat/sub-XX_FLAIR/_T1w/_T2w.nii.gz; lesion masks)"),
-        Spec("ixi", _reader("ixi"), "IXI (IXI002-Guys-0828-T1/-T2.nii.gz), a healthy cohort"),
-        Spec("synthetic", synthetic),
-    ]
+def register_datasets() -> list[Layout]:
+    return [BraTS2013(), BraTS2017(), BraTS2021(), Decathlon(), NnUNet(), BIDS(), IXI(), Synthetic()]

@@ -1,4 +1,4 @@
-"""The built-in experiment loggers (``[train] loggers``): TensorBoard and MLflow (:mod:`pathogan_bench.tracking`)."""
+"""The built-in experiment loggers (``[train] loggers``): TensorBoard and MLflow (:mod:`pathogan_bench.engine.loggers`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pathogan_bench.contracts.hookspecs import hookimpl
+from pathogan_bench.contracts.logger import LoggerContext
+from pathogan_bench.engine.loggers import flat_config
 from pathogan_bench.errors import UserError
-from pathogan_bench.hookspecs import hookimpl
 from pathogan_bench.registry import Spec
-from pathogan_bench.tracking import LoggerContext, flat_config
 
 #: HTTP requests to a tracking server: seconds each, and no retries, so a server that is down costs one timeout
 MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}

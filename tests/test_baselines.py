@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pathogan_bench.contracts.model import ModelContext, SegmentationModel
+from pathogan_bench.engine.model_options import model_class
 from pathogan_bench.errors import ModelOptionsError
-from pathogan_bench.model import ModelContext, SegmentationModel, supervision_of
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.mdgru.model import ALL_DIRECTIONS, MDGRU, from_scan_order, to_scan_order
 from pathogan_bench_plugins.models.threshold.model import ThresholdModel, flair_channel
@@ -75,7 +76,7 @@ def test_every_baseline_is_registered_with_its_supervision():
     registry = get_registry()
     for name, kind in SUPERVISION.items():
         entry = registry.get("model", name)
-        assert supervision_of(entry) == kind
+        assert model_class(entry).supervision == kind
         assert entry.spec.summary
     assert ThresholdModel.trainable is False
     assert all(getattr(registry.get("model", n).spec.factory, "trainable", True) for n in ("cyclegan", "mdgru", "unet"))

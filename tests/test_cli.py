@@ -33,7 +33,8 @@ def test_list_json_groups_every_kind(monkeypatch, capsys):
     code, out, _ = invoke_cli("list", "--json")
     assert code == 0
     payload = json.loads(out)
-    assert set(payload["components"]) == set(KINDS)
+    assert set(payload["components"]) == set(KINDS) == set(payload["kinds"])
+    assert all(kind["hook"] == KINDS[name] for name, kind in payload["kinds"].items())
     for entries in payload["components"].values():
         for entry in entries:
             assert entry["name"] and "plugin" in entry and "source" in entry

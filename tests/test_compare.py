@@ -15,13 +15,14 @@ from test_report import make_run
 from pathogan_bench import metrics as M
 from pathogan_bench.comparison import ComparedRun, compare_runs
 from pathogan_bench.errors import UserError
+from pathogan_bench.registry import get_registry
 
 
 @pytest.mark.slow
 def test_compare_runs_side_by_side(tmp_path):
     a = make_run(tmp_path / "a", model="pathogan", shift=2)
     b = make_run(tmp_path / "b", model="unet", shift=0)
-    table = compare_runs([a, b], tmp_path / "out")
+    table = compare_runs([a, b], tmp_path / "out", get_registry())
     assert table["model"].tolist() == ["pathogan", "pathogan", "unet", "unet"]
     assert {"supervision", "loss_set", "data", "dice_mean", "hd95_median", "avd_undefined", "dice_pp_mean"} <= set(
         table
@@ -54,11 +55,11 @@ def test_compare_command(tmp_path):
 
 @pytest.mark.slow
 def test_same_slices_figure_on_flair_with_affines_and_old_runs(tmp_path, capsys, monkeypatch):
-    from pathogan_bench.comparison import comparison_figures
+    from pathogan_bench.comparison import figures as comparison_figures
 
     a = make_run(tmp_path / "a", model="pathogan", shift=2)
     b = make_run(tmp_path / "b", model="unet", shift=0)
-    compare_runs([a, b], tmp_path / "out")
+    compare_runs([a, b], tmp_path / "out", get_registry())
     assert (tmp_path / "out" / "same-slices.png").read_bytes()[:4] == b"\x89PNG"
     assert "keeps no affines" in capsys.readouterr().err  # runs written before affines were kept say so
 
@@ -88,7 +89,7 @@ def test_same_slices_figure_on_flair_with_affines_and_old_runs(tmp_path, capsys,
 
 def test_compare_needs_a_run():
     with pytest.raises(UserError, match="at least one run"):
-        compare_runs([], "out")
+        compare_runs([], "out", get_registry())
 
 
 # -- metrics on NIfTI --------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 import torch
 from test_diffusion import CHANNELS, HEALTHY_VALUE, SIZE, engine_batches
 
-from pathogan_bench.model import ModelContext, supervision_of
+from pathogan_bench.contracts.model import ModelContext
+from pathogan_bench.engine.model_options import model_class
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.dae.model import DenoisingAE, coarse_noise, median_filter_2d
 
@@ -19,7 +20,7 @@ def build(**options) -> DenoisingAE:
 
 
 def test_dae_is_registered_as_a_healthy_model():
-    assert supervision_of(get_registry().get("model", "dae")) == "healthy"
+    assert model_class(get_registry().get("model", "dae")).supervision == "healthy"
 
 
 def test_coarse_noise_is_drawn_at_low_resolution_upsampled_and_kept_in_the_brain():

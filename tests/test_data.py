@@ -24,8 +24,9 @@ from pathogan_bench.data import (
 from pathogan_bench.data.intensity import normalise_volume
 from pathogan_bench.data.slices import MINOR
 from pathogan_bench.engine.batches import select_training
+from pathogan_bench.engine.datasets import read_dataset
 from pathogan_bench.errors import UserError
-from pathogan_bench.registry import create
+from pathogan_bench.registry import create, get_registry
 
 SHAPE = (32, 32, 12)
 
@@ -63,7 +64,7 @@ def brats2021_case(root: Path, pid: str, mods=("t1n", "t1c", "t2w", "t2f"), seg=
 def test_brats2021_scheme(tmp_path):
     brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     brats2021_case(tmp_path, "BraTS-GLI-00002-000")
-    cases = create("dataset", "auto", tmp_path)
+    cases = read_dataset(get_registry(), "auto", tmp_path)
     assert cases.scheme == "brats2021" and len(cases) == 2
     assert cases.modalities == ("flair", "t1", "t1c", "t2")
     assert cases.cases[0].label is not None
@@ -74,7 +75,7 @@ def test_brats2017_scheme_in_hgg_lgg_folders(tmp_path):
         for m in ("flair", "t1", "t1ce", "t2"):
             write(tmp_path / grade / pid / f"{pid}_{m}.nii.gz", volume())
         write(tmp_path / grade / pid / f"{pid}_seg.nii.gz", label())
-    cases = create("dataset", "auto", tmp_path, modalities=["flair", "t1ce"])
+    cases = read_dataset(get_registry(), "auto", tmp_path, modalities=["flair", "t1ce"])
     assert cases.scheme == "brats2017" and len(cases) == 2 and cases.modalities == ("flair", "t1c")
 
 
@@ -84,7 +85,7 @@ def test_brats2013_deepmedic_scheme(tmp_path):
         write(tmp_path / pid / "T1c_subtrMeanDivStd.nii.gz", volume(1))
         write(tmp_path / pid / "brainmask.nii.gz", (volume() > 0).astype(np.uint8))
         write(tmp_path / pid / "OTMultiClass.nii.gz", label())
-    cases = create("dataset", "auto", tmp_path)
+    cases = read_dataset(get_registry(), "auto", tmp_path)
     assert cases.scheme == "brats2013" and cases.modalities == ("flair", "t1c")
     assert cases.cases[0].brain_mask is not None
 
@@ -233,7 +234,7 @@ def test_synthetic_is_deterministic_and_plausible(tmp_path):
 
 @pytest.mark.slow
 def test_slice_counts_on_real_data(shared_data):
-    cases = create("dataset", "auto", shared_data / "brats2013-deepmedic")
+    cases = read_dataset(get_registry(), "auto", shared_data / "brats2013-deepmedic")
     assert cases.scheme == "brats2013" and len(cases) == 4
     table = prepare_slices(cases, PreprocessConfig(), None, False)
     for pid in table.patients():
@@ -378,8 +379,8 @@ def test_a_case_missing_a_modality_is_an_error_unless_allowed(tmp_path):
     brats2021_case(tmp_path, "BraTS-GLI-00001-000")
     brats2021_case(tmp_path, "BraTS-GLI-00002-000", mods=("t1n", "t2w", "t2f"))
     with pytest.raises(UserError, match="modality t1c missing for BraTS-GLI-00002-000"):
-        create("dataset", "auto", tmp_path)
-    cases = create("dataset", "auto", tmp_path, allow_missing_modalities=True)
+        read_dataset(get_registry(), "auto", tmp_path)
+    cases = read_dataset(get_registry(), "auto", tmp_path, allow_missing_modalities=True)
     assert cases.modalities == ("flair", "t1", "t1c", "t2")  # the case is dropped, not the modality
     assert [c.patient_id for c in cases] == ["BraTS-GLI-00001-000"]
     assert cases.skipped == ["BraTS-GLI-00002-000"]

@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from pathogan_bench import device
 from pathogan_bench.errors import UserError
+from pathogan_bench.utils import device
 
 
 def test_threads_follow_omp_num_threads_then_the_cores_this_process_may_use(monkeypatch):

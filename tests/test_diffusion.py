@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from pathogan_bench.config import RunConfig
+from pathogan_bench.contracts.model import ModelContext
 from pathogan_bench.data.slices import SliceTable
 from pathogan_bench.engine.batches import DomainBatches, training_batches
 from pathogan_bench.engine.checkpoint import load_checkpoint, save_checkpoint
+from pathogan_bench.engine.model_options import model_class, model_options
 from pathogan_bench.engine.plan import plan_run
 from pathogan_bench.errors import UserError
-from pathogan_bench.model import ModelContext, model_options, supervision_of
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.anoddpm.model import AnoDDPM, AnoDDPMConfig
 from pathogan_bench_plugins.models.anoddpm.simplex import octave_simplex_noise
@@ -58,8 +59,8 @@ def brains(n: int, seed: int = 0, blob: bool = False) -> torch.Tensor:
 
 # -- supervision ------------------------------------------------------------------------------------------------------
 def test_models_state_their_supervision_kinds():
-    assert supervision_of(REGISTRY.get("model", "diffusion-guided")) == "weak"
-    assert supervision_of(REGISTRY.get("model", "anoddpm")) == "healthy"
+    assert model_class(REGISTRY.get("model", "diffusion-guided")).supervision == "weak"
+    assert model_class(REGISTRY.get("model", "anoddpm")).supervision == "healthy"
 
 
 def marked_table(n_healthy: int = 7, n_pathological: int = 9) -> SliceTable:
@@ -118,9 +119,11 @@ def test_defaults_are_the_papers_and_the_quick_preset_samples_in_few_steps():
     registry = get_registry()
     for name in ("diffusion-guided", "anoddpm"):
         entry = registry.get("model", name)
-        assert model_options(entry, "quick", {"width": 0.125}) == {"sampling_steps": 10, "width": 0.125}
-        assert model_options(entry, "quick", {"sampling_steps": 3}) == {"sampling_steps": 3}  # the user's win
-        assert model_options(entry, "paper", {}) == {}
+        assert model_options(model_class(entry), "quick", {"width": 0.125}) == {"sampling_steps": 10, "width": 0.125}
+        assert model_options(model_class(entry), "quick", {"sampling_steps": 3}) == {
+            "sampling_steps": 3
+        }  # the user's win
+        assert model_options(model_class(entry), "paper", {}) == {}
 
 
 @pytest.mark.parametrize(

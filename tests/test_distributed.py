@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from pathogan_bench.model import guarded_step, make_adam
+from pathogan_bench.utils.optim import guarded_step, make_adam
 
 
 def tiny_net() -> torch.nn.Module:

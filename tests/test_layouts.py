@@ -27,10 +27,11 @@ from layout_builders import (
 )
 
 from pathogan_bench.config import RunConfig
-from pathogan_bench.data import PreprocessConfig, detect_scheme, prepare_slices
+from pathogan_bench.data import PreprocessConfig, prepare_slices
 from pathogan_bench.data.slices import HEALTHY, PATHOLOGICAL
+from pathogan_bench.engine.datasets import detect_layout, read_dataset
 from pathogan_bench.errors import UserError
-from pathogan_bench.registry import create
+from pathogan_bench.registry import create, get_registry
 
 BUILDERS = {"msd": msd, "nnunet": nnunet, "bids": bids, "ixi": ixi}
 
@@ -115,8 +116,8 @@ def test_ixi_naming_in_per_modality_folders(tmp_path, anatomy):
 def test_auto_detection_recognises_every_layout(tmp_path):
     for name, build in BUILDERS.items():
         root = build(tmp_path / name)
-        assert detect_scheme(root) == name
-        assert create("dataset", "auto", root).scheme == name
+        assert detect_layout(get_registry(), root) == name
+        assert read_dataset(get_registry(), "auto", root).scheme == name
 
 
 @pytest.mark.parametrize("layout", list(BUILDERS))
@@ -178,7 +179,9 @@ def cohort_config(data: Path, healthy: Path, tmp_path: Path, model: str = "patho
 def test_healthy_cohort_joins_the_training_split_only(tmp_path, anatomy):
     from pathogan_bench.engine.prepare import prepare_data
 
-    data = prepare_data(cohort_config(msd(tmp_path / "msd", n=4, n_test=0), ixi(tmp_path / "ixi"), tmp_path))
+    data = prepare_data(
+        cohort_config(msd(tmp_path / "msd", n=4, n_test=0), ixi(tmp_path / "ixi"), tmp_path), get_registry()
+    )
     cohort = ["IXI001-Guys-0801", "IXI002-Guys-0802", "IXI003-Guys-0803"]
     assert data.healthy_patients == cohort and set(cohort) <= set(data.splits["train"])
     assert not set(cohort) & set(data.splits["test"] + data.splits["val"])  # the test split stays the labelled data's
@@ -195,7 +198,7 @@ def test_healthy_training_slices_come_from_the_cohort_alone(supervision_model, t
 
     config = cohort_config(msd(tmp_path / "msd", n=4, n_test=0), ixi(tmp_path / "ixi"), tmp_path, supervision_model)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, augment=False))
-    data = prepare_data(config)
+    data = prepare_data(config, get_registry())
     batches = training_batches(plan_run(config), data.table, data.indices("train"), data.healthy_source())
     cohort_images = data.table.images[data.healthy_source()]
     assert len(batches.healthy) == len(cohort_images)
@@ -227,7 +230,7 @@ def test_healthy_cohort_that_cannot_match_is_refused(change, expected, tmp_path,
     options = {"modalities": ["flair", "t1"]} if change == "modalities" else {}
     config = cohort_config(labelled, cohort, tmp_path, **options)
     with pytest.raises(UserError, match=expected) as err:
-        prepare_data(config)
+        prepare_data(config, get_registry())
     assert str(cohort) in str(err.value) and "\n" not in str(err.value)
 
 

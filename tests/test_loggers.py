@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import TINY_RUN, invoke_cli
 
+from pathogan_bench.contracts.logger import LoggerContext
+from pathogan_bench.contracts.spec import Spec
+from pathogan_bench.engine.loggers import RunLoggers, flat_config
 from pathogan_bench.registry import Registry
-from pathogan_bench.spec import Spec
-from pathogan_bench.tracking import LoggerContext, RunLoggers, flat_config
 
 #: a U-Net small enough to train a few steps in about a second
 TINY_UNET = ("--model-option", "width=0.0625", "--model-option", "levels=2")
@@ -43,7 +44,7 @@ class Broken(Recorder):
 
 
 class _Plugin:
-    from pathogan_bench.hookspecs import hookimpl
+    from pathogan_bench.contracts.hookspecs import hookimpl
 
     @staticmethod
     @hookimpl

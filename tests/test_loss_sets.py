@@ -5,9 +5,9 @@ import types
 import pytest
 
 from pathogan_bench.config import parse_loss_override
+from pathogan_bench.contracts.hookspecs import hookimpl
+from pathogan_bench.engine.loss_sets import loss_set_pairs, resolve_loss_set
 from pathogan_bench.errors import UnknownComponentError, UserError
-from pathogan_bench.hookspecs import hookimpl
-from pathogan_bench.loss_sets import loss_set_pairs, resolve_loss_set
 from pathogan_bench.registry import Registry, Spec
 
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 import torch
 
-from pathogan_bench.loss_sets import resolve_loss_set
+from pathogan_bench.engine.loss_sets import resolve_loss_set
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.pathogan import loss_terms as losses
 from pathogan_bench_plugins.models.pathogan.step import TranslationStep as PathoGANStep

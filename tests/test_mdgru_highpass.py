@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
+from pathogan_bench.contracts.model import ModelContext
 from pathogan_bench.errors import UserError
-from pathogan_bench.model import ModelContext
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.mdgru.model import (
     HIGHPASS_REFERENCE_SIDE,

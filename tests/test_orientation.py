@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from pathogan_bench.orientation import RADIOLOGICAL, figure_label, orientation_label, slice_view, to_display
+from pathogan_bench.utils.orientation import RADIOLOGICAL, figure_label, orientation_label, slice_view, to_display
 
 #: world (RAS+) direction each axis code points to
 DIRECTION = {"R": (1, 0, 0), "L": (-1, 0, 0), "A": (0, 1, 0), "P": (0, -1, 0), "S": (0, 0, 1), "I": (0, 0, -1)}

@@ -7,9 +7,10 @@ from dataclasses import fields
 import pytest
 import torch
 
+from pathogan_bench.contracts.loss import WeightedTerm
+from pathogan_bench.contracts.model import ModelContext, config_from_options
+from pathogan_bench.engine.loss_sets import resolve_loss_set
 from pathogan_bench.errors import ModelOptionsError
-from pathogan_bench.loss_sets import WeightedTerm, resolve_loss_set
-from pathogan_bench.model import ModelContext, config_from_options
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig, residual_translation
 from pathogan_bench_plugins.models.pathogan.step import TranslationStep as PathoGANStep

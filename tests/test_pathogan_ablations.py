@@ -7,8 +7,8 @@ import torch
 from test_pathogan import make_batch
 from test_pathogan import make_model as tiny_pathogan
 
+from pathogan_bench.contracts.model import config_from_options
 from pathogan_bench.errors import UserError
-from pathogan_bench.model import config_from_options
 from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig
 
 

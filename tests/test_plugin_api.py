@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -33,16 +32,23 @@ class Blob(SegmentationModel):
         return (images[:, 0] > self.level).float()
 
 
-@dataclass(frozen=True)
-class Sensitivity:
-    name: str = "sensitivity"
-    level: str = "pair"
-
-    def __call__(self, pred, ref, spacing=None):
-        return float((pred & ref).sum() / ref.sum()) if ref.any() else float("nan")
+SENSITIVITY = api.PairScore(
+    "sensitivity",
+    lambda pred, ref, spacing: float((pred & ref).sum() / ref.sum()) if ref.any() else float("nan"),
+    label="Sensitivity",
+)
 
 
-def my_scans(root, modalities=None, **options):
+class MyScans(api.Layout):
+    """One folder per patient holding flair.nii.gz."""
+
+    name = "my-scans"
+
+    def scan(self, root):
+        return [Case(f.name, {"flair": f / "flair.nii.gz"}) for f in sorted(Path(root).iterdir()) if f.is_dir()]
+
+
+def my_scans_without_a_count(root, modalities=None, **options):
     cases = [Case(folder.name, {"flair": folder / "flair.nii.gz"}) for folder in sorted(Path(root).iterdir())]
     return CaseCollection(Path(root), cases, ("flair",), scheme="my-scans")
 
@@ -62,11 +68,11 @@ class ExamplePlugin:
 
     @hookimpl
     def register_metrics(self):
-        return [Spec("sensitivity", lambda empty="default": Sensitivity(), tags={"higher_is_better": "true"})]
+        return [Spec("sensitivity", lambda empty="default": SENSITIVITY)]
 
     @hookimpl
     def register_datasets(self):
-        return [Spec("my-scans", my_scans)]
+        return [MyScans(), Spec("uncounted", my_scans_without_a_count)]
 
     @hookimpl
     def register_commands(self):
@@ -102,13 +108,22 @@ def test_an_example_plugin_adds_a_model_a_metric_a_dataset_and_a_command(with_ex
     listing = json.loads(out)
     blob = next(c for c in listing["components"]["model"] if c["name"] == "blob")
     assert blob["supervision"] == "none" and blob["description"] == "Segments bright FLAIR blobs."
-    assert "sensitivity" in [c["name"] for c in listing["components"]["metric"]]
+    sensitivity = next(c for c in listing["components"]["metric"] if c["name"] == "sensitivity")
+    assert (sensitivity["unit"], sensitivity["direction"], sensitivity["input"]) == (
+        "ratio",
+        "higher is better",
+        "mask",
+    )
     assert {c["name"] for c in listing["commands"]} >= {"volume", "sample"}
     code, out, _ = invoke_cli("volume", "--help")
     assert code == 0 and "parameter count" in out
     (tmp_path / "p1").mkdir()
+    (tmp_path / "p1" / "flair.nii.gz").write_bytes(b"")
     collection = reg.get_registry().create("dataset", "my-scans", tmp_path)
     assert [c.patient_id for c in collection] == ["p1"]
+    errors = [b["error"] for b in listing["broken"]]
+    assert any("dataset 'uncounted' does not meet the dataset contract: no method 'count_cases'" in e for e in errors)
+    assert "uncounted" not in [c["name"] for c in listing["components"]["dataset"]]
 
 
 def test_sample_comes_from_the_pathogan_plugin():

@@ -9,28 +9,36 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pathogan_bench import registry as registry_module
+from pathogan_bench.comparison.runs import ComparedRun, load_run
 from pathogan_bench.comparison.tables import tabulate_runs
+from pathogan_bench.contracts.metric import MetricFacts
+from pathogan_bench.contracts.postprocess import Volume
+from pathogan_bench.contracts.threshold_policy import MapSet, PolicyData
 from pathogan_bench.data.slices import HEALTHY, PATHOLOGICAL
-from pathogan_bench.errors import UserError
-from pathogan_bench.evaluation import score_and_report
-from pathogan_bench.evaluation.policies import (
+from pathogan_bench.errors import ContractError, UserError
+from pathogan_bench.evaluation import plan_scoring, score_and_report
+from pathogan_bench.evaluation.scoring_plan import create_with_argument
+from pathogan_bench.metrics.lesionwise import HD95_PENALTY, lesion_wise, size_stratum
+from pathogan_bench.plugin import hookimpl
+from pathogan_bench.record.facts import RunFacts
+from pathogan_bench.record.summary import Summary
+from pathogan_bench.registry import Registry, Spec, get_registry, make_plugin_manager
+from pathogan_bench.utils.io import write_json
+from pathogan_bench_plugins.postprocess import ErodeBrain, MedianFilter, MinComponent
+from pathogan_bench_plugins.threshold_policies import (
     FalsePositiveRatePolicy,
-    MapSet,
     ModelPolicy,
     OraclePolicy,
     OtsuPolicy,
-    PolicyData,
     ValidationDicePolicy,
     fpr_threshold,
     otsu_threshold,
 )
-from pathogan_bench.evaluation.postprocess import ErodeBrain, MedianFilter, MinComponent, Volume, create_steps
-from pathogan_bench.io import write_json
-from pathogan_bench.metrics.lesionwise import HD95_PENALTY, lesion_wise, size_stratum
-from pathogan_bench.metrics.registered import metric_facts
-from pathogan_bench.plugin import hookimpl
-from pathogan_bench.registry import Registry, Spec, get_registry, make_plugin_manager
+
+
+def create_steps(registry, names):
+    return [create_with_argument(registry, "postprocess", name) for name in names]
+
 
 RNG = np.random.default_rng(0)
 
@@ -225,6 +233,7 @@ class TablePlugin:
 
     class MeanProb:
         name, input, level, unit, label, higher_is_better = "mean_prob", "map", "split", "ml", "mean map", False
+        description, note = "the mean of the map inside the brain", ""
 
         def __call__(self, prob, ref, valid=None):
             return float(np.asarray(prob, np.float64)[valid].mean())
@@ -242,19 +251,16 @@ class TablePlugin:
     @staticmethod
     @hookimpl
     def register_metrics():
-        return [Spec("mean_prob", TablePlugin.MeanProb, tags={"input": "map"})]
+        return [Spec("mean_prob", TablePlugin.MeanProb)]
 
 
 @pytest.fixture
 def plugin_registry():
     pm, broken = make_plugin_manager(extra_plugins=[TablePlugin])
-    saved = registry_module._REGISTRY
-    registry_module._REGISTRY = Registry(pm, broken)
-    yield registry_module._REGISTRY
-    registry_module._REGISTRY = saved
+    return Registry(pm, broken)
 
 
-def small_run(tmp_path, model: str, shift: int):
+def small_run(tmp_path, model: str, shift: int, registry: Registry):
     n, size = 8, 16
     mask = np.zeros((n, size, size), bool)
     mask[2:6, 5:10, 5:10] = True
@@ -273,25 +279,23 @@ def small_run(tmp_path, model: str, shift: int):
     }
     run_dir = tmp_path / model
     run_dir.mkdir()
-    info = {"model": model, "supervision": "none", "spacing": [1.0, 1.0]}
-    write_json(run_dir / "run.json", info)
+    info = RunFacts(model=model, supervision="none", spacing=[1.0, 1.0])
+    write_json(run_dir / "run.json", info.to_dict())
     np.savez(run_dir / "predictions.npz", **arrays)
-    summary = score_and_report(
-        arrays,
-        info,
+    scoring = plan_scoring(
+        registry,
         ["dice", "hd95", "mean_prob", "auroc"],
-        "default",
-        run_dir,
         policies=["model", "half", "otsu", "oracle"],
         postprocess=["zero-edges", "min-component:2"],
     )
+    summary = score_and_report(arrays, info, scoring, run_dir)
     return run_dir, summary
 
 
 def test_a_plugin_policy_step_and_map_metric_appear_in_run_and_comparison_tables(tmp_path, plugin_registry):
-    run_dir, summary = small_run(tmp_path, "threshold", 0)
-    other, _ = small_run(tmp_path, "dae", 1)
-    facts = metric_facts(plugin_registry, "mean_prob")
+    run_dir, summary = small_run(tmp_path, "threshold", 0, plugin_registry)
+    other, _ = small_run(tmp_path, "dae", 1, plugin_registry)
+    facts = summary.metric_facts["mean_prob"]
     assert (facts.input, facts.unit, facts.higher_is_better) == ("map", "ml", False)
     assert summary.metrics == ["dice", "hd95"] and summary.map_metrics == ["mean_prob", "auroc"]
     report = (run_dir / "report.md").read_text()
@@ -300,26 +304,53 @@ def test_a_plugin_policy_step_and_map_metric_appear_in_run_and_comparison_tables
     assert "oracle (optimistic)" in report
     rows = summary.policies["test"]
     assert len(rows) == 8 and rows[0]["slice_dice"]["mean"] == pytest.approx(1.0)
-    table = tabulate_runs([run_dir, other])
+    runs = [load_run(ComparedRun(d.name, 0, 1.0, d, "none"), get_registry()) for d in (run_dir, other)]
+    table = tabulate_runs(runs)
     markdown = table.markdown()
     assert "mean map (ml)" in table.header and "AUROC (%)" in table.header
     assert "| half |" in markdown and "3D Dice over threshold (points)" in markdown
     assert "mean_prob" in table.table.columns
 
 
-def test_unknown_policy_fails_with_a_user_error():
-    from pathogan_bench.evaluation.policies import create_policies
+def test_unknown_policy_or_bad_argument_fails_with_a_user_error():
+    for bad in ("fpr:abc", "otsu:3", "no-such-policy"):
+        with pytest.raises(UserError):
+            plan_scoring(get_registry(), ["dice"], policies=[bad])
 
-    with pytest.raises(UserError):
-        create_policies(get_registry(), ["fpr:abc"])
+
+def test_a_policy_that_falls_short_of_its_contract_is_refused_naming_its_plugin():
+    class NoCalibrationFact:
+        label, optimistic = "lazy", False
+
+        def looks_at(self, data):
+            return ""
+
+        def thresholds(self, data):
+            return 0.5
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_threshold_policies():
+            return [Spec("lazy", NoCalibrationFact)]
+
+    registry = Registry(*make_plugin_manager(extra_plugins=[Plugin]))
+    with pytest.raises(ContractError, match="threshold-policy 'lazy' from plugin .*no attribute 'needs_calibration'"):
+        plan_scoring(registry, [], policies=["lazy"])
+
+
+def test_metric_facts_travel_with_the_summary(tmp_path, plugin_registry):
+    run_dir, summary = small_run(tmp_path, "threshold", 0, plugin_registry)
+    stored = Summary.load(run_dir / "summary.json")  # read without the plugin's registry
+    assert stored.metric_facts["mean_prob"] == MetricFacts("mean_prob", "map", False, "ml", "split", "mean map")
+    assert stored.facts("mean_prob").column("mm") == "mean map (ml)"
 
 
 def test_a_models_margin_is_over_the_threshold_scored_on_the_same_test_patients():
-    from pathogan_bench.comparison.policies import policy_frame
-    from pathogan_bench.report import Summary
+    from pathogan_bench.comparison.policy_tables import policy_frame
 
     def summary(model: str, fold: int, dice: float) -> Summary:
-        run = {"model": model, "data": "/data", "split_protocol": f"fold {fold} of 2", "seeds": {"split": 0}}
+        run = RunFacts(model=model, data="/data", split_protocol=f"fold {fold} of 2", seeds={"split": 0})
         found = Summary(run, [], "default", "mm")
         found.policies = {"test": [{"policy": "model", "postprocess": "none", "dice_3d": dice, "slice_dice": dice}]}
         return found
@@ -332,17 +363,16 @@ def test_a_models_margin_is_over_the_threshold_scored_on_the_same_test_patients(
 
 
 def test_the_pooled_policy_table_averages_a_models_runs_and_their_paired_margins():
-    from pathogan_bench.comparison.policies import policy_comparison_markdown
-    from pathogan_bench.report import Summary
+    from pathogan_bench.comparison.policy_tables import policy_comparison_markdown
 
     def summary(model: str, fold: int, seed: int, dice: float, fraction: float = 1.0) -> Summary:
-        run = {
-            "model": model,
-            "data": "/data",
-            "split_protocol": f"fold {fold} of 2",
-            "seeds": {"split": 0, "training": seed},
-            "label_fraction": fraction,
-        }
+        run = RunFacts(
+            model=model,
+            data="/data",
+            split_protocol=f"fold {fold} of 2",
+            seeds={"split": 0, "training": seed},
+            label_fraction=fraction,
+        )
         found = Summary(run, [], "default", "mm")
         found.policies = {
             "test": [

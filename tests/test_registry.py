@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import types
+from pathlib import Path
 
 import pytest
 
 from pathogan_bench import registry as reg
+from pathogan_bench.contracts.hookspecs import hookimpl
 from pathogan_bench.errors import DuplicateComponentError, UnknownComponentError
-from pathogan_bench.hookspecs import hookimpl
 from pathogan_bench.registry import Registry, Spec
 
 
@@ -16,6 +17,9 @@ class Scale:
 
     def __init__(self, factor: float = 1.0):
         self.factor = factor
+
+    def __call__(self, step):
+        return self.factor * step
 
 
 def plugin(**hooks):
@@ -107,10 +111,36 @@ GOOD_PLUGIN = plugin(register_metrics=lambda: [Spec("good-metric", Scale)])
 
 def test_builtin_components_come_through_the_entry_point_group():
     registry = reg.get_registry()
-    sources = {e.plugin for e in registry.entries()}
-    declared = {ep.name for ep in importlib.metadata.entry_points(group="pathogan_bench")}
-    assert sources <= declared
+    (bundle,) = [ep for ep in importlib.metadata.entry_points(group="pathogan_bench") if ep.name == "builtin"]
+    members = {name.rpartition(".")[2].replace("_", "-") for name in bundle.load().plugin_modules}
+    assert {e.plugin for e in registry.entries() if e.source.startswith("pathogan-bench==")} <= members
+    folders = Path(__file__).resolve().parents[1] / "plugins" / "models"
+    assert {p.name.replace("_", "-") for p in folders.iterdir() if (p / "__init__.py").is_file()} <= members
     for name in ("pathogan", "cyclegan", "mdgru", "unet", "threshold"):
         assert registry.get("model", name).source.startswith("pathogan-bench==")
     assert {"full", "no-vae", "no-relevancy", "no-identity", "cyclegan-objective"} <= set(registry.names("loss-set"))
     assert {"dice", "hd95", "avd"} <= set(registry.names("metric"))
+
+
+def test_a_bundle_registers_each_of_its_plugin_modules_and_a_new_module_needs_no_declaration(tmp_path, monkeypatch):
+    package = tmp_path / "bundle_for_tests"
+    (package / "parts").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pathogan_bench.plugin import plugin_modules_in\nplugin_modules = plugin_modules_in(__name__ + '.parts')\n"
+    )
+    (package / "parts" / "__init__.py").write_text("")
+    metric = (
+        "from pathogan_bench.plugin import Spec, hookimpl\n@hookimpl\ndef register_loss_sets():\n"
+        "    return [Spec('{0}', lambda: [('identity', 1.0)])]\n"
+    )
+    (package / "parts" / "first.py").write_text(metric.format("set-one"))
+    (package / "parts" / "second_part.py").write_text(metric.format("set-two"))
+    (package / "parts" / "broken.py").write_text("raise RuntimeError('half-written')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = importlib.metadata.EntryPoint("bundle", "bundle_for_tests", "pathogan_bench")
+    monkeypatch.setattr(reg.importlib.metadata, "entry_points", lambda group: [ep])
+    pm, broken = reg.make_plugin_manager()
+    registry = Registry(pm, broken)
+    assert registry.names("loss-set") == ["set-one", "set-two"]
+    assert registry.get("loss-set", "set-two").plugin == "second-part"
+    assert [(b.plugin, "half-written" in b.error) for b in registry.broken] == [("broken", True)]

@@ -12,8 +12,23 @@ import pytest
 from conftest import invoke_cli
 
 from pathogan_bench.errors import UserError
-from pathogan_bench.evaluation import evaluate_predictions, evaluate_run
-from pathogan_bench.report import Stat, Summary, format_stat, print_summary, render_markdown, summarise
+from pathogan_bench.evaluation import evaluate_predictions, evaluate_run, plan_scoring
+from pathogan_bench.record.facts import RunFacts
+from pathogan_bench.record.summary import Stat, Summary, summarise
+from pathogan_bench.registry import get_registry
+from pathogan_bench.reporting.format import format_stat
+from pathogan_bench.reporting.run_report import print_summary, render_markdown
+
+REGISTRY = get_registry()
+
+
+def mask_metrics(*names: str) -> dict:
+    """The registered mask metrics named (default: the run defaults'), created as a run creates them."""
+    return plan_scoring(REGISTRY, list(names) or ["dice", "hd95", "avd", "dice_pp"]).mask_metrics
+
+
+def facts_of(*names: str) -> dict:
+    return plan_scoring(REGISTRY, list(names)).facts
 
 
 def make_run(run_dir: Path, model: str = "pathogan", seed: int = 0, shift: int = 1, spacing=(1.0, 1.0)) -> Path:
@@ -81,7 +96,7 @@ def test_evaluate_predictions_tables():
     prob = np.where(mask, 0.8, 0.1).astype(np.float16)
     prob[1] = 0.0  # nothing predicted
     slices, patients = evaluate_predictions(
-        prob, mask, ["a", "a", "b", "b"], [0, 1, 0, 1], ["train", "train", "test", "test"], threshold=0.5
+        prob, mask, ["a", "a", "b", "b"], [0, 1, 0, 1], ["train", "train", "test", "test"], 0.5, mask_metrics()
     )
     assert list(slices.columns[:7]) == ["patient", "z", "split", "dice", "hd95", "avd", "case"]
     assert slices["dice"].tolist() == [1.0, 0.0, 1.0, 1.0]
@@ -97,17 +112,17 @@ def test_evaluate_predictions_tables():
 def test_threshold_is_applied_as_greater_or_equal_in_full_precision():
     mask = np.ones((1, 4, 4), bool)
     prob = np.full((1, 4, 4), 0.2998, np.float16)  # float16 rounds 0.3 to 0.30005
-    slices, _ = evaluate_predictions(prob, mask, ["a"], [0], ["test"], threshold=0.3, metrics=["dice"])
+    slices, _ = evaluate_predictions(prob, mask, ["a"], [0], ["test"], threshold=0.3, metrics=mask_metrics("dice"))
     assert slices["dice"][0] == 0.0
     slices, _ = evaluate_predictions(
-        prob, mask, ["a"], [0], ["test"], threshold=float(np.float16(0.2998)), metrics=["dice"]
+        prob, mask, ["a"], [0], ["test"], threshold=float(np.float16(0.2998)), metrics=mask_metrics("dice")
     )
     assert slices["dice"][0] == 1.0
 
 
 def test_evaluate_run_writes_tables_and_reports(tmp_path):
     run = make_run(tmp_path / "run")
-    summary = evaluate_run(run)
+    summary = evaluate_run(run, REGISTRY)
     slices = pd.read_csv(run / "metrics_slices.csv")
     patients = pd.read_csv(run / "metrics_patients.csv")
     assert len(slices) == 12 and {"patient", "z", "split", "dice", "hd95", "avd"} <= set(slices.columns)
@@ -128,8 +143,8 @@ def test_evaluate_run_writes_tables_and_reports(tmp_path):
 
 def test_evaluate_run_respects_spacing_metrics_and_convention(tmp_path):
     run = make_run(tmp_path / "run", spacing=(2.0, 2.0))
-    plain = evaluate_run(make_run(tmp_path / "plain"), metrics=["hd"])
-    summary = evaluate_run(run, metrics=["hd", "avd_mean"], empty="brats")
+    plain = evaluate_run(make_run(tmp_path / "plain"), REGISTRY, metrics=["hd"])
+    summary = evaluate_run(run, REGISTRY, metrics=["hd", "avd_mean"], empty="brats")
     assert summary.unit == "mm" and summary.metrics == ["hd", "avd_mean"] and summary.empty == "brats"
     assert summary.splits["test"]["hd"].mean == pytest.approx(2 * plain.splits["test"]["hd"].mean)
     assert "HD (mm)" in (run / "report.md").read_text()
@@ -137,14 +152,14 @@ def test_evaluate_run_respects_spacing_metrics_and_convention(tmp_path):
 
 def test_evaluate_run_reports_bad_directories(tmp_path):
     with pytest.raises(UserError, match="run.json"):
-        evaluate_run(tmp_path)
+        evaluate_run(tmp_path, REGISTRY)
     run = make_run(tmp_path / "run")
     (run / "predictions.npz").write_bytes(b"not a zip")
     with pytest.raises(UserError, match=r"predictions.npz: cannot read"):
-        evaluate_run(run)
+        evaluate_run(run, REGISTRY)
     np.savez(run / "predictions.npz", prob=np.zeros((1, 4, 4)))
     with pytest.raises(UserError, match="missing arrays mask"):
-        evaluate_run(run)
+        evaluate_run(run, REGISTRY)
 
 
 def test_summarise_counts_slices_with_any_undefined_distance():
@@ -159,9 +174,8 @@ def test_summarise_counts_slices_with_any_undefined_distance():
         }
     )
     patients = pd.DataFrame({"patient": ["a"], "split": ["test"], "dice_pp": [0.6], "slices": [3]})
-    summary = summarise(
-        slices, patients, {"model": "m", "spacing": [1, 1]}, ["dice", "hd95", "avd", "dice_pp"], "default"
-    )
+    metrics = ["dice", "hd95", "avd", "dice_pp"]
+    summary = summarise(slices, patients, RunFacts(model="m", spacing=[1, 1]), metrics, "default", facts_of(*metrics))
     assert summary.undefined_slices["test"] == 2
     assert summary.splits["test"]["avd"].undefined == 2 and summary.splits["test"]["dice_pp"].mean == 0.6
 
@@ -169,17 +183,20 @@ def test_summarise_counts_slices_with_any_undefined_distance():
 def test_report_counts_skipped_bad_cases():
     slices = pd.DataFrame({"patient": ["a"], "z": [0], "split": ["test"], "dice": [1.0]})
     patients = pd.DataFrame({"patient": ["a"], "split": ["test"], "dice_pp": [1.0], "slices": [1]})
-    run = {"model": "m", "spacing": [1, 1], "skipped_cases": ["bad-1", "bad-2"]}
-    markdown = render_markdown(summarise(slices, patients, run, ["dice", "dice_pp"], "default"))
+    run = RunFacts(model="m", spacing=[1, 1], skipped_cases=["bad-1", "bad-2"])
+    facts = facts_of("dice", "dice_pp")
+    markdown = render_markdown(summarise(slices, patients, run, ["dice", "dice_pp"], "default", facts))
     assert "2 case(s) left out: bad-1, bad-2" in markdown
-    clean = render_markdown(summarise(slices, patients, {**run, "skipped_cases": []}, ["dice", "dice_pp"], "default"))
+    clean = render_markdown(
+        summarise(slices, patients, RunFacts(model="m", spacing=[1, 1]), ["dice", "dice_pp"], "default", facts)
+    )
     assert "skipped" not in clean
 
 
 def test_print_summary_shows_every_cell(tmp_path):
     from rich.console import Console
 
-    summary = evaluate_run(make_run(tmp_path / "run"))
+    summary = evaluate_run(make_run(tmp_path / "run"), REGISTRY)
     console = Console(record=True, width=60, file=open(tmp_path / "out.txt", "w"))
     print_summary(summary, console=console)
     text = console.export_text()
@@ -205,7 +222,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 @pytest.mark.slow
 def test_fig2_with_and_without_generated_images(tmp_path):
-    from pathogan_bench.slice_figures import fig2
+    from pathogan_bench.figures.slices import fig2
 
     rng = np.random.default_rng(0)
     images = rng.normal(size=(2, 32, 32)).astype(np.float32)
@@ -234,7 +251,7 @@ def test_fig2_with_and_without_generated_images(tmp_path):
 def test_fig2_shows_dice_difference_map_and_orientation(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from pathogan_bench import slice_figures
+    from pathogan_bench.figures import slices as slice_figures
 
     captured = {}
     original = slice_figures.save_figure
@@ -279,7 +296,7 @@ def test_fig2_shows_dice_difference_map_and_orientation(tmp_path, monkeypatch):
 def test_sample_grid_is_readable(tmp_path):
     import torch
 
-    from pathogan_bench.samples import column_title, save_sample_grid
+    from pathogan_bench.figures.samples import column_title, save_sample_grid
 
     assert column_title("l_A") == "drawn label map\n($l_{A}$)"
     assert column_title("y_B = G_A(x_A)").startswith("result: drawn pathology")

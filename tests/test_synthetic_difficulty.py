@@ -8,15 +8,15 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pathogan_bench.data import synthetic
+from pathogan_bench.data import synthetic, synthetic_anatomy
 from pathogan_bench.data.synthetic import (
-    CONTRAST,
     default_depth,
     subject_volumes,
     synthesize,
     synthetic_root,
     synthetic_slice_range,
 )
+from pathogan_bench.data.synthetic_anatomy import CONTRAST
 from pathogan_bench.data.synthetic_knobs import DIFFICULTIES, DIFFICULTY
 from pathogan_bench.errors import UserError
 
@@ -88,7 +88,7 @@ def test_confounders_with_zeroed_knobs_change_nothing():
     zero = {knob: 0.0 for knob in DIFFICULTY["hard"]}
     assert DIFFICULTY["easy"] == zero
     for tumour in (False, True):
-        tissue, labels = synthetic.subject(32, default_depth(32), np.random.default_rng([0, 1]), tumour)
+        tissue, labels = synthetic_anatomy.subject(32, default_depth(32), np.random.default_rng([0, 1]), tumour)
         before = tissue.copy(), labels.copy()
         synthetic.confound(tissue, labels, 240.0 / 32, np.random.default_rng(0), zero)
         assert np.array_equal(tissue, before[0]) and np.array_equal(labels, before[1])
@@ -132,8 +132,8 @@ def test_flair_threshold_dice_falls_with_difficulty(volumes):
 
 def test_confounders_have_tissue_contrast():
     t1, t1c, t2, flair = (CONTRAST[m] for m in ("t1", "t1c", "t2", "flair"))
-    wm, gm = synthetic.WM, synthetic.GM
-    wmh, cyst, infiltration = synthetic.WMH, synthetic.CYST, synthetic.INFILTRATION
+    wm, gm = synthetic_anatomy.WM, synthetic_anatomy.GM
+    wmh, cyst, infiltration = synthetic_anatomy.WMH, synthetic_anatomy.CYST, synthetic_anatomy.INFILTRATION
     # a white-matter hyperintensity: bright on FLAIR and T2, about iso on T1 and T1c
     assert flair[wmh] > flair[gm] and t2[wmh] > t2[gm] and abs(t1[wmh] - t1[wm]) < 0.1 and t1c[wmh] == t1[wmh]
     # a fluid-filled core: dark on T1 and T1c, bright on T2, darker than white matter on FLAIR

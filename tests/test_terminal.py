@@ -9,8 +9,9 @@ import pytest
 from conftest import TINY_RUN, invoke_cli
 from rich.console import Console
 
-from pathogan_bench.report import Summary, table_rows, whole_scan_rows
-from pathogan_bench.terminal import FittedTable, print_fitted
+from pathogan_bench.record.summary import Summary
+from pathogan_bench.reporting.run_report import table_rows, whole_scan_rows
+from pathogan_bench.utils.terminal import FittedTable, print_fitted
 
 HEADER = ["model (split)", "3D Dice (%)", "3D HD95 (mm)", "best-threshold Dice (%)", "healthy slices with detection"]
 ROW = ["pathogan (Te)", "72.4 ± 11.3 (75.0)", "12.31 ± 4.10 (11.00)", "80.1 (at 0.43)", "20 of 23"]

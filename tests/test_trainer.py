@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from pathogan_bench.config import TrainConfig
+from pathogan_bench.contracts.model import ModelContext, SegmentationModel
 from pathogan_bench.engine.batches import DomainBatches, MaskedBatches
 from pathogan_bench.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from pathogan_bench.engine.trainer import Trainer
 from pathogan_bench.errors import NonFiniteLossError
-from pathogan_bench.model import ModelContext, SegmentationModel, guarded_step, make_adam
+from pathogan_bench.utils.optim import guarded_step, make_adam
 
 
 class ToyWeakModel(SegmentationModel):

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from ..errors import UserError
-from ..terminal import message_console
+from ..utils.terminal import message_console
 from .options import CommaList, common_run_options, executor_options, registry_name
 
 
@@ -95,9 +95,10 @@ def compare_command(
     The same grid as Ray tasks, two at a time, one thread each:
         pathogan-bench compare --models pathogan,cyclegan --folds 2 --workers 2 --threads 1
     """
-    from ..comparison import compare_models, compare_runs
+    from ..comparison import compare_models
     from ..comparison.executors import executor_for
     from ..config import resolve_config
+    from ..registry import get_registry
 
     if models:
         if run_dirs:
@@ -107,6 +108,7 @@ def compare_command(
             base,
             models,
             out_dir,
+            get_registry(),
             seeds=n_seeds,
             label_fractions=label_fractions,
             reuse=reuse,
@@ -116,12 +118,20 @@ def compare_command(
             executor=executor_for(workers, ray_address),
         )
         return
-    if workers or ray_address:
+    _compare_run_dirs(run_dirs, out_dir, folds, move_aside or bool(workers or ray_address), bool(move_aside))
+
+
+def _compare_run_dirs(run_dirs: tuple[Path, ...], out_dir: Path, folds: int | None, trains: bool, moves: bool) -> None:
+    """``compare RUN_DIR...``: finished runs side by side (options that train or move runs are refused)."""
+    from ..comparison import compare_runs
+    from ..registry import get_registry
+
+    if trains and not moves:
         raise UserError("--workers and --ray-address run the runs that --models trains; RUN_DIR... are only read")
-    if move_aside:
+    if moves:
         raise UserError("--move-aside applies to runs that --models trains; RUN_DIR... are only read")
     if not run_dirs:
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
     if folds:
         raise UserError("--folds trains the models itself: give --models a,b,c, not run directories")
-    compare_runs(run_dirs, out_dir, console=Console())
+    compare_runs(run_dirs, out_dir, get_registry(), console=Console())

@@ -27,16 +27,17 @@ def _load(
     allow_unlabelled: bool = False,
 ):
     from ..data import PreprocessConfig, default_cache_dir, prepare_slices
+    from ..engine.datasets import read_dataset
     from ..errors import UserError
-    from ..registry import create
+    from ..registry import get_registry
 
     kwargs: dict[str, Any] = {"pathological_min_pixels": min_pixels}
     if slice_range:
         kwargs["slice_range"] = tuple(slice_range)
     if cache is not None and cache.exists() and not cache.is_dir():
         raise UserError(f"{cache}: --cache names a file, not a folder")
-    collection = create(
-        "dataset",
+    collection = read_dataset(
+        get_registry(),
         dataset if directory else "synthetic",
         directory,
         modalities=modalities or None,
@@ -206,7 +207,7 @@ def show_command(
         pathogan-bench data show /data/brats2013-deepmedic --out grid.png
     """
     from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED
-    from ..slice_figures import slice_grid
+    from ..figures.slices import slice_grid
 
     _, table = _load(directory, dataset, modalities, cache, slice_range, min_pixels)
     rng = np.random.default_rng(seed)
@@ -325,21 +326,22 @@ def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
     from ..data import PreprocessConfig, prepare_slices
     from ..data.slices import PATHOLOGICAL
     from ..data.synthetic import synthesize
+    from ..engine.datasets import read_dataset
     from ..errors import UserError
-    from ..registry import create
-    from ..slice_figures import slice_grid
+    from ..figures.slices import slice_grid
+    from ..registry import get_registry
 
     if size % 16 or size < 32:
         raise UserError(f"--size {size}: must be a multiple of 16 and at least 32 (the networks downsample 16x)")
     real_table = prepare_slices(
-        create("dataset", "auto", real, modalities=["flair", "t1c"]),
+        read_dataset(get_registry(), "auto", real, modalities=["flair", "t1c"]),
         PreprocessConfig(image_size=size),
         None,
         progress=False,
     )
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(tmp, patients=3, size=size, modalities=("flair", "t1c"), seed=seed, healthy_fraction=0.0)
-        syn = create("dataset", "synthetic", Path(tmp), modalities=["flair", "t1c"])
+        syn = read_dataset(get_registry(), "synthetic", Path(tmp), modalities=["flair", "t1c"])
         syn_table = prepare_slices(
             syn, PreprocessConfig(slice_range=syn.default_slice_range, image_size=size), None, progress=False
         )

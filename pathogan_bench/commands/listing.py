@@ -9,15 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..registry import KINDS, Entry, Registry, get_registry
-
-
-def facts(entry: Entry) -> dict[str, str]:
-    """What ``list`` shows beside a component: its spec's tags, and a model's supervision kind."""
-    shown = dict(entry.spec.tags)
-    if entry.kind == "model":
-        shown["supervision"] = str(getattr(entry.spec.factory, "supervision", "?"))
-    return shown
+from ..contracts.kinds import KINDS as PLUGIN_KINDS
+from ..registry import KINDS, Registry, get_registry
 
 
 @click.command("list")
@@ -39,12 +32,23 @@ def list_command(kind: str | None, as_json: bool) -> None:
         payload = {
             "components": {
                 k: [
-                    {"name": e.name, "description": e.spec.summary, "plugin": e.plugin, "source": e.source, **facts(e)}
+                    {
+                        "name": e.name,
+                        "description": e.spec.summary,
+                        "plugin": e.plugin,
+                        "source": e.source,
+                        **registry.facts(e),
+                    }
                     for e in registry.entries(k)
                 ]
                 for k in kinds
             },
             "commands": [{"name": c.name, "plugin": p, "source": src} for c, p, src in registry.commands()],
+            "kinds": {
+                name: {"hook": k.hook, "factory": k.factory_signature, "returns": k.returns}
+                for name, k in PLUGIN_KINDS.items()
+                if name in kinds
+            },
             "broken": [{"plugin": b.plugin, "source": b.source, "error": b.error} for b in registry.broken],
         }
         click.echo(json.dumps(payload, indent=2))
@@ -59,7 +63,7 @@ def print_components(registry: Registry, kinds: list[str], show_commands: bool) 
         rows = [
             (
                 e.name,
-                f"{e.spec.summary} {' '.join(f'[{v}]' for v in facts(e).values())}".strip(),
+                f"{e.spec.summary} {' '.join(f'[{v}]' for v in registry.facts(e).values())}".strip(),
                 f"{e.plugin} ({e.source})",
             )
             for e in registry.entries(k)

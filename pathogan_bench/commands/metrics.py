@@ -9,12 +9,15 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
+from ..config.schema import DEFAULT_METRICS
+from ..contracts.metric import MaskMetric, MetricFacts
 from ..errors import UserError
-from ..io import write_csv
-from ..metrics import CONVENTIONS, PAIR_METRICS
+from ..metrics import CONVENTIONS, KERNEL_METRICS
 from ..metrics.label_files import find_pairs, load_label_pair, parse_spacing, score_volume
-from ..report import Stat, format_stat, is_ratio
-from ..terminal import FittedTable, print_fitted, result_console
+from ..record.summary import Stat
+from ..reporting.format import format_stat
+from ..utils.io import write_csv
+from ..utils.terminal import FittedTable, print_fitted, result_console
 from .options import CommaList
 
 
@@ -38,7 +41,7 @@ from .options import CommaList
     "--metrics",
     "metrics",
     type=CommaList(kind="metric", example="dice,hd95"),
-    default=",".join(PAIR_METRICS),
+    default=",".join(KERNEL_METRICS),
     show_default=True,
     help="Comma-separated metrics.",
 )
@@ -78,24 +81,23 @@ def metrics_command(
         pathogan-bench metrics pred.nii.gz seg.nii.gz
         pathogan-bench metrics predictions/ labels/ --empty brats --out scores.csv
     """
-    check_pair_metrics(metrics)
+    chosen = pair_metrics(metrics, empty)
+    ratio = {name: MetricFacts.of(metric).is_ratio for name, metric in chosen.items()}
     rows = []
-    header = ["file", "scope"] + [m + (" (%)" if is_ratio(m) else " (mm)") for m in metrics]
+    header = ["file", "scope"] + [m + (" (%)" if ratio[m] else " (mm)") for m in metrics]
     shown: list[list[str]] = []
     err = Console(stderr=True)
     for name, pred_path, gt_path in find_pairs(pred, gt):
-        volume, slices = _score_pair(pred_path, gt_path, spacing, labels, metrics, empty, axis, err)
+        volume, slices = _score_pair(pred_path, gt_path, spacing, labels, chosen, empty, axis, err)
         rows.append({"file": name, "scope": "volume", "z": "", **volume})
         rows += [{"file": name, "scope": "slice", **r} for r in slices.to_dict("records")]
-        shown.append(
-            [name, "volume", *[f"{100 * volume[m]:.2f}" if is_ratio(m) else f"{volume[m]:.3f}" for m in metrics]]
-        )
+        shown.append([name, "volume", *[f"{100 * volume[m]:.2f}" if ratio[m] else f"{volume[m]:.3f}" for m in metrics]])
         if len(slices):
             shown.append(
                 [
                     name,
                     f"{len(slices)} slices",
-                    *[format_stat(Stat.of(slices[m].to_numpy(float)), is_ratio(m), 2) for m in metrics],
+                    *[format_stat(Stat.of(slices[m].to_numpy(float)), ratio[m], 2) for m in metrics],
                 ]
             )
     title = f"volume and per-slice scores, mean ± std (median); empty masks: {empty}"
@@ -105,20 +107,26 @@ def metrics_command(
         err.print(f"scores written to {out}")
 
 
-def check_pair_metrics(names: list[str]) -> None:
-    """Every name a registered metric scored per slice or volume (patient-level ones need a run's slices)."""
-    from ..metrics.registered import check_metric_names, create_metric
+def pair_metrics(names: list[str], empty: str) -> dict[str, MaskMetric]:
+    """The named metrics, each a registered mask metric scored per slice or volume (patient-level ones need a
+    run's slices, map metrics its probability maps)."""
+    from ..evaluation import create_metric
     from ..registry import get_registry
 
     registry = get_registry()
-    check_metric_names(registry, names)
-    patient_level = [n for n in names if getattr(create_metric(registry, n), "level", "pair") != "pair"]
-    if patient_level:
-        pair = [n for n in registry.names("metric") if getattr(create_metric(registry, n), "level", "pair") == "pair"]
+    created = {name: create_metric(registry, name, empty) for name in names}
+    other = [n for n, m in created.items() if m.input != "mask" or m.level != "pair"]
+    if other:
+        pair = [
+            n
+            for n in registry.names("metric")
+            if (m := create_metric(registry, n)).input == "mask" and m.level == "pair"
+        ]
         raise UserError(
-            f"--metrics: {', '.join(patient_level)} scores a patient's slices of a run (use `evaluate`); "
-            f"here choose from {', '.join(pair)}"
+            f"--metrics: {', '.join(other)} scores a patient's slices or probability maps of a run (use "
+            f"`evaluate`); here choose from {', '.join(pair)}"
         )
+    return created  # type: ignore[return-value]
 
 
 def _score_pair(
@@ -126,7 +134,7 @@ def _score_pair(
     gt_path: Path,
     spacing: str,
     labels: list[int] | None,
-    metrics: list[str],
+    metrics: dict[str, MaskMetric],
     empty: str,
     axis: int,
     err: Console,
@@ -146,7 +154,7 @@ def _score_pair(
     "--metrics",
     type=CommaList(kind="metric", example="dice,hd95"),
     default=None,
-    help="Comma-separated metrics (default: the run's config, else dice,hd95,avd,dice_pp).",
+    help=f"Comma-separated metrics (default: the run's config, else {','.join(DEFAULT_METRICS)}).",
 )
 @click.option(
     "--empty",
@@ -174,14 +182,14 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
         pathogan-bench evaluate runs/RUN --metrics dice,hd95,hd,assd,avd,avd_mean,dice_pp --empty brats
     """
     from ..evaluation import evaluate_run
-    from ..metrics.registered import check_metric_names
     from ..registry import get_registry
-    from ..report import print_summary
+    from ..reporting.run_report import print_summary
 
-    if metrics:
-        check_metric_names(get_registry(), metrics)
+    registry = get_registry()
+    for name in metrics or []:
+        registry.get("metric", name)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
-    summary = evaluate_run(run_dir, metrics=metrics, empty=empty, out_dir=out_dir)
+    summary = evaluate_run(run_dir, registry, metrics=metrics, empty=empty, out_dir=out_dir)
     print_summary(summary, console=result_console())
     click.echo(f"reports written to {out_dir or run_dir}", err=True)

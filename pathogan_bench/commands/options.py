@@ -9,8 +9,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from ..config.schema import COMPILE_MODES, PRESETS
-from ..data.synthetic_knobs import DIFFICULTIES, LEVELS
+from ..config.schema import Option, command_line_options
 
 
 class CommaList(click.ParamType):
@@ -78,8 +77,51 @@ def registry_name(kind: str) -> Callable[[click.Context, click.Parameter, str], 
     return complete
 
 
+def schema_option(table: str, key: str, option: Option) -> Callable[[Any], Any]:
+    """The click option that sets the config value ``table.key``, built from the schema's declaration of it."""
+    kwargs: dict[str, Any] = {"help": option.help}
+    if option.kind == "path":
+        kwargs["type"] = click.Path(path_type=Path)
+    elif option.kind == "file":
+        kwargs["type"] = click.Path(dir_okay=False, path_type=Path)
+    elif option.kind == "list":
+        kwargs["type"] = CommaList(example=option.example, kind=option.registry or None)
+    elif option.kind == "slices":
+        kwargs["type"] = SliceRange()
+    elif option.kind == "choice":
+        kwargs["type"] = click.Choice(list(option.choices))
+    elif option.kind == "flag":
+        kwargs.update({"default": None} if "/" in option.flag else {"is_flag": True, "default": None})
+    else:
+        hint = _field_type(table, key)
+        kwargs["type"] = click.IntRange(min=option.minimum) if option.minimum is not None else hint
+    if option.registry and option.kind != "list":
+        kwargs["shell_complete"] = registry_name(option.registry)
+    return click.option(option.flag, **kwargs)
+
+
+def _field_type(table: str, key: str) -> Any:
+    from dataclasses import fields
+
+    from ..config.schema import DataConfig, EvalConfig, RunConfig, TrainConfig
+
+    cls = {"": RunConfig, "data": DataConfig, "train": TrainConfig, "eval": EvalConfig}[table]
+    kind = {f.name: f.type for f in fields(cls)}[key]
+    return {"int": int, "float": float}.get(str(kind), str)
+
+
+def run_only_options(func: Any) -> Any:
+    """The options of ``run`` that ``compare`` gives another meaning (or none): model, loss set, out, name, stop."""
+    for table, key, option in reversed(command_line_options()):
+        if option.run_only:
+            func = schema_option(table, key, option)(func)
+    return func
+
+
 def common_run_options(func: Any) -> Any:
-    """Options shared by ``run`` and ``compare --models``: they set values of the run config."""
+    """Options shared by ``run`` and ``compare --models``: each sets a value of the run config, as the config
+    schema declares it (pathogan_bench.config.schema.Option), plus the config file and the loss and model
+    options written NAME=VALUE."""
     options = [
         click.option(
             "--config",
@@ -87,82 +129,7 @@ def common_run_options(func: Any) -> Any:
             type=click.Path(dir_okay=False, path_type=Path),
             help="TOML config file (e.g. a run directory's config.toml to repeat that run).",
         ),
-        click.option(
-            "--data",
-            type=click.Path(path_type=Path),
-            help="Folder of BraTS-style NIfTI cases. Default: the built-in synthetic dataset.",
-        ),
-        click.option(
-            "--dataset",
-            shell_complete=registry_name("dataset"),
-            help="Dataset plugin (default: auto-detect the folder's naming scheme).",
-        ),
-        click.option(
-            "--modalities",
-            type=CommaList(example="flair,t1c"),
-            help="Comma-separated modalities, e.g. flair,t1c (default: all).",
-        ),
-        click.option(
-            "--allow-missing-modalities",
-            is_flag=True,
-            default=None,
-            help="Skip (and list) cases lacking a modality instead of stopping.",
-        ),
-        click.option(
-            "--allow-unlabelled",
-            is_flag=True,
-            default=None,
-            help="Keep cases without a segmentation (when others have one) as unlabelled instead of stopping.",
-        ),
-        click.option(
-            "--test-data",
-            type=click.Path(path_type=Path),
-            help="A second folder of cases scored as the test split (another site, an official "
-            "validation set); --data is then split into train and val only.",
-        ),
-        click.option(
-            "--healthy-data",
-            type=click.Path(path_type=Path),
-            help="A folder of healthy scans (IXI, CamCAN, ...; every slice healthy, no labels needed) that the "
-            "healthy training slices come from; the test split stays --data's.",
-        ),
-        click.option(
-            "--split-file",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help='JSON patient lists per split ({"train": [...], "val": [...], "test": [...]}), '
-            "e.g. a run's splits.json.",
-        ),
-        click.option(
-            "--synthetic-difficulty",
-            type=click.Choice(DIFFICULTIES),
-            help="Built-in synthetic data: easy (every lesion FLAIR-bright), standard or hard.",
-        ),
-        click.option(
-            "--synthetic-levels",
-            type=click.Choice(list(LEVELS)),
-            help="Built-in synthetic data: where healthy slices lie in axial level: natural, shortcut (only at the "
-            "extremes, as in small BraTS sets) or even (at every level).",
-        ),
-        click.option(
-            "--slices",
-            type=SliceRange(),
-            help="Axial slices FIRST-LAST (default: the dataset's; BraTS 60-100 as in the paper).",
-        ),
-        click.option(
-            "--preset",
-            type=click.Choice(["auto", *PRESETS]),
-            help="quick: minutes on a CPU; paper: the paper's schedule; auto: quick on CPU, paper on CUDA.",
-        ),
-        click.option("--device", help="auto, cpu or cuda[:N] (default: auto)."),
-        click.option(
-            "--threads",
-            type=click.IntRange(min=1),
-            help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores available).",
-        ),
-        click.option("--seed", type=int, help="Seed of the split, the sampling and the initialisation."),
-        click.option("--steps", type=int, help="Training steps (overrides --epochs)."),
-        click.option("--epochs", type=float, help="Epochs over the larger training domain."),
-        click.option("--batch-size", type=int, help="Training images per domain and step (paper: 4)."),
+        *(schema_option(table, key, option) for table, key, option in command_line_options() if not option.run_only),
         click.option(
             "--loss",
             multiple=True,
@@ -183,41 +150,6 @@ def common_run_options(func: Any) -> Any:
             multiple=True,
             metavar="KEY=VALUE",
             help="A [model_options] value, e.g. --model-option width=0.25.",
-        ),
-        click.option("--deterministic", is_flag=True, default=None, help="Deterministic algorithms (slower)."),
-        click.option(
-            "--level-matched/--no-level-matched",
-            default=None,
-            help="Draw healthy and pathological training slices with one distribution over axial levels "
-            "(weakly supervised models; removes the anatomical-level shortcut). Default off.",
-        ),
-        click.option(
-            "--policies",
-            type=CommaList(example="model,fpr:1,otsu", kind="threshold-policy"),
-            help="Threshold policies scored side by side (default: model,fpr:1,fpr:5,val-dice,otsu,oracle).",
-        ),
-        click.option(
-            "--postprocess",
-            type=CommaList(example="median:5,min-component:0.1ml", kind="postprocess"),
-            help="Post-processing steps per patient volume, in order; scores are reported before and after them.",
-        ),
-        click.option(
-            "--loggers",
-            type=CommaList(example="tensorboard,mlflow", kind="logger"),
-            help="Experiment loggers, e.g. tensorboard,mlflow; none: no logger (default: tensorboard, written when "
-            "installed).",
-        ),
-        click.option(
-            "--tracking-uri",
-            help="Where the loggers write, e.g. an MLflow server's http://HOST:5000 (default: mlflow: "
-            "RUN_DIR/../mlruns).",
-        ),
-        click.option("--amp/--no-amp", default=None, help="bf16 autocast on CUDA (default on)."),
-        click.option("--compile", is_flag=True, default=None, help="torch.compile the networks (falls back to eager)."),
-        click.option(
-            "--compile-mode",
-            type=click.Choice(COMPILE_MODES),
-            help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs).",
         ),
     ]
     for option in reversed(options):

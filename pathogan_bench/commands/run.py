@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import UserError
-from ..terminal import message_console, result_console
-from .options import common_run_options, executor_options, registry_name
+from ..utils.terminal import message_console, result_console
+from .options import common_run_options, executor_options, run_only_options
 
 if TYPE_CHECKING:
     from ..engine.run import RunResult
@@ -20,21 +20,7 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
 
 
 @click.command("run")
-@click.option(
-    "--model",
-    shell_complete=registry_name("model"),
-    help="Model to train (see `pathogan-bench list model`). Default: pathogan.",
-)
-@click.option(
-    "--loss-set",
-    shell_complete=registry_name("loss-set"),
-    help="Named objective (see `pathogan-bench list loss-set`). Default: full.",
-)
-@click.option("--out", help="Parent folder of run directories (default: runs).")
-@click.option("--name", help="Run directory name (default: <date>-<time>-<model>-<loss-set>).")
-@click.option(
-    "--stop-at", type=click.IntRange(min=0), help="Stop after this step with a checkpoint; continue with --resume."
-)
+@run_only_options
 @click.option(
     "--resume",
     type=click.Path(file_okay=False, path_type=Path),
@@ -96,34 +82,14 @@ def run_command(
     """
     from ..config import resolve_config
     from ..engine import run
-    from ..engine.rundir import existing_run_dir
 
     if resume is not None and folds:
         raise UserError(
             "--resume continues one run; to continue a cross-validation, repeat its command "
             "(finished folds are reused, an interrupted one resumed)"
         )
-    if resume is None and folds:
-        from ..comparison import compare_models
-
-        config = resolve_config(config_file, **options)
-        from ..registry import get_registry
-
-        uses_loss_set = getattr(get_registry().get("model", config.model).spec.factory, "uses_loss_set", False)
-        study = f"cv-{config.model}" + (f"-{config.loss_set}" if uses_loss_set else "") + f"-{folds}folds"
-        out = Path(config.out) / (config.name or study)
-        from ..comparison.executors import executor_for
-
-        executor = executor_for(workers, ray_address)
-        compare_models(
-            config,
-            [config.model],
-            out,
-            folds=folds,
-            console=message_console(),
-            move_aside=move_aside,
-            executor=executor,
-        )
+    if folds:
+        _cross_validate(resolve_config(config_file, **options), folds, move_aside, workers, ray_address)
         return
     if workers or ray_address:
         raise UserError("--workers and --ray-address run the folds of --folds; a single run is one process")
@@ -132,6 +98,37 @@ def run_command(
     if resume is None:
         _report(run(resolve_config(config_file, **options), console=message_console(quiet)), as_json)
         return
+    _report(_resume(resume, config_file, quiet, options), as_json)
+
+
+def _cross_validate(config: Any, folds: int, move_aside: bool, workers: int | None, ray_address: str | None) -> None:
+    """``run --folds K``: one run per fold in OUT/NAME (default cv-MODEL[-LOSSSET]-Kfolds), compared."""
+    from ..comparison import compare_models
+    from ..comparison.executors import executor_for
+    from ..engine.model_options import model_class
+    from ..registry import get_registry
+
+    registry = get_registry()
+    uses_loss_set = model_class(registry.get("model", config.model)).uses_loss_set
+    study = f"cv-{config.model}" + (f"-{config.loss_set}" if uses_loss_set else "") + f"-{folds}folds"
+    compare_models(
+        config,
+        [config.model],
+        Path(config.out) / (config.name or study),
+        registry,
+        folds=folds,
+        console=message_console(),
+        move_aside=move_aside,
+        executor=executor_for(workers, ray_address),
+    )
+
+
+def _resume(resume: Path, config_file: Path | None, quiet: bool, options: dict[str, Any]) -> RunResult:
+    """``run --resume RUN``: the run's own config.toml, with only the options a resumed run may change."""
+    from ..config import resolve_config
+    from ..engine import run
+    from ..engine.rundir import existing_run_dir
+
     fixed = sorted(k for k, v in options.items() if k not in RESUMABLE_OPTIONS and v not in (None, (), [], False))
     if config_file is not None:
         fixed.insert(0, "config")
@@ -146,15 +143,12 @@ def run_command(
     # a stop_at stored in the run's config was for the first part; resume runs to the end unless told
     kept = {k: options.get(k) for k in RESUMABLE_OPTIONS}
     kept["stop_at"] = kept["stop_at"] or 0
-    _report(
-        run(resolve_config(run_dir / "config.toml", **kept), resume_dir=run_dir, console=message_console(quiet)),
-        as_json,
-    )
+    return run(resolve_config(run_dir / "config.toml", **kept), resume_dir=run_dir, console=message_console(quiet))
 
 
 def _report(result: RunResult, as_json: bool) -> None:
     """The run's results on stdout: its tables and folder, or its summary as JSON."""
-    from ..report import print_summary
+    from ..reporting.run_report import print_summary
 
     console = result_console()
     if as_json:

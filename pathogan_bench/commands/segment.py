@@ -47,10 +47,12 @@ def segment_command(
     from ..engine import load_trained_model
     from ..engine.segment_volumes import segment_case
     from ..errors import UserError
+    from ..registry import get_registry
 
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
-    model, config, info = load_trained_model(run_dir, device)
+    registry = get_registry()
+    model, config, info = load_trained_model(run_dir, device, registry)
     for folder in inputs:
-        result = segment_case(model, info, folder, out_dir, slice_range, batch_size)
+        result = segment_case(model, info, folder, out_dir, slice_range, batch_size, registry)
         click.echo(result.describe())

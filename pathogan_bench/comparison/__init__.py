@@ -1,7 +1,7 @@
 """Comparing models on identical patients, slices and metrics: finished runs side by side, or train-and-compare."""
 
 from .models import compare_models
-from .summary import ComparedRun, seed_summary
-from .tables import compare_runs, comparison_table, load_summary
+from .runs import ComparedRun, LoadedRun, load_run, seed_summary
+from .tables import compare_runs, comparison_table
 
-__all__ = ["ComparedRun", "compare_models", "compare_runs", "comparison_table", "load_summary", "seed_summary"]
+__all__ = ["ComparedRun", "LoadedRun", "compare_models", "compare_runs", "comparison_table", "load_run", "seed_summary"]

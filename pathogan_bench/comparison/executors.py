@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ..errors import RunFailedError, UserError
+from ..record.facts import RunFacts
 from .reuse import run_or_reuse
 
 if TYPE_CHECKING:
@@ -125,16 +125,16 @@ def _import_ray() -> Any:
 def run_state(run_dir: Path) -> tuple[str, str]:
     """A run's state as its folder tells it: ("queued" | "running" | "done" | "failed" | ..., its step)."""
     try:
-        info = json.loads((run_dir / "run.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        facts = RunFacts.load(run_dir)
+    except UserError:
         return "queued", ""
-    status = str(info.get("status", ""))
+    status = facts.status
     step = ""
     try:
         with open(run_dir / "losses.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         if rows:
-            step = f"{rows[-1].get('step', '')}/{info.get('steps', '?')}"
+            step = f"{rows[-1].get('step', '')}/{facts.steps if facts.steps is not None else '?'}"
     except OSError:
         pass
     return ("running" if status == "training" else status or "queued"), step

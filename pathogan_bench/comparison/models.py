@@ -17,20 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 
 from ..config import RunConfig, to_toml
 from ..engine import plan_run
 from ..engine.prepare import data_seed, split_seed
 from ..errors import UserError
-from ..io import write_csv, write_text
-from ..terminal import FittedTable, print_fitted, result_console
-from .comparison_figures import label_efficiency_figure, same_slices_figure
+from ..record.facts import recorded_status
+from ..registry import Registry
+from ..utils.io import write_csv, write_text
+from ..utils.terminal import FittedTable, print_fitted, result_console
 from .executors import RayExecutor, Sequential
-from .pooled import pool_runs, pooled_sections, pooled_table, run_label
-from .reuse import check_replacements, run_status
-from .summary import ComparedRun, seed_summary
+from .figures import label_efficiency_figure, same_slices_figure
+from .pooled import Pooled, pooled_sections, pooled_table
+from .reuse import check_replacements
+from .runs import ComparedRun, load_run, seed_summary
 from .tables import tabulate_runs, write_policy_outputs
 
 
@@ -38,6 +39,7 @@ def compare_models(
     base: RunConfig,
     models: list[str],
     out_dir: Path,
+    registry: Registry,
     seeds: int = 1,
     label_fractions: list[float] | None = None,
     reuse: bool = True,
@@ -61,43 +63,13 @@ def compare_models(
     (:mod:`.executors`).
     """
     console = console or Console(stderr=True)
-    plans = {name: plan_run(dataclasses.replace(base, model=name)) for name in models}  # fail before anything trains
-    fractions = sorted(set(label_fractions or [1.0]))
-    if any(not 0 < f <= 1 for f in fractions):
-        raise UserError(f"--label-fractions must lie in (0, 1], got {fractions}")
-    if folds and (base.data.split_file or base.data.test_path):
-        raise UserError("--folds chooses the test patients itself; leave out --split-file and --test-data")
-    data = dataclasses.replace(base.data, split_seed=split_seed(base), synthetic_seed=data_seed(base))
+    planned = plan_study(base, models, out_dir, registry, seeds, _fractions(label_fractions), folds)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    planned: list[tuple[RunConfig, ComparedRun]] = []
-    for name in models:
-        supervision = plans[name].supervision
-        for fold in range(1, folds + 1) if folds else [0]:
-            for offset in range(seeds):
-                seed = base.seed + offset
-                for fraction in fractions if supervision == "full" else [1.0]:
-                    tag = (
-                        f"{name}"
-                        + (f"-fold{fold}" if fold else "")
-                        + f"-seed{seed}"
-                        + (f"-labels{fraction:g}" if fraction < 1 else "")
-                    )
-                    config = dataclasses.replace(
-                        base,
-                        model=name,
-                        seed=seed,
-                        out=str(out_dir / "runs"),
-                        name=tag,
-                        data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold),
-                    )
-                    planned.append(
-                        (config, ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold))
-                    )
     check_replacements([(config, r.run_dir) for config, r in planned], reuse, move_aside)
     runs = [r for _, r in planned]
     study = {"study": str(out_dir.resolve())}
-    reused = sum(run_status(r.run_dir) == "done" for r in runs) if reuse else 0
+    reused = sum(recorded_status(r.run_dir) == "done" for r in runs) if reuse else 0
     statuses = (executor or Sequential()).execute([(c, r.run_dir) for c, r in planned], reuse, study, console)
     stopped = sum(status != "done" for status in statuses)
     write_text(out_dir / "base-config.toml", to_toml(base))
@@ -109,8 +81,9 @@ def compare_models(
         )
         return runs
     # the comparison is the result (stdout); ``console`` carries the progress
+    data = _fixed_data(base)
     report_comparison(
-        runs, out_dir, result_console() if console is not None else None, seeds_note(base, data, seeds, folds)
+        runs, out_dir, registry, result_console() if console is not None else None, seeds_note(base, data, seeds, folds)
     )
     console.print(
         f"{len(runs) - reused} runs trained or resumed and {reused} reused in "
@@ -118,6 +91,57 @@ def compare_models(
         soft_wrap=True,
     )
     return runs
+
+
+def _fractions(label_fractions: list[float] | None) -> list[float]:
+    fractions = sorted(set(label_fractions or [1.0]))
+    if any(not 0 < f <= 1 for f in fractions):
+        raise UserError(f"--label-fractions must lie in (0, 1], got {fractions}")
+    return fractions
+
+
+def _fixed_data(base: RunConfig) -> Any:
+    """The base config's data settings with its split and generated-data seeds fixed for every run."""
+    return dataclasses.replace(base.data, split_seed=split_seed(base), synthetic_seed=data_seed(base))
+
+
+def plan_study(
+    base: RunConfig,
+    models: list[str],
+    out_dir: Path,
+    registry: Registry,
+    seeds: int,
+    fractions: list[float],
+    folds: int,
+) -> list[tuple[RunConfig, ComparedRun]]:
+    """Every run of the study, its config and where it lives; every model's plan is checked before anything
+    trains."""
+    if folds and (base.data.split_file or base.data.test_path):
+        raise UserError("--folds chooses the test patients itself; leave out --split-file and --test-data")
+    plans = {name: plan_run(dataclasses.replace(base, model=name), registry) for name in models}
+    data = _fixed_data(base)
+    planned = []
+    for name in models:
+        supervision = plans[name].supervision
+        grid = [
+            (fold, base.seed + offset, fraction)
+            for fold in (range(1, folds + 1) if folds else [0])
+            for offset in range(seeds)
+            for fraction in (fractions if supervision == "full" else [1.0])
+        ]
+        for fold, seed, fraction in grid:
+            tag = f"{name}" + (f"-fold{fold}" if fold else "") + f"-seed{seed}"
+            tag += f"-labels{fraction:g}" if fraction < 1 else ""
+            config = dataclasses.replace(
+                base,
+                model=name,
+                seed=seed,
+                out=str(out_dir / "runs"),
+                name=tag,
+                data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold),
+            )
+            planned.append((config, ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold)))
+    return planned
 
 
 def seeds_note(base: RunConfig, data: Any, seeds: int, folds: int) -> str:
@@ -132,36 +156,39 @@ def seeds_note(base: RunConfig, data: Any, seeds: int, folds: int) -> str:
     return f"Varied: the training seed ({trained}: initialisation, sampling, augmentation); fixed: {split}{generated}."
 
 
-def report_comparison(runs: list[ComparedRun], out_dir: Path, console: Console | None = None, varied: str = "") -> None:
-    """comparison.md (pooled, spread, per-fold and per-run tables), comparison.csv, seeds.csv and figures."""
-    from ..slice_figures import dice_boxplot
+def report_comparison(
+    runs: list[ComparedRun], out_dir: Path, registry: Registry, console: Console | None = None, varied: str = ""
+) -> None:
+    """comparison.md (pooled, spread, per-fold and per-run tables), comparison.csv, seeds.csv and figures; every
+    run's folder is read once."""
+    from ..figures.slices import dice_boxplot
 
-    per_run = tabulate_runs([r.run_dir for r in runs])
+    loaded = [load_run(r, registry) for r in runs]
+    per_run = tabulate_runs(loaded)
     write_csv(out_dir / "comparison.csv", per_run.table)
     write_policy_outputs(per_run, out_dir)
-    scores = pool_runs(runs)
-    pooled, *rest = pooled_sections(runs, varied, scores)
-    headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + pooled
+    pooled = Pooled.of(loaded)
+    headline, *rest = pooled_sections(pooled, varied)
+    headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + headline
     write_text(out_dir / "comparison.md", headline + "".join(rest) + "## Every run\n\n" + per_run.markdown())
-    write_csv(out_dir / "seeds.csv", seed_summary(runs))
+    write_csv(out_dir / "seeds.csv", seed_summary(loaded))
     groups: dict[str, list[float]] = {}
-    for r in runs:
-        frame = pd.read_csv(r.run_dir / "metrics_slices.csv")
-        groups.setdefault(run_label(r), []).extend(frame.loc[frame["split"] == "test", "dice"].tolist())
+    for r in loaded:
+        groups.setdefault(r.run.label, []).extend(r.test_dice().tolist())
     dice_boxplot(
         out_dir / "dice-boxplot.png",
         {k: np.asarray(v) for k, v in groups.items()},
         title="per-slice test Dice, every fold and seed",
     )
     if len({r.label_fraction for r in runs}) > 1:
-        label_efficiency_figure(runs, out_dir / "label-efficiency.png")
+        label_efficiency_figure(loaded, out_dir / "label-efficiency.png")
     first = runs[0]
     same_slices_figure(
         [r for r in runs if r.label_fraction >= 1.0 and r.seed == first.seed and r.fold == first.fold],
         out_dir / "same-slices.png",
     )
     if console is not None:
-        header, rows = pooled_table(scores)
+        header, rows = pooled_table(pooled)
         title = "pooled over every fold and seed: mean ± std (median); Dice in %, distances in mm"
         print_fitted(console, FittedTable(title, header, rows, caption=varied))
         console.print(f"comparison written to {out_dir}", highlight=False, soft_wrap=True)

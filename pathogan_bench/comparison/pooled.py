@@ -17,63 +17,21 @@ one fixed split). Scores are read back from the run directories:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..data.slices import HEALTHY, MINOR, PATHOLOGICAL
-from ..report import Stat, format_stat, markdown_table
-from .summary import ComparedRun
+from ..record.facts import RunFacts
+from ..record.summary import Stat
+from ..reporting.format import format_stat, markdown_table
+from .runs import ComparedRun, LoadedRun
 
 SLICE_METRICS = (("dice", "Dice (%)", True), ("hd95", "HD95", False), ("avd", "AVD", False))
 VOLUME_METRICS = (("dice", "3D Dice (%)", True), ("hd95", "3D HD95", False))
-
-
-def run_label(run: ComparedRun) -> str:
-    return run.model + (f" ({run.label_fraction:.0%} labels)" if run.label_fraction < 1 else "")
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"patient": str}) if path.is_file() else pd.DataFrame()
-
-
-@dataclass
-class RunScores:
-    """What the pooled tables need of one finished run."""
-
-    run: ComparedRun
-    slices: pd.DataFrame
-    patients: pd.DataFrame
-    volumes: pd.DataFrame
-    summary: dict[str, Any]
-    info: dict[str, Any]
-
-    @classmethod
-    def load(cls, run: ComparedRun) -> RunScores:
-        d = run.run_dir
-        summary = json.loads((d / "summary.json").read_text()) if (d / "summary.json").is_file() else {}
-        info = json.loads((d / "run.json").read_text()) if (d / "run.json").is_file() else {}
-        return cls(
-            run,
-            _read_csv(d / "metrics_slices.csv"),
-            _read_csv(d / "metrics_patients.csv"),
-            _read_csv(d / "metrics_volumes.csv"),
-            summary,
-            info,
-        )
-
-    @property
-    def tumour_volumes(self) -> pd.DataFrame:
-        """3D scores of the patients with tumour (tumour-free ones are scored by their false positives)."""
-        return self.volumes[self.volumes["ref_vox"] > 0] if len(self.volumes) else self.volumes
-
-    def tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(label=run_label(self.run), fold=self.run.fold, seed=self.run.seed)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -89,13 +47,13 @@ def _cell(values: Any, percent: bool) -> str:
 class Pooled:
     """Every run's tables concatenated once, each row tagged with its run's label, fold and seed."""
 
-    scores: list[RunScores]
+    scores: list[LoadedRun]
     slices: pd.DataFrame
     patients: pd.DataFrame
     volumes: pd.DataFrame
 
     @classmethod
-    def of(cls, scores: list[RunScores]) -> Pooled:
+    def of(cls, scores: list[LoadedRun]) -> Pooled:
         return cls(
             scores,
             _concat([s.tagged(s.slices) for s in scores]),
@@ -105,10 +63,10 @@ class Pooled:
 
     @property
     def labels(self) -> list[str]:
-        return list(dict.fromkeys(run_label(s.run) for s in self.scores))
+        return list(dict.fromkeys(s.run.label for s in self.scores))
 
-    def runs(self, label: str) -> list[RunScores]:
-        return [s for s in self.scores if run_label(s.run) == label]
+    def runs(self, label: str) -> list[LoadedRun]:
+        return [s for s in self.scores if s.run.label == label]
 
     @staticmethod
     def part(frame: pd.DataFrame, label: str, split: str) -> pd.DataFrame:
@@ -137,11 +95,11 @@ def pooled_table(pooled: Pooled, splits: tuple[str, ...] = ("train", "test")) ->
             row.append(_cell(pp["dice_pp"], True) if "dice_pp" in pp else "–")
             vol = pooled.part(pooled.volumes, label, split)
             row += [_cell(vol[m], pct) if m in vol else "–" for m, _, pct in VOLUME_METRICS]
-            free = [s.summary.get("threshold_free", {}).get(split, {}) for s in mine]
+            free = [s.summary.threshold_free.get(split, {}) for s in mine]
             for key in ("auroc", "auprc"):
-                values = [f[key] for f in free if f.get(key) is not None]
+                values = [f[key] for f in free if not math.isnan(f.get(key, math.nan))]
                 row.append(_cell(values, True) if values else "–")
-            detection = [s.summary.get("detection", {}).get(split, {}) for s in mine]
+            detection = [s.summary.detection.get(split, {}) for s in mine]
             healthy = sum(d.get("healthy_slices", 0) or 0 for d in detection)
             hits = sum(d.get("healthy_slices_with_detection", 0) or 0 for d in detection)
             row.append(f"{hits} of {healthy} ({100 * hits / healthy:.0f} %)" if healthy else "–")
@@ -207,7 +165,7 @@ def per_fold_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list
                 for s in mine
                 if len(s.tumour_volumes)
             ]
-            auroc = [s.summary.get("threshold_free", {}).get(split, {}).get("auroc") for s in mine]
+            auroc = [s.summary.threshold_free.get(split, {}).get("auroc", math.nan) for s in mine]
             rows.append(
                 [
                     label,
@@ -216,7 +174,7 @@ def per_fold_table(pooled: Pooled, split: str = "test") -> tuple[list[str], list
                     str(len(mine)),
                     _cell(dice, True),
                     _cell(vol, True) if vol else "–",
-                    _cell([a for a in auroc if a is not None], True),
+                    _cell([a for a in auroc if not math.isnan(a)], True),
                 ]
             )
     return header, rows
@@ -228,9 +186,9 @@ def time_table(pooled: Pooled) -> tuple[list[str], list[list[str]]]:
     rows = []
     for label in pooled.labels:
         mine = pooled.runs(label)
-        train = sum(float(s.info.get("train_seconds") or 0) for s in mine) / 60
-        score = sum(float(s.info.get("score_seconds") or 0) for s in mine) / 60
-        steps = sorted({str(s.info.get("steps_done", s.info.get("steps", "?"))) for s in mine})
+        train = sum(s.facts.train_seconds or 0 for s in mine) / 60
+        score = sum(s.facts.score_seconds or 0 for s in mine) / 60
+        steps = sorted({str(_steps_done(s.facts)) for s in mine})
         rows.append([label, str(len(mine)), f"{train:.1f}", f"{score:.1f}", ", ".join(steps)])
     return header, rows
 
@@ -273,15 +231,16 @@ def data_table(runs: list[ComparedRun]) -> tuple[list[str], list[list[str]]]:
     return header, [seen[p] for p in sorted(seen)]
 
 
-def pool_runs(runs: list[ComparedRun]) -> Pooled:
-    """Every scored slice, patient and volume of the runs, together."""
-    return Pooled.of([RunScores.load(r) for r in runs])
+def _steps_done(facts: RunFacts) -> int | str:
+    if facts.steps_done is not None:
+        return facts.steps_done
+    return facts.steps if facts.steps is not None else "?"
 
 
-def pooled_sections(runs: list[ComparedRun], varied: str, pooled: Pooled | None = None) -> list[str]:
+def pooled_sections(pooled: Pooled, varied: str) -> list[str]:
     """The comparison's tables as markdown sections: pooled, spread, per fold (with several folds), test
     patients (when the runs kept slice domains) and time."""
-    pooled = pooled or pool_runs(runs)
+    runs = [s.run for s in pooled.scores]
     folds = {r.fold for r in runs}
     sections = [
         "## Pooled over "

@@ -4,7 +4,6 @@ that did not ask for it."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import tomllib
 from pathlib import Path
@@ -16,6 +15,8 @@ from ..config import RunConfig, to_toml
 from ..engine import run
 from ..errors import UserError
 from ..evaluation import evaluate_run
+from ..record.facts import recorded_status
+from ..registry import get_registry
 
 #: settings that may differ between a stored run and the one asked for without making it another run
 NOT_COMPARED = {
@@ -29,15 +30,6 @@ NOT_COMPARED = {
 }
 #: scoring settings: a finished run that differs only in these is re-scored, not trained again
 SCORING = {("eval", "metrics"), ("eval", "policies"), ("eval", "postprocess")}
-
-
-def run_status(run_dir: Path) -> str:
-    """The status run.json records (\"done\" for a finished run; empty when there is none)."""
-    info = run_dir / "run.json"
-    try:
-        return str(json.loads(info.read_text()).get("status", "")) if info.is_file() else ""
-    except (OSError, json.JSONDecodeError):
-        return ""
 
 
 def _settings(config: dict[str, Any]) -> dict[tuple[str, ...], Any]:
@@ -81,7 +73,7 @@ def _has_checkpoint(run_dir: Path) -> bool:
 
 def _has_progress(run_dir: Path) -> bool:
     """Whether the run finished or trained far enough to keep a checkpoint: work that must never be lost."""
-    return run_status(run_dir) == "done" or _has_checkpoint(run_dir)
+    return recorded_status(run_dir) == "done" or _has_checkpoint(run_dir)
 
 
 def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None:
@@ -93,7 +85,7 @@ def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None
     differ = settings_differ(run_dir, config)
     if differ:
         return differ
-    status = run_status(run_dir)
+    status = recorded_status(run_dir)
     if status == "done" or (status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir)):
         return None
     return f"status {status!r}" if status else "no run.json"
@@ -144,14 +136,18 @@ def run_or_reuse(
     """
     reason = replaced_reason(config, run_dir, reuse)
     if run_dir.exists() and reason is None:
-        if run_status(run_dir) == "done":
+        if recorded_status(run_dir) == "done":
             console.print(f"reusing finished run {run_dir}", soft_wrap=True)
             if _scoring_settings(run_dir, config):
                 console.print(
                     f"re-scoring {run_dir} with the metrics, policies and post-processing asked for", soft_wrap=True
                 )
                 evaluate_run(
-                    run_dir, config.eval.metrics, policies=config.eval.policies, postprocess=config.eval.postprocess
+                    run_dir,
+                    get_registry(),  # the registry of the process the run is reused in
+                    config.eval.metrics,
+                    policies=config.eval.policies,
+                    postprocess=config.eval.postprocess,
                 )
             return "done"
         console.rule(f"{run_dir.name} (resumed)")

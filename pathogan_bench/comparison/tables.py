@@ -10,42 +10,25 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
+from ..contracts.metric import MetricFacts
 from ..errors import UserError
-from ..evaluation import evaluate_run, load_run_info
-from ..io import write_csv, write_text
-from ..report import (
-    DEFAULT_MAP_METRICS,
-    TRANSLATION_HEADER,
-    Summary,
-    column_label,
-    format_stat,
-    is_ratio,
-    markdown_table,
-    metric_facts,
-    row_label,
-    translation_rows,
-)
-from ..terminal import FittedTable, print_fitted
-from .policies import policy_comparison_markdown, policy_frame
+from ..record.facts import RunFacts
+from ..record.summary import Summary
+from ..reporting.format import format_stat, markdown_table
+from ..reporting.run_report import TRANSLATION_HEADER, row_label, translation_rows
+from ..utils.io import write_csv, write_text
+from ..utils.terminal import FittedTable, print_fitted
+from .policy_tables import policy_comparison_markdown, policy_frame
+from .runs import ComparedRun, LoadedRun, load_run
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
-
-
-def load_summary(run_dir: Path) -> Summary:
-    """The run's summary.json, scoring the run first when it has none (or no per-slice table)."""
-    if not (run_dir / "summary.json").is_file() or not (run_dir / "metrics_slices.csv").is_file():
-        return evaluate_run(run_dir)
-    try:
-        return Summary.load(run_dir / "summary.json")
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"{run_dir / 'summary.json'}: cannot read: {exc}") from None
 
 
 def _labels(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> list[str]:
     """One label per run: the model, with the loss set or folder name when models repeat."""
     labels = [s.model for s in summaries]
     if len(set(labels)) < len(labels):
-        labels = [f"{s.model} ({s.run.get('loss_set', '?')})" for s in summaries]
+        labels = [f"{s.model} ({s.run.loss_set})" for s in summaries]
     if len(set(labels)) < len(labels):
         labels = [f"{s.model} ({d.name})" for s, d in zip(summaries, run_dirs)]
     return labels
@@ -59,7 +42,7 @@ def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> 
         for split, per in summary.splits.items():
             row = {
                 "run": str(run_dir),
-                **{k: summary.run.get(k, "") for k in RUN_COLUMNS},
+                **{k: _or_empty(getattr(summary.run, k)) for k in RUN_COLUMNS},
                 "split": split,
                 "unit": summary.unit,
                 "empty": summary.empty,
@@ -76,24 +59,28 @@ def comparison_table(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> 
     return pd.DataFrame(rows), metrics
 
 
+def _or_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
 def map_metrics(summaries: Sequence[Summary]) -> list[str]:
-    """The map metrics of any of the runs (those of the built-in list for summaries written before them)."""
-    return list(dict.fromkeys(m for s in summaries for m in (s.map_metrics or DEFAULT_MAP_METRICS)))
+    """The map metrics of any of the runs."""
+    return list(dict.fromkeys(m for s in summaries for m in s.map_metrics))
 
 
 def _steps(summary: Summary) -> str:
     run = summary.run
-    if summary.run.get("supervision") == "none":
+    if run.supervision == "none":
         return "-"
-    return str(run.get("steps_done", run.get("steps", "?")))
+    return str(run.steps_done if run.steps_done is not None else run.steps if run.steps is not None else "?")
 
 
 def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: str) -> tuple[list[str], list[list[str]]]:
     maps = map_metrics(summaries)
     header = (
         ["model (split)", "supervision", "loss set", "steps", "data"]
-        + [column_label(m, unit) for m in metrics]
-        + [column_label(m, unit) for m in maps]
+        + [_facts(summaries, m).column(unit) for m in metrics]
+        + [_facts(summaries, m).column(unit) for m in maps]
         + ["slices", "undefined"]
     )
     rows = []
@@ -102,26 +89,31 @@ def _display_rows(summaries: Sequence[Summary], metrics: Sequence[str], unit: st
             rows.append(
                 [
                     row_label(summary, split),
-                    str(summary.run.get("supervision", "")),
-                    str(summary.run.get("loss_set", "")),
+                    summary.run.supervision,
+                    summary.run.loss_set,
                     _steps(summary),
-                    str(summary.run.get("data", "")),
+                    summary.run.data,
                 ]
-                + [format_stat(per[m], is_ratio(m)) if m in per else "–" for m in metrics]
-                + [metric_facts(m).cell(summary.threshold_free.get(split, {}).get(m, float("nan"))) for m in maps]
+                + [format_stat(per[m], summary.facts(m).is_ratio) if m in per else "–" for m in metrics]
+                + [summary.facts(m).cell(summary.threshold_free.get(split, {}).get(m, float("nan"))) for m in maps]
                 + [str(summary.slices.get(split, 0)), str(summary.undefined_slices.get(split, 0))]
             )
     return header, rows
 
 
+def _facts(summaries: Sequence[Summary], metric: str) -> MetricFacts:
+    """A metric's facts as the first run that scored it holds them."""
+    return next((s.metric_facts[metric] for s in summaries if metric in s.metric_facts), summaries[0].facts(metric))
+
+
 def data_warning(summaries: Sequence[Summary], run_dirs: Sequence[Path]) -> str | None:
     """A warning when the runs were not scored on the same data (the comparison is then not like for like)."""
-    data = {str(s.run.get("data", "?")) for s in summaries}
-    sizes = {str(s.run.get("split_sizes")) for s in summaries if s.run.get("split_sizes")}
+    data = {s.run.data for s in summaries}
+    sizes = {str(s.run.split_sizes) for s in summaries if s.run.split_sizes}
     if len(data) > 1:
-        listing = "; ".join(f"{d.name}: {s.run.get('data', '?')}" for s, d in zip(summaries, run_dirs))
+        listing = "; ".join(f"{d.name}: {s.run.data}" for s, d in zip(summaries, run_dirs))
         return f"the runs were trained and scored on different data ({listing}); their scores are not comparable"
-    folds = {s.run.get("folds") or 0 for s in summaries}
+    folds = {s.run.folds or 0 for s in summaries}
     one_cross_validation = len(folds) == 1 and 0 not in folds  # its folds split the patients differently by design
     if len(sizes) > 1 and not one_cross_validation:
         return "the runs split the same data differently (patients per split differ); their scores are not comparable"
@@ -169,10 +161,10 @@ class RunTable:
                 label,
                 f"{sep['auroc']:.2f}",
                 _range(sep.get("shared_range")),
-                "yes" if s.run.get("level_matched") else "no",
+                "yes" if s.run.level_matched else "no",
             ]
             for label, s in zip(self.labels, self.summaries)
-            if (sep := s.run.get("level_separation"))
+            if (sep := s.run.level_separation)
         ]
         if level_rows:
             text += (
@@ -202,14 +194,10 @@ def _range(shared: Any) -> str:
     return f"{shared[0]:.1f}-{shared[1]:.1f}" if shared else "none"
 
 
-def tabulate_runs(run_dirs: Sequence[str | Path]) -> RunTable:
-    """The comparison table of finished runs, scoring those not scored yet."""
-    paths = [Path(d) for d in run_dirs]
-    if not paths:
-        raise UserError("compare: give at least one run directory")
-    for d in paths:
-        load_run_info(d)  # fails with the path when it is not a run
-    summaries = [load_summary(d) for d in paths]
+def tabulate_runs(runs: Sequence[LoadedRun]) -> RunTable:
+    """The comparison table of finished runs."""
+    paths = [r.run_dir for r in runs]
+    summaries = [r.summary for r in runs]
     units = {s.unit for s in summaries}
     unit = units.pop() if len(units) == 1 else "px or mm"
     table, metrics = comparison_table(paths, summaries)
@@ -221,13 +209,13 @@ def _stderr_note(message: str) -> None:
     Console(stderr=True).print(message, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
-def _write_boxplot(compared: RunTable, out_dir: Path, split: str) -> None:
+def _write_boxplot(compared: RunTable, runs: Sequence[LoadedRun], out_dir: Path, split: str) -> None:
     """Per-slice Dice of ``split`` per run (all slices when a run has none of that split)."""
-    from ..slice_figures import dice_boxplot
+    from ..figures.slices import dice_boxplot
 
     groups = {}
-    for label, run_dir in zip(compared.labels, compared.run_dirs):
-        frame = pd.read_csv(run_dir / "metrics_slices.csv")
+    for label, loaded in zip(compared.labels, runs):
+        frame = loaded.slices
         chosen = frame[frame["split"] == split] if (frame["split"] == split).any() else frame
         groups[label] = chosen["dice"].to_numpy(float) if "dice" in chosen else []
     dice_boxplot(
@@ -237,11 +225,10 @@ def _write_boxplot(compared: RunTable, out_dir: Path, split: str) -> None:
 
 def _write_same_slices(compared: RunTable, out_dir: Path, console: Console | None) -> None:
     """``same-slices.png``; notes go to stderr when there is a console."""
-    from .comparison_figures import same_slices_figure
-    from .summary import ComparedRun
+    from .figures import same_slices_figure
 
     runs = [
-        ComparedRun(label, int(s.run.get("seed", 0) or 0), 1.0, d, str(s.run.get("supervision", "")))
+        ComparedRun(label, s.run.seed, 1.0, d, s.run.supervision)
         for label, s, d in zip(compared.labels, compared.summaries, compared.run_dirs)
     ]
 
@@ -273,7 +260,7 @@ def write_policy_outputs(compared: RunTable, out_dir: Path, figure: bool = True)
         return
     write_csv(out_dir / "comparison_policies.csv", policies)
     if figure:
-        from .policy_figure import policy_figure
+        from .figures import policy_figure
 
         policy_figure(policies, out_dir / "policies.png")
 
@@ -281,6 +268,7 @@ def write_policy_outputs(compared: RunTable, out_dir: Path, figure: bool = True)
 def compare_runs(
     run_dirs: Sequence[str | Path],
     out_dir: str | Path,
+    registry: Any,
     split: str = "test",
     console: Console | None = None,
     same_slices: bool = True,
@@ -294,7 +282,10 @@ def compare_runs(
     every run (unless ``same_slices`` is false). Returns the numeric
     comparison table.
     """
-    compared = tabulate_runs(run_dirs)
+    if not run_dirs:
+        raise UserError("compare: give at least one run directory")
+    runs = [load_run(_as_compared(Path(d)), registry) for d in run_dirs]
+    compared = tabulate_runs(runs)
     out_dir = Path(out_dir)
     write_csv(out_dir / "comparison.csv", compared.table)
     write_policy_outputs(compared, out_dir, figure=boxplot)
@@ -302,10 +293,16 @@ def compare_runs(
     if compared.warning and console is not None:
         _stderr_note(f"warning: {compared.warning}")
     if boxplot:
-        _write_boxplot(compared, out_dir, split)
+        _write_boxplot(compared, runs, out_dir, split)
     if same_slices:
         _write_same_slices(compared, out_dir, console)
     if console is not None:
         _print_comparison(compared, console)
         console.print(f"comparison written to {out_dir}", soft_wrap=True)
     return compared.table
+
+
+def _as_compared(run_dir: Path) -> ComparedRun:
+    """A run named on the command line, as a comparison's run (its own facts name its model, seed and fold)."""
+    facts = RunFacts.load(run_dir)
+    return ComparedRun(facts.model, facts.seed, facts.label_fraction, run_dir, facts.supervision, facts.folds and 0)

@@ -6,7 +6,7 @@ the schema's choices without loading torch (which resolving a device needs).
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 #: exported name -> the submodule that defines it
 _EXPORTS = {
@@ -25,6 +25,7 @@ _EXPORTS = {
     "RunConfig": "schema",
     "TrainConfig": "schema",
     "to_dict": "schema",
+    "to_table": "schema",
     "to_toml": "schema",
 }
 

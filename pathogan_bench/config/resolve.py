@@ -18,10 +18,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, cast, get_type_hints
 
-from ..device import resolve_device
 from ..errors import UserError
+from ..utils.device import resolve_device
 from .checks import check_config
-from .schema import PRESETS, RunConfig
+from .schema import PRESETS, EvalConfig, RunConfig, command_line_options, parameter_name
 
 #: keys renamed since earlier versions: (table, old) -> new; old run directories still load
 RENAMED_KEYS = {("data", "split"): "split_fractions"}
@@ -161,38 +161,6 @@ def parse_loss_override(text: str) -> tuple[str, float]:
         raise UserError(f"--loss {text}: weight '{weight}' is not a number") from None
 
 
-#: command-line option -> (config table or "" for the top level, key)
-_OPTION_KEYS = {
-    "model": ("", "model"),
-    "loss_set": ("", "loss_set"),
-    "preset": ("", "preset"),
-    "device": ("", "device"),
-    "seed": ("", "seed"),
-    "out": ("", "out"),
-    "name": ("", "name"),
-    "data": ("data", "path"),
-    "dataset": ("data", "dataset"),
-    "modalities": ("data", "modalities"),
-    "slices": ("data", "slice_range"),
-    "split_file": ("data", "split_file"),
-    "test_data": ("data", "test_path"),
-    "healthy_data": ("data", "healthy_path"),
-    "synthetic_difficulty": ("data", "synthetic_difficulty"),
-    "synthetic_levels": ("data", "synthetic_levels"),
-    "steps": ("train", "steps"),
-    "epochs": ("train", "epochs"),
-    "batch_size": ("train", "batch_size"),
-    "stop_at": ("train", "stop_at"),
-    "amp": ("train", "amp"),
-    "level_matched": ("train", "level_matched"),
-    "threads": ("train", "threads"),
-    "loggers": ("train", "loggers"),
-    "tracking_uri": ("train", "tracking_uri"),
-    "policies": ("eval", "policies"),
-    "postprocess": ("eval", "postprocess"),
-}
-
-
 def overrides_from_options(**options: Any) -> dict[str, Any]:
     """The config values the user gave on the command line (an option's None = not given)."""
     values: dict[str, Any] = {}
@@ -200,10 +168,12 @@ def overrides_from_options(**options: Any) -> dict[str, Any]:
     def put(table: str, key: str, value: Any) -> None:
         (values.setdefault(table, {}) if table else values)[key] = value
 
-    for option, (table, key) in _OPTION_KEYS.items():
-        value = options.get(option)
+    for table, key, option in command_line_options():
+        value = options.get(parameter_name(option.flag))
         if value is None or (isinstance(value, (list, tuple)) and not value):
             continue
+        if option.kind == "flag" and "/" not in option.flag and not value:
+            continue  # a plain flag sets its value only when given
         put(table, key, str(value) if isinstance(value, Path) else (list(value) if isinstance(value, tuple) else value))
     if options.get("loss"):
         values["loss"] = dict(parse_loss_override(t) for t in options["loss"])
@@ -211,16 +181,19 @@ def overrides_from_options(**options: Any) -> dict[str, Any]:
         values["without"] = list(options["without"])
     if options.get("model_option"):
         values["model_options"] = dict(parse_option(t) for t in options["model_option"])
-    if options.get("deterministic"):
-        put("train", "deterministic", True)
-    for flag in ("allow_missing_modalities", "allow_unlabelled"):
-        if options.get(flag):
-            put("data", flag, True)
     if options.get("loggers") in (["none"], ("none",)):
         put("train", "loggers", [])
-    if options.get("compile"):
-        put("train", "compile", True)
     if options.get("compile_mode"):
         put("train", "compile", True)
-        put("train", "compile_mode", options["compile_mode"])
     return values
+
+
+def load_eval_table(path: Path) -> EvalConfig:
+    """The ``[eval]`` table of a run's config.toml over the schema's defaults (all defaults when the run has no
+    config.toml); keys this version does not know are left out, a malformed file is a :class:`UserError`."""
+    if not path.is_file():
+        return EvalConfig()
+    table = load_toml(path).get("eval", {})
+    known = {f.name for f in fields(EvalConfig)}
+    values = {k: v for k, v in table.items() if k in known}
+    return cast(EvalConfig, from_dict(EvalConfig, values, str(path)))

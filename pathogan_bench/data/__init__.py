@@ -6,7 +6,7 @@ module (the command line's choices, for one) does not load torch and pandas.
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from ..utils.lazy import lazy_exports
 
 #: exported name -> the submodule that defines it
 _EXPORTS = {
@@ -17,8 +17,7 @@ _EXPORTS = {
     "Case": "cases",
     "CaseCollection": "cases",
     "Volume": "cases",
-    "collect": "schemes",
-    "detect_scheme": "schemes",
+    "Layout": "layout",
     "read_volume": "cases",
     "HEALTHY": "slices",
     "MINOR": "slices",

@@ -21,9 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: image rows (array axis 0 of a slice, dim -2 of a batch) and columns (axis 1, dim -1)
-MIRROR_AXES = ("rows", "columns")
-
 
 @dataclass(frozen=True)
 class AugmentConfig:

@@ -355,9 +355,6 @@ def scan_brats2013(root: Path) -> list[Case]:
     return cases
 
 
-SCANNERS = {"brats2021": scan_brats2021, "brats2017": scan_brats2017, "brats2013": scan_brats2013}
-
-
 #: optional description of a dataset folder, e.g. {"slice_range": [18, 46]} for volumes that are not 155 slices deep
 DESCRIPTION_FILE = "dataset.json"
 

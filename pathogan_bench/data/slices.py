@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..io import atomic_folder
-from ..loop_progress import progress_bar
+from ..utils.io import atomic_folder
+from ..utils.progress import progress_bar
 from .cache import CACHE_ENV
 from .cases import Case, CaseCollection, case_folder, read_volume
 from .intensity import check_not_constant, normalise_volume
@@ -254,7 +254,7 @@ def prepare_slices(
                 continue
             parts.append((case.patient_id, part))
     if not parts:
-        reasons = getattr(dataset, "skip_reasons", {})
+        reasons = dataset.skip_reasons
         named = "; ".join(f"{pid}: {reasons[pid]}" if pid in reasons else pid for pid in skipped[:3])
         raise UserError(
             f"{dataset.root}: no usable case (skipped {len(skipped)}{': ' + named if named else ''}"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from ..seeds import (
+from ..utils.seeds import (
     AUGMENTATION_STREAM,
     HEALTHY_ORDER_STREAM,
     LABELLED_ORDER_STREAM,
@@ -144,6 +144,9 @@ class DomainBatches:
 
 class MaskedBatches:
     """Batches of images with their pixel labels, for fully supervised models."""
+
+    #: fully supervised batches are never level-matched (see :func:`level_matched`)
+    level_matching: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -305,7 +308,7 @@ def augment_config(table: Any, train_idx: np.ndarray) -> Any:
     """The paper's augmentation for these slices: mirrored across the patient's left-right axis (from the
     training patients' affines) and with pixel-unit settings scaled to the resized images."""
     from ..data import AugmentConfig
-    from ..orientation import axis_codes
+    from ..utils.orientation import axis_codes
 
     base = AugmentConfig()
     patients = sorted(set(table.patient[train_idx].tolist()))

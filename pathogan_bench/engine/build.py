@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from ..loss_sets import create_terms
-from ..model import ModelContext, SegmentationModel
+from ..contracts.model import ModelContext, SegmentationModel
+from .loss_sets import create_terms
 from .plan import RunPlan
 
 log = logging.getLogger("pathogan_bench")
@@ -49,7 +49,7 @@ def build_model(
     config = plan.config
     ctx = model_context(plan, in_channels, image_size, modalities, steps)
     # options were checked by the plan (ModelOptionsError); any other error here is the model's own
-    model = plan.model.spec.factory(ctx, **plan.model_options).to(plan.device)
+    model = plan.model(ctx, **plan.model_options).to(plan.device)
     if config.train.compile:
         compile_networks(model, config.train.compile_mode)
     return model

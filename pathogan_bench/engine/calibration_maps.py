@@ -9,17 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..contracts.model import SegmentationModel
 from ..data.slices import UNLABELLED, brain_pixels
 from ..evaluation.policy_grid import CALIBRATION_FILE
-from ..io import atomic_path
-from ..model import SegmentationModel
+from ..utils.io import atomic_path
 from .infer import predict
 from .prepare import PreparedData
-
-
-def needs_calibration(policies: list[Any]) -> bool:
-    """Whether any policy reads maps of patients other than the scored ones (a plugin policy is assumed to)."""
-    return any(getattr(policy, "needs_calibration", True) for policy in policies)
 
 
 def save_calibration_maps(

@@ -22,7 +22,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from ..errors import UserError
-from ..io import atomic_path, write_json
+from ..utils.io import atomic_path, write_json
 
 log = logging.getLogger("pathogan_bench")
 

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..contracts.model import SegmentationModel
 from ..data.slices import HEALTHY, MINOR, PATHOLOGICAL
-from ..model import SegmentationModel
-from ..orientation import axis_codes
+from ..record.facts import RunFacts
+from ..utils.orientation import axis_codes
 from .plan import RunPlan
 from .prepare import PreparedData, data_seed, split_seed
 
@@ -19,7 +20,7 @@ from .prepare import PreparedData, data_seed, split_seed
 def _axis_codes(table: Any) -> list[str]:
     """The volumes' NIfTI axis codes (e.g. ["LPS"]), how their slices are turned for figures; "?" when unknown."""
     found = set()
-    for volume in getattr(table, "volumes", {}).values():
+    for volume in table.volumes.values():
         codes, assumed = axis_codes(volume.get("affine") if isinstance(volume, dict) else None)
         found.add("?" if assumed else "".join(codes))
     return sorted(found)
@@ -41,46 +42,54 @@ def training_level_separation(supervision: str, data: PreparedData) -> dict[str,
     return level_separation(levels, table.domain[rows] == PATHOLOGICAL).to_dict()
 
 
-def run_facts(plan: RunPlan, model: SegmentationModel, data: PreparedData, steps: int) -> dict[str, Any]:
+def run_facts(
+    plan: RunPlan, model: SegmentationModel, data: PreparedData, steps: int, level_matching: dict[str, Any] | None
+) -> RunFacts:
+    """Everything known of the run before its first training step (status "training")."""
     table, config, device = data.table, plan.config, plan.device
-    return {
-        "model": config.model,
-        "supervision": plan.supervision,
-        "model_options": dict(plan.model_options),
-        "loss_set": plan.loss_set_label,
-        "dataset": data.dataset_name,
-        "data": data.data_path or "synthetic",
-        "skipped_cases": list(table.skipped),
-        "modalities": list(table.modalities),
-        "spacing": list(getattr(table, "spacing", (1.0, 1.0))),
-        "axis_codes": _axis_codes(table),
-        "image_size": int(table.images.shape[-1]),
-        "seed": config.seed,
-        "seeds": seeds(config, data),
-        "test_data": data.test_path,
-        "healthy_data": data.healthy_path,
-        "training_data": training_data(plan.supervision, data),
-        "level_separation": training_level_separation(plan.supervision, data),
-        "level_matched": bool(config.train.level_matched),
-        "split_protocol": split_protocol(config),
-        "folds": config.data.folds,
-        "label_fraction": config.data.label_fraction,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device)
+    return RunFacts(
+        model=config.model,
+        supervision=plan.supervision,
+        model_options=dict(plan.model_options),
+        loss_set=plan.loss_set_label,
+        dataset=data.dataset_name,
+        data=data.data_path or "synthetic",
+        skipped_cases=list(table.skipped),
+        modalities=list(table.modalities),
+        spacing=list(table.spacing),
+        axis_codes=_axis_codes(table),
+        image_size=int(table.images.shape[-1]),
+        seed=config.seed,
+        seeds=seeds(config, data),
+        test_data=data.test_path,
+        healthy_data=data.healthy_path,
+        training_data=training_data(plan.supervision, data),
+        level_separation=training_level_separation(plan.supervision, data),
+        level_matched=bool(config.train.level_matched),
+        split_protocol=split_protocol(config),
+        folds=config.data.folds,
+        label_fraction=config.data.label_fraction,
+        device=str(device),
+        device_name=torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else platform.processor() or platform.machine(),
-        "world_size": plan.dist.world,
-        "threads": torch.get_num_threads(),
-        "steps": steps,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "slices": {
+        world_size=plan.dist.world,
+        threads=torch.get_num_threads(),
+        steps=steps,
+        parameters=sum(p.numel() for p in model.parameters()),
+        slices={
             "healthy": int((table.domain == HEALTHY).sum()),
             "pathological": int((table.domain == PATHOLOGICAL).sum()),
             "minor": int((table.domain == MINOR).sum()),
         },
-        "torch": torch.__version__,
-        "pathogan_bench": __version__,
-    }
+        torch=torch.__version__,
+        pathogan_bench=__version__,
+        split_sizes=data.split_sizes(),
+        skip_reasons=dict(data.skip_reasons),
+        unlabelled_cases=list(data.unlabelled),
+        level_matching=level_matching,
+        status="training",
+    )
 
 
 def training_data(supervision: str, data: PreparedData) -> str:

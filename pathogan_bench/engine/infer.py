@@ -9,11 +9,11 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from ..contracts.model import SegmentationModel
 from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED, brain_pixels
 from ..errors import UserError
-from ..figure_style import preferred_channel
-from ..io import atomic_path
-from ..model import SegmentationModel
+from ..figures.style import preferred_channel
+from ..utils.io import atomic_path
 from .prepare import PreparedData
 
 #: healthy slices given to :meth:`SegmentationModel.calibrate`

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ..io import write_text
-from ..tracking import RunLoggers
+from ..utils.io import write_text
+from .loggers import RunLoggers
 
 
 @dataclass
@@ -92,7 +92,7 @@ class LossLog:
     def __init__(self, run_dir: Path, enabled: bool = True, loggers: RunLoggers | None = None):
         self.path = Path(run_dir) / "losses.csv"
         self.run_dir, self.enabled = Path(run_dir), enabled
-        #: the run's experiment loggers (pathogan_bench.tracking): each window's row, as losses.csv has it
+        #: the run's experiment loggers (pathogan_bench.engine.loggers): each window's row, as losses.csv has it
         self.loggers = loggers or RunLoggers()
 
     def write(self, step: int, summary: WindowSummary) -> None:

@@ -1,7 +1,8 @@
-"""What a run is, decided once before anything is read or trained: device, model, supervision, loss set.
+"""What a run is, decided once before anything is read or trained: device, model, supervision, loss set, and
+every component it is scored and logged with.
 
 Every later stage of the run reads these decisions from the :class:`RunPlan`
-instead of deciding again.
+instead of deciding again, and creates components only through its registry.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from pathlib import Path
 import torch
 
 from ..config import PRESETS, RunConfig
-from ..distributed import DistributedContext
+from ..contracts.model import SegmentationModel, Supervision
 from ..errors import UserError
-from ..evaluation.policies import create_policies
-from ..evaluation.postprocess import create_steps
-from ..loss_sets import loss_set_pairs
-from ..metrics.registered import check_metric_names
-from ..model import Supervision, check_model_options, model_options, supervision_of
-from ..registry import Entry, Registry, get_registry
-from ..tracking import check_loggers
+from ..evaluation.scoring_plan import ScoringPlan, check_convention, plan_scoring
+from ..registry import Registry, get_registry
+from ..utils.distributed import DistributedContext
+from .loggers import check_loggers
+from .loss_sets import loss_set_pairs
+from .model_options import model_class, model_options
 from .prepare import check_data_folder
 
 
@@ -28,18 +28,24 @@ from .prepare import check_data_folder
 class RunPlan:
     config: RunConfig
     registry: Registry
-    model: Entry
-    supervision: Supervision
+    #: the registered model's class
+    model: type[SegmentationModel]
     #: the options the model is built with: the preset's for this model, then the run's [model_options]
     model_options: dict
     #: the loss set after overrides and removals: (term, weight); empty for models without one
     loss_pairs: tuple[tuple[str, float], ...]
+    #: the metrics, threshold policies and post-processing the run is scored with
+    scoring: ScoringPlan
     device: torch.device
     dist: DistributedContext
 
     @property
+    def supervision(self) -> Supervision:
+        return self.model.supervision
+
+    @property
     def uses_loss_set(self) -> bool:
-        return bool(getattr(self.model.spec.factory, "uses_loss_set", False))
+        return self.model.uses_loss_set
 
     @property
     def loss_set_label(self) -> str:
@@ -54,19 +60,21 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
         check_data_folder(Path(config.data.path).expanduser())
     if config.data.healthy_path:
         check_data_folder(Path(config.data.healthy_path).expanduser())
-    entry = registry.get("model", config.model)
+    model = model_class(registry.get("model", config.model))
     options = model_options(
-        entry, config.preset, config.model_options, PRESETS.get(config.preset, {}).get("model_options", {})
+        model, config.preset, config.model_options, PRESETS.get(config.preset, {}).get("model_options", {})
     )
-    check_model_options(entry, options)
+    model.check_options(options)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
+    evaluation = config.eval
     try:
-        check_metric_names(registry, config.eval.metrics, config.eval.empty)
+        check_convention(evaluation.empty)
+        for name in evaluation.metrics:
+            registry.get("metric", name)
     except UserError as exc:
-        raise UserError(f"eval.metrics {config.eval.metrics}: {exc}") from None
-    create_policies(registry, config.eval.policies)  # unknown names and bad arguments fail before any work
-    create_steps(registry, config.eval.postprocess)
+        raise UserError(f"eval.metrics {evaluation.metrics}: {exc}") from None
+    scoring = plan_scoring(registry, evaluation.metrics, evaluation.empty, evaluation.policies, evaluation.postprocess)
     check_loggers(registry, config.train.loggers)
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
-    return RunPlan(config, registry, entry, supervision_of(entry), options, tuple(pairs), device, dist)
+    return RunPlan(config, registry, model, options, tuple(pairs), scoring, device, dist)

@@ -15,7 +15,8 @@ from .. import data as datalib
 from ..config import RunConfig
 from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
-from ..registry import Registry, get_registry
+from ..registry import Registry
+from .datasets import AUTO, SYNTHETIC, read_dataset
 
 log = logging.getLogger("pathogan_bench")
 
@@ -83,9 +84,8 @@ def check_data_folder(root: Path) -> None:
         raise UserError(f"{root}: permission denied")
 
 
-def prepare_data(config: RunConfig, registry: Registry | None = None) -> PreparedData:
+def prepare_data(config: RunConfig, registry: Registry) -> PreparedData:
     """Load (or generate), preprocess and split the run's data (and its separate test folder, if any)."""
-    registry = registry or get_registry()
     cache = datalib.default_cache_dir(config.data.cache_dir)
     dcfg = config.data
     if dcfg.path:
@@ -102,21 +102,15 @@ def prepare_data(config: RunConfig, registry: Registry | None = None) -> Prepare
             difficulty=dcfg.synthetic_difficulty,
             levels=dcfg.synthetic_levels,
         )
-        dataset_name = "synthetic" if dcfg.dataset == "auto" else dcfg.dataset
+        dataset_name = SYNTHETIC if dcfg.dataset == AUTO else dcfg.dataset
     dataset, table = _read(config, registry, root, dataset_name, cache)
-    skip_reasons = dict(getattr(dataset, "skip_reasons", {}) or {})
-    unlabelled = list(getattr(dataset, "unlabelled", []) or [])
+    skip_reasons = dict(dataset.skip_reasons)
+    unlabelled = list(dataset.unlabelled)
     test_patients: list[str] = []
     if dcfg.test_path:
-        test_root = Path(dcfg.test_path).expanduser()
-        check_data_folder(test_root)
-        test_dataset, test_table = _read(
-            config, registry, test_root, dcfg.dataset, cache, like=table, preprocess=preprocess_config(config, dataset)
-        )
-        table = join_tables(table, test_table, root, test_root)
-        test_patients = test_table.patients()
-        skip_reasons.update(getattr(test_dataset, "skip_reasons", {}) or {})
-        unlabelled += list(getattr(test_dataset, "unlabelled", []) or [])
+        table, test_patients, test_dataset = _add_test_folder(config, registry, table, dataset, root, cache)
+        skip_reasons.update(test_dataset.skip_reasons)
+        unlabelled += list(test_dataset.unlabelled)
     splits, left_out = choose_splits(config, table, test_patients)
     for patient in left_out:
         skip_reasons[patient] = f"not listed in the split file {dcfg.split_file}"
@@ -165,11 +159,9 @@ def add_healthy_cohort(
     and pixel size must match (one line naming the folder otherwise).
     Labels it may have are not used, but a lesion in them is an error.
     """
-    from ..orientation import axis_codes
-
     check_data_folder(healthy_root)
-    found = registry.create(
-        "dataset", "auto", healthy_root, modalities=None, allow_missing_modalities=True, allow_unlabelled=True
+    found = read_dataset(
+        registry, AUTO, healthy_root, modalities=None, allow_missing_modalities=True, allow_unlabelled=True
     )
     has = set().union(*(case.images for case in found.cases)) if len(found) else set()
     lacking = [m for m in table.modalities if m not in has]
@@ -178,9 +170,9 @@ def add_healthy_cohort(
             f"{healthy_root}: the healthy cohort has no {', '.join(lacking)} (it has {', '.join(sorted(has)) or 'none'}); "
             f"train and test on common modalities, e.g. --modalities {','.join(m for m in table.modalities if m in has)}"
         )
-    cohort_dataset = registry.create(
-        "dataset",
-        "auto",
+    cohort_dataset = read_dataset(
+        registry,
+        AUTO,
         healthy_root,
         modalities=list(table.modalities),
         skip_bad_cases=config.data.skip_bad_cases,
@@ -194,6 +186,32 @@ def add_healthy_cohort(
             f"{healthy_root}: {len(lesions)} slice(s) of the healthy cohort have lesion labels "
             f"(patient {cohort.patient[lesions[0]]}); a healthy cohort holds healthy scans only"
         )
+    check_cohort_geometry(table, cohort, root, healthy_root)
+    shared = sorted(set(cohort.patients()) & set(table.patients()))
+    if shared:
+        raise UserError(f"{healthy_root}: patient(s) {', '.join(shared[:3])} are also in {root}")
+    healthy = dataclasses.replace(
+        cohort,
+        domain=np.full(len(cohort.domain), HEALTHY, dtype=np.int8),
+        masks=np.zeros(cohort.masks.shape, dtype=bool),
+    )
+    joined = join_tables(table, healthy, root, healthy_root)
+    log.info(
+        "healthy cohort %s: %d healthy slices of %d patients",
+        healthy_root,
+        len(healthy.domain),
+        len(healthy.patients()),
+    )
+    return joined, healthy.patients()
+
+
+def check_cohort_geometry(
+    table: datalib.SliceTable, cohort: datalib.SliceTable, root: Path, healthy_root: Path
+) -> None:
+    """The healthy cohort's volumes have the labelled data's orientation and voxel size (one line naming the
+    folder otherwise): a cohort must be registered to the test data's template first."""
+    from ..utils.orientation import axis_codes
+
     codes = {
         which: {"".join(axis_codes(v.get("affine"))[0]) for v in t.volumes.values()}
         for which, t in (("data", table), ("cohort", cohort))
@@ -217,22 +235,6 @@ def add_healthy_cohort(
             f"{healthy_root}: voxel size {_mm(sizes['cohort'])} mm differs from {_mm(sizes['data'])} mm of {root}; "
             "resample the cohort to the test data's template (docs/DATA.md, healthy cohorts)"
         )
-    shared = sorted(set(cohort.patients()) & set(table.patients()))
-    if shared:
-        raise UserError(f"{healthy_root}: patient(s) {', '.join(shared[:3])} are also in {root}")
-    healthy = dataclasses.replace(
-        cohort,
-        domain=np.full(len(cohort.domain), HEALTHY, dtype=np.int8),
-        masks=np.zeros(cohort.masks.shape, dtype=bool),
-    )
-    joined = join_tables(table, healthy, root, healthy_root)
-    log.info(
-        "healthy cohort %s: %d healthy slices of %d patients",
-        healthy_root,
-        len(healthy.domain),
-        len(healthy.patients()),
-    )
-    return joined, healthy.patients()
 
 
 def data_seed(config: RunConfig) -> int:
@@ -257,8 +259,8 @@ def _read(
     """A folder's dataset and slices; a test folder (``like`` the data folder's table) is read with its preprocessing."""
     dcfg = config.data
     wanted = list(like.modalities if like is not None else dcfg.modalities) or None
-    dataset = registry.create(
-        "dataset",
+    dataset = read_dataset(
+        registry,
         dataset_name,
         root,
         modalities=wanted,
@@ -291,6 +293,30 @@ def choose_splits(
         )
         return {"train": split["train"], "val": split["val"], "test": sorted(test_patients)}, []
     return datalib.split_patients(table.patients(), fractions, seed=seed, pathological=pathological), []
+
+
+def _add_test_folder(
+    config: RunConfig,
+    registry: Registry,
+    table: datalib.SliceTable,
+    dataset: Any,
+    root: Path,
+    cache: Path,
+) -> tuple[datalib.SliceTable, list[str], Any]:
+    """The data folder's slices joined with the test folder's (read with the data folder's preprocessing), the
+    test patients, and the test folder's dataset."""
+    test_root = Path(config.data.test_path).expanduser()
+    check_data_folder(test_root)
+    test_dataset, test_table = _read(
+        config,
+        registry,
+        test_root,
+        config.data.dataset,
+        cache,
+        like=table,
+        preprocess=preprocess_config(config, dataset),
+    )
+    return join_tables(table, test_table, root, test_root), test_table.patients(), test_dataset
 
 
 def join_tables(
@@ -344,6 +370,6 @@ def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConf
     }
     if dcfg.slice_range:
         kwargs["slice_range"] = tuple(dcfg.slice_range)
-    elif getattr(dataset, "default_slice_range", None) is not None:
+    elif dataset.default_slice_range is not None:
         kwargs["slice_range"] = tuple(dataset.default_slice_range)
     return datalib.PreprocessConfig(**kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,27 +17,28 @@ from typing import TYPE_CHECKING
 import torch
 from rich.console import Console
 
-from ..config import RunConfig, to_toml
-from ..device import configure_threads
+from ..config import RunConfig, to_table, to_toml
+from ..contracts.logger import LoggerContext
 from ..errors import DiskFullError, TooManySkippedUpdatesError, TrainingInterrupted, disk_full
 from ..evaluation import score_and_report
-from ..evaluation.policies import create_policies
-from ..io import write_json, write_text
-from ..report import Summary
-from ..tracking import LoggerContext, RunLoggers, report_files, summary_scores
+from ..record.facts import RunFacts, recorded_status
+from ..record.summary import Summary
+from ..utils.device import configure_threads
+from ..utils.io import write_json, write_text
 from .batches import training_batches
 from .build import build_model, total_steps
-from .calibration_maps import needs_calibration, save_calibration_maps
+from .calibration_maps import save_calibration_maps
 from .facts import run_facts
 from .infer import calibrate, predict_splits
+from .loggers import RunLoggers, report_files, summary_scores
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
 from .run_figures import write_examples
-from .rundir import RunRecord, attach_log, detach_log, new_run_dir, recorded_status, resume_command
+from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
 from .trainer import Trainer
 
 if TYPE_CHECKING:
-    from ..model import SegmentationModel
+    from ..contracts.model import SegmentationModel
 
 log = logging.getLogger("pathogan_bench")
 
@@ -93,29 +93,40 @@ def run(
     except TrainingInterrupted as exc:
         loggers.close("interrupted")
         record.update(status="interrupted", interrupted_at=exc.step)
-        log.info("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
-        if rank0:
-            console.print(
-                f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
-                f"Continue with: {resume_command(run_dir)}",
-                soft_wrap=True,
-            )
+        _say_interrupted(exc, run_dir, console, rank0)
         raise
     except BaseException as exc:
         loggers.close("failed")
-        full = disk_full(exc)
-        if full is not None:
-            full.note = _what_survives(run_dir)
-        try:
-            record.fail(full or exc)
-        except (OSError, DiskFullError) as also:  # the disk may be too full for run.json too
-            log.warning("could not record the failure in %s: %s", record.path, also)
+        full = _record_failure(exc, record, run_dir)
         if full is not None and full is not exc:
             raise full from exc
         raise
     finally:
         detach_log(handler)
         plan.dist.close()
+
+
+def _say_interrupted(exc: TrainingInterrupted, run_dir: Path, console: Console, show: bool) -> None:
+    log.info("interrupted by %s at step %d; checkpoint saved", exc.signal_name, exc.step)
+    if show:
+        console.print(
+            f"[yellow]interrupted by {exc.signal_name} at step {exc.step}; checkpoint saved. "
+            f"Continue with: {resume_command(run_dir)}",
+            soft_wrap=True,
+        )
+
+
+def _record_failure(exc: BaseException, record: RunRecord, run_dir: Path) -> DiskFullError | None:
+    """Mark the run failed (or interrupted) in run.json; a full disk is returned as the error to raise, saying
+    what survives."""
+    full = disk_full(exc)
+    if full is not None:
+        full.note = _what_survives(run_dir)
+    try:
+        record.fail(full or exc)
+    except (OSError, DiskFullError) as also:  # the disk may be too full for run.json too
+        log.warning("could not record the failure in %s: %s", record.path, also)
+    return full
 
 
 def _already_finished(run_dir: Path, console: Console) -> RunResult:
@@ -151,9 +162,7 @@ def logger_context(plan: RunPlan, run_dir: Path, tags: dict[str, str], resuming:
         named["loss_set"] = config.loss_set
     if config.data.folds:
         named["fold"] = str(config.data.fold)
-    return LoggerContext(
-        run_dir, tomllib.loads(to_toml(config)), named | tags, config.train.tracking_uri, resuming=resuming
-    )
+    return LoggerContext(run_dir, to_table(config), named | tags, config.train.tracking_uri, resuming=resuming)
 
 
 def _run(
@@ -175,15 +184,9 @@ def _run(
     steps = total_steps(plan, batches)
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
-    facts = {
-        **run_facts(plan, model, data, steps),
-        "split_sizes": data.split_sizes(),
-        "skip_reasons": data.skip_reasons,
-        "unlabelled_cases": data.unlabelled,
-        "level_matching": getattr(batches, "level_matching", None),
-    }
+    facts = run_facts(plan, model, data, steps, batches.level_matching)
     warn_level_shortcut(facts)
-    record.write({**facts, "status": "training"})
+    record.write(facts)
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
     trainer = Trainer(
         model,
@@ -202,12 +205,13 @@ def _run(
     if model.trainable:
         plan.dist.wrap(model)
         trainer.fit()
-    facts.update(
-        steps_done=trainer.step, train_seconds=round(trainer.train_seconds, 2), skipped_updates=dict(trainer.skipped)
-    )
+    facts.steps_done = trainer.step
+    facts.train_seconds = round(trainer.train_seconds, 2)
+    facts.skipped_updates = dict(trainer.skipped)
     _check_skipped(trainer, config, console, record.enabled)
     if model.trainable and trainer.step < steps:
-        record.write({**facts, "status": "stopped"})
+        facts.status = "stopped"
+        record.write(facts)
         if record.enabled:
             console.print(
                 f"stopped at step {trainer.step} of {steps}; continue with: {resume_command(run_dir)}", soft_wrap=True
@@ -221,12 +225,12 @@ def _run(
     return RunResult(run_dir, summary)
 
 
-def warn_level_shortcut(facts: dict) -> None:
+def warn_level_shortcut(facts: RunFacts) -> None:
     """Say on the console when the axial level alone separates the training domains (and matching is off)."""
     from ..data.levels import SHORTCUT_WARNING, LevelSeparation
 
-    found = facts.get("level_separation")
-    if not found or facts.get("level_matched") or not found["auroc"] >= SHORTCUT_WARNING:
+    found = facts.level_separation
+    if not found or facts.level_matched or not found["auroc"] >= SHORTCUT_WARNING:
         return
     separation = LevelSeparation(**{**found, "shared_range": tuple(found["shared_range"] or ()) or None})
     log.warning(
@@ -271,7 +275,7 @@ def _finish(
     model: SegmentationModel,
     trainer: Trainer,
     data: PreparedData,
-    facts: dict,
+    facts: RunFacts,
     run_dir: Path,
     console: Console,
     record: RunRecord,
@@ -282,26 +286,15 @@ def _finish(
     trainer.save()  # the final checkpoint includes what calibration fitted
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
     predictions.save(run_dir / "predictions.npz")
-    policies = create_policies(plan.registry, config.eval.policies)
-    if needs_calibration(policies):
+    if plan.scoring.needs_calibration:
         save_calibration_maps(model, data, plan.device, config.eval.batch_size, run_dir)
-    facts.update(
-        status="done",
-        threshold=float(model.threshold),
-        policies=list(config.eval.policies),
-        postprocess=list(config.eval.postprocess),
-    )
+    facts.status = "done"
+    facts.threshold = float(model.threshold)
+    facts.policies = list(config.eval.policies)
+    facts.postprocess = list(config.eval.postprocess)
     write_examples(model, data, run_dir, plan.device, config.eval.figure_slices, config.seed, config.model, predictions)
-    summary = score_and_report(
-        predictions.arrays(),
-        facts,
-        config.eval.metrics,
-        config.eval.empty,
-        run_dir,
-        policies=config.eval.policies,
-        postprocess=config.eval.postprocess,
-    )
-    facts["score_seconds"] = round(time.perf_counter() - started, 2)
+    summary = score_and_report(predictions.arrays(), facts, plan.scoring, run_dir)
+    facts.score_seconds = round(time.perf_counter() - started, 2)
     record.write(facts)
-    log.info("scored and reported in %.1f s; run finished", facts["score_seconds"])
+    log.info("scored and reported in %.1f s; run finished", facts.score_seconds)
     return summary

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import slice_figures
+from ..contracts.model import SegmentationModel
 from ..data.slices import HEALTHY, PATHOLOGICAL
-from ..model import SegmentationModel
+from ..figures import slices as slice_figures
 from .infer import Predictions, to_device
 from .prepare import PreparedData
 

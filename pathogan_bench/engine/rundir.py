@@ -18,8 +18,8 @@ Layout::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import json
 import logging
 import re
 import shlex
@@ -29,7 +29,8 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import UserError
-from ..io import write_json
+from ..record.facts import RunFacts
+from ..utils.io import write_json
 
 log = logging.getLogger("pathogan_bench")
 
@@ -72,15 +73,6 @@ def existing_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
-def recorded_status(run_dir: str | Path) -> str | None:
-    """The status in a run's ``run.json`` ("done", "failed", ...), or None when it has no readable one."""
-    try:
-        status = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return status if isinstance(status, str) else None
-
-
 class _RunLogFile(logging.FileHandler):
     """``log.txt``; a line that cannot be written (a full disk) is dropped without a traceback on the console."""
 
@@ -119,20 +111,22 @@ class RunRecord:
     def __init__(self, run_dir: Path, enabled: bool = True):
         self.path = Path(run_dir) / "run.json"
         self.enabled = enabled
-        self.facts: dict[str, Any] = {}
+        self.facts: RunFacts | None = None
 
-    def write(self, facts: dict[str, Any]) -> None:
-        self.facts = dict(facts)
+    def write(self, facts: RunFacts) -> None:
+        self.facts = facts
         if self.enabled:
-            write_json(self.path, self.facts)
+            write_json(self.path, facts.to_dict())
 
     def update(self, **changes: Any) -> None:
-        if not self.facts and self.path.is_file():
+        """Change some facts of the record (those on disk when this process has written none yet)."""
+        facts = self.facts
+        if facts is None:
             try:
-                self.facts = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                self.facts = {}
-        self.write({**self.facts, **changes})
+                facts = RunFacts.load(self.path.parent)
+            except UserError:
+                facts = RunFacts()
+        self.write(dataclasses.replace(facts, **changes))
 
     def fail(self, exc: BaseException) -> None:
         """Mark the run failed with the error, in run.json and log.txt."""

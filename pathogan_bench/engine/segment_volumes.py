@@ -5,20 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..contracts.model import SegmentationModel
 from ..data.cases import Case, read_volume
 from ..data.intensity import check_not_constant, normalise_volume
 from ..data.slices import brain_pixels
 from ..errors import UserError
-from ..io import save_nifti
-from ..loop_progress import progress_bar
-from ..model import SegmentationModel
-from ..registry import get_registry
+from ..record.facts import RunFacts
+from ..registry import Registry
+from ..utils.io import save_nifti
+from ..utils.progress import progress_bar
+from .datasets import AUTO, read_dataset
 
 log = logging.getLogger("pathogan_bench")
 
@@ -38,19 +39,18 @@ class SegmentedCase:
         )
 
 
-def find_case(folder: Path, modalities: list[str]) -> Case:
-    """The one case in ``folder``, or the case named ``folder`` in its parent (any supported naming scheme)."""
-    registry = get_registry()
+def find_case(folder: Path, modalities: list[str], registry: Registry) -> Case:
+    """The one case in ``folder``, or the case named ``folder`` in its parent (any registered layout)."""
     candidates: list[Case] = []
     reasons: dict[str, str] = {}
     for root, name in ((folder, None), (folder.parent, folder.name)):
         try:  # the other cases of a folder do not matter here: nothing about them is an error
-            collection = registry.create(
-                "dataset", "auto", root, modalities=modalities, allow_missing_modalities=True, allow_unlabelled=True
+            collection = read_dataset(
+                registry, AUTO, root, modalities=modalities, allow_missing_modalities=True, allow_unlabelled=True
             )
         except UserError:
             continue
-        reasons.update(getattr(collection, "skip_reasons", {}))
+        reasons.update(collection.skip_reasons)
         candidates = [
             c
             for c in collection.cases
@@ -118,15 +118,17 @@ def segment_stack(
 
 def segment_case(
     model: SegmentationModel,
-    info: dict[str, Any],
+    info: RunFacts,
     folder: Path,
     out_dir: Path,
     slice_range: list[int] | None,
     batch_size: int,
+    registry: Registry,
 ) -> SegmentedCase:
-    """Segment one case folder and write its NIfTI outputs into ``out_dir`` (with the input's affine)."""
-    modalities, size = list(info["modalities"]), int(info["image_size"])
-    case = find_case(folder, modalities)
+    """Segment one case folder (read with ``registry``'s layouts) and write its NIfTI outputs into ``out_dir`` (with
+    the input's affine)."""
+    modalities, size = list(info.modalities), int(info.image_size)
+    case = find_case(folder, modalities, registry)
     stack, first = case.load_all(modalities)
     reference = case.images[modalities[0]]
     if case.brain_mask:

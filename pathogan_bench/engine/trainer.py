@@ -17,12 +17,13 @@ import torch
 from rich.console import Console
 
 from ..config import TrainConfig
+from ..contracts.model import SegmentationModel
 from ..errors import NonFiniteLossError, TrainingInterrupted
-from ..model import SegmentationModel, skipped_updates
-from ..seeds import TRAIN_STEP_STREAM, derive_seed
-from ..tracking import RunLoggers
+from ..utils.optim import skipped_updates
+from ..utils.seeds import TRAIN_STEP_STREAM, derive_seed
 from .checkpoint import clean_partial_files, latest_checkpoint, load_latest, remove_checkpoint, save_checkpoint
 from .interrupts import StopRequests
+from .loggers import RunLoggers
 from .loss_log import LossLog, LossWindow
 from .training_bar import training_progress
 
@@ -120,7 +121,7 @@ class Trainer:
         if self.step >= stop:
             return
         self.model.train()
-        window = LossWindow(self.step, skipped_updates(self.model))
+        window = LossWindow(self.step, skipped_updates(self.model.optimizers()))
         with (
             training_progress(self.console, self.total_steps, self.step, enabled=self.rank == 0) as bar,
             StopRequests() as requests,
@@ -134,7 +135,7 @@ class Trainer:
                 at_end = self.step == stop or requests.stop
                 if self.step % cfg.log_every == 0 or at_end:
                     self._close_window(window, bar)
-                    window = LossWindow(self.step, skipped_updates(self.model), window.streak)
+                    window = LossWindow(self.step, skipped_updates(self.model.optimizers()), window.streak)
                 if requests.stop:
                     self.save()
                     raise TrainingInterrupted(requests.signal_name, self.step)
@@ -148,7 +149,7 @@ class Trainer:
     def _close_window(self, window: LossWindow, bar: Any) -> None:
         """Log one window's mean losses, count its skipped updates and apply the non-finite policy."""
         cfg = self.config
-        summary = window.close(self.step, skipped_updates(self.model))
+        summary = window.close(self.step, skipped_updates(self.model.optimizers()))
         self.train_seconds += summary.seconds
         for name, count in summary.skipped.items():
             self.skipped[name] = self.skipped.get(name, 0) + count
@@ -193,7 +194,7 @@ class Trainer:
             )
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> Path | None:
-        from ..samples import save_sample_grid
+        from ..figures.samples import save_sample_grid
 
         self.model.eval()
         try:
@@ -202,7 +203,7 @@ class Trainer:
             self.model.train()
         if not panels:
             return None
-        modalities = tuple(getattr(getattr(self.model, "ctx", None), "modalities", ()) or ())
+        modalities = tuple(self.model.ctx.modalities)
         return save_sample_grid(
             self.run_dir / "figures" / f"samples-step-{self.step:08d}.png",
             panels,

@@ -25,17 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from ..contracts.postprocess import PostprocessStep, Volume
+from ..contracts.threshold_policy import MapSet, PolicyData, ThresholdPolicy
 from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..metrics.lesionwise import lesion_wise, size_stratum, strata_labels
 from .clinical import slice_thickness
-from .policies import MapSet, PolicyData, ThresholdPolicy, create_policies
-from .postprocess import PostprocessStep, Volume, apply_stage, chain_label, create_steps
+from .postprocess import apply_stage, chain_label
 
 #: maps of the validation (or training) patients, written by the run next to predictions.npz
 CALIBRATION_FILE = "calibration.npz"
-
-#: the quantities of a grid row that are statistics over patients (mean, std, median, n)
-PATIENT_STATS = ("dice_3d", "fp_ml", "lesion_dice", "lesion_hd95")
 
 
 @dataclass
@@ -150,10 +148,9 @@ def _threshold_facts(value: float | np.ndarray) -> dict[str, Any]:
 def policy_grid(
     arrays: dict[str, np.ndarray],
     calibration: dict[str, np.ndarray] | None,
-    policies: Sequence[str],
-    postprocess: Sequence[str],
+    policies: Sequence[ThresholdPolicy],
+    postprocess: Sequence[PostprocessStep],
     spacing: Sequence[float] | None,
-    registry: Any,
     splits: Sequence[str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """split -> one row per (post-processing chain, policy); ``splits`` default: test if scored, else every split.
@@ -162,9 +159,7 @@ def policy_grid(
     optionally affine and ``patients``: "validation" or "training"); without it the training rows of
     ``arrays`` are used when there are any.
     """
-    chosen: list[ThresholdPolicy] = create_policies(registry, policies)
-    steps = create_steps(registry, postprocess)
-    chains: list[list[PostprocessStep]] = [[], steps] if steps else [[]]
+    chains: list[list[PostprocessStep]] = [[], list(postprocess)] if postprocess else [[]]
     in_plane = tuple(float(s) for s in spacing) if spacing is not None else (1.0, 1.0)
     split = arrays["split"].astype(str)
     patient, z = arrays["patient"].astype(str), arrays["z"].astype(np.int64)
@@ -180,38 +175,56 @@ def policy_grid(
     for name in [s for s in wanted if s in present]:
         rows = np.flatnonzero(split == name)
         groups = _patients(patient[rows], z[rows], _rows(arrays.get("affine"), rows), in_plane)
-        table = []
-        for chain in chains:
-            prob = _map_stage(arrays["prob"][rows], brain[rows], groups, chain)
-            cal_set = None
-            if cal is not None:
-                cal_groups = _patients(cal["patient"], cal["z"], cal.get("affine"), in_plane)
-                cal_set = MapSet(
-                    _map_stage(cal["prob"], cal["brain"], cal_groups, chain), cal["mask"], cal["brain"], cal["domain"]
-                )
-            scored = MapSet(prob, ref_all[rows], brain[rows], domain[rows])
-            data = PolicyData(float(arrays["threshold"]), scored, cal_set, cal_patients)
-            for policy in chosen:
-                threshold = policy.thresholds(data)
-                facts = _threshold_facts(threshold)
-                row: dict[str, Any] = {
-                    "policy": policy.label,
-                    "postprocess": chain_label(chain),
-                    "looks_at": policy.looks_at(data),
-                    "optimistic": bool(policy.optimistic),
-                    **facts,
-                }
-                if np.all(np.isnan(np.asarray(threshold, dtype=np.float64))):
-                    row["missing"] = "no maps of validation or training patients to fit it on"
-                else:
-                    t = np.asarray(threshold, dtype=np.float64)
-                    pred = prob >= (t[:, None, None] if t.ndim else t)
-                    row.update(
-                        _score_masks(pred & scored.brain, scored.ref, scored.brain, scored.domain, groups, chain)
-                    )
-                table.append(row)
-        out[name] = table
+        scored = MapSet(arrays["prob"][rows], ref_all[rows], brain[rows], domain[rows])
+        out[name] = [
+            row
+            for chain in chains
+            for row in _chain_rows(
+                scored, groups, chain, policies, float(arrays["threshold"]), cal, cal_patients, in_plane
+            )
+        ]
     return out
+
+
+def _chain_rows(
+    scored: MapSet,
+    groups: _Patients,
+    chain: list[PostprocessStep],
+    policies: Sequence[ThresholdPolicy],
+    model_threshold: float,
+    cal: dict[str, Any] | None,
+    cal_patients: str,
+    in_plane: Sequence[float],
+) -> list[dict[str, Any]]:
+    """One row per policy for one post-processing chain: its map steps applied (to the calibration maps too), each
+    policy's threshold fitted, its mask steps applied, the masks scored."""
+    prob = _map_stage(scored.prob, scored.brain, groups, chain)
+    cal_set = None
+    if cal is not None:
+        cal_groups = _patients(cal["patient"], cal["z"], cal.get("affine"), in_plane)
+        cal_set = MapSet(
+            _map_stage(cal["prob"], cal["brain"], cal_groups, chain), cal["mask"], cal["brain"], cal["domain"]
+        )
+    scored = MapSet(prob, scored.ref, scored.brain, scored.domain)
+    data = PolicyData(model_threshold, scored, cal_set, cal_patients)
+    table = []
+    for policy in policies:
+        threshold = policy.thresholds(data)
+        row: dict[str, Any] = {
+            "policy": policy.label,
+            "postprocess": chain_label(chain),
+            "looks_at": policy.looks_at(data),
+            "optimistic": bool(policy.optimistic),
+            **_threshold_facts(threshold),
+        }
+        if np.all(np.isnan(np.asarray(threshold, dtype=np.float64))):
+            row["missing"] = "no maps of validation or training patients to fit it on"
+        else:
+            t = np.asarray(threshold, dtype=np.float64)
+            pred = prob >= (t[:, None, None] if t.ndim else t)
+            row.update(_score_masks(pred & scored.brain, scored.ref, scored.brain, scored.domain, groups, chain))
+        table.append(row)
+    return table
 
 
 def _rows(array: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:

@@ -12,27 +12,29 @@ and ``run.json`` (model, supervision, loss set, data, spacing, ...).
 
 from __future__ import annotations
 
-import json
-import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..config.resolve import load_eval_table
+from ..config.schema import EvalConfig
+from ..contracts.metric import MaskMetric
 from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
-from ..io import write_csv
 from ..metrics import CASE_NAMES, dice_pp, get_convention
-from ..metrics.registered import MAP_METRICS, create_metric, score_pairs, split_metric_names
-from ..registry import get_registry
-from ..report import Stat, Summary, summarise, write_report
+from ..metrics.base import score_pairs
+from ..metrics.from_functions import MapScore
+from ..record.facts import RunFacts
+from ..record.summary import Stat, Summary, summarise
+from ..reporting.run_report import write_report
+from ..utils.io import write_csv
 from .clinical import VOLUME_METRICS, ClinicalScores, clinical_scores
-from .policies import DEFAULT_POLICIES
 from .policy_grid import load_calibration_maps, policy_grid
+from .scoring_plan import ScoringPlan, plan_scoring
 
-DEFAULT_RUN_METRICS = ("dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice")
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
 
 
@@ -42,8 +44,8 @@ def evaluate_predictions(
     patient: Sequence[str] | np.ndarray,
     z: Sequence[int] | np.ndarray,
     split: Sequence[str] | np.ndarray,
-    threshold: float = 0.5,
-    metrics: Sequence[str] | None = None,
+    threshold: float,
+    metrics: Mapping[str, MaskMetric],
     spacing: Sequence[float] | None = None,
     empty: str = "default",
     workers: int | None = None,
@@ -57,7 +59,6 @@ def evaluate_predictions(
     patient's slices of that split stacked), any other per-patient metric
     and the number of slices.
     """
-    metrics = list(metrics) if metrics is not None else list(DEFAULT_RUN_METRICS)
     get_convention(empty)  # unknown names fail before any work
     prob = np.asarray(prob)
     mask = np.asarray(mask)
@@ -72,9 +73,7 @@ def evaluate_predictions(
     pred = prob >= np.float64(threshold)
     ref = mask.astype(bool, copy=False)
 
-    registry = get_registry()
-    objects = {name: create_metric(registry, name, empty) for name in metrics}
-    values, scores = score_pairs(objects, pred, ref, spacing, empty, workers)
+    values, scores = score_pairs(metrics, pred, ref, spacing, empty, workers)
     slices = pd.DataFrame({"patient": patient.astype(str), "z": z.astype(np.int64), "split": split.astype(str)})
     for name in metrics:
         if name in values:
@@ -91,8 +90,8 @@ def evaluate_predictions(
     patients = keys.assign(
         dice_pp=[per_patient[str(k)] for k in range(len(keys))], slices=np.bincount(codes, minlength=len(keys))
     )
-    for name, metric in objects.items():
-        if getattr(metric, "level", "pair") == "patient" and name != "dice_pp":
+    for name, metric in metrics.items():
+        if metric.level == "patient" and name != "dice_pp":
             patients[name] = [float(metric(pred[codes == k], ref[codes == k], spacing)) for k in range(len(keys))]
     return slices, patients
 
@@ -119,70 +118,26 @@ def load_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_run_info(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        raise UserError(f"{path}: missing (not a run directory)")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(info, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return info
-
-
-def _configured(run_dir: Path) -> dict[str, Any]:
-    """The run's ``[eval]`` table from config.toml, if any."""
-    path = run_dir / "config.toml"
-    if not path.is_file():
-        return {}
-    try:
-        return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("eval", {}))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
-def run_spacing(info: dict[str, Any], run_dir: Path) -> tuple[float, float] | None:
-    spacing = info.get("spacing")
-    if spacing is None:
-        return None
-    try:
-        values = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):
-        raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} is not a list of numbers") from None
-    if len(values) != 2:
-        raise UserError(f"{run_dir / 'run.json'}: spacing {spacing!r} needs 2 entries (in-plane)")
-    return values
-
-
 def score_and_report(
     arrays: dict[str, np.ndarray],
-    info: dict[str, Any],
-    metrics: Sequence[str],
-    empty: str,
+    facts: RunFacts,
+    scoring: ScoringPlan,
     run_dir: Path,
     out_dir: Path | None = None,
     workers: int | None = None,
-    policies: Sequence[str] | None = None,
-    postprocess: Sequence[str] = (),
     calibration: dict[str, Any] | None = None,
 ) -> Summary:
     """Score a run's predictions and write its tables and report into ``out_dir`` (default: the run directory).
 
     The Table 1 columns score the pathological slices with the mask metrics
-    of ``metrics``; the volumetric, false-positive and map metrics every
+    of ``scoring``; the volumetric, false-positive and map metrics every
     labelled slice (:mod:`.clinical`); every threshold policy, before and
     after the post-processing steps, the test split (:mod:`.policy_grid`;
     ``calibration``: the validation patients' maps, default the run's
     calibration.npz).
     """
     out_dir = Path(out_dir or run_dir)
-    spacing = run_spacing(info, run_dir)
-    registry = get_registry()
-    metrics, map_metrics = split_metric_names(registry, metrics)
-    # a metric list naming no map metric (written before they were registered) keeps the built-in ones
-    map_metrics = map_metrics or list(MAP_METRICS)
+    spacing = facts.in_plane_spacing(run_dir / "run.json")
     domain = arrays.get("domain")
     rows = np.flatnonzero(domain == PATHOLOGICAL) if domain is not None else np.arange(len(arrays["prob"]))
     slices, patients = evaluate_predictions(
@@ -192,27 +147,26 @@ def score_and_report(
         arrays["z"][rows],
         arrays["split"][rows],
         float(arrays["threshold"]),
-        list(metrics),
+        scoring.mask_metrics,
         spacing,
-        empty,
+        scoring.empty,
         workers,
     )
-    clinical = clinical_scores(arrays, spacing, empty, workers)
+    clinical = clinical_scores(arrays, spacing, scoring.empty, workers)
     write_csv(out_dir / "metrics_slices.csv", slices)
     write_csv(out_dir / "metrics_patients.csv", patients)
     if len(clinical.volumes):
         write_csv(out_dir / "metrics_volumes.csv", clinical.volumes)
-    summary = summarise(slices, patients, info, list(metrics), empty)
+    summary = summarise(slices, patients, facts, list(scoring.mask_metrics), scoring.empty, scoring.facts)
     attach_clinical(summary, clinical)
-    attach_map_metrics(summary, arrays, map_metrics, registry)
-    summary.postprocess = list(postprocess)
+    attach_map_metrics(summary, arrays, scoring)
+    summary.postprocess = scoring.postprocess_labels
     summary.policies = policy_grid(
         arrays,
         calibration if calibration is not None else load_calibration_maps(run_dir),
-        list(DEFAULT_POLICIES if policies is None else policies),
-        list(postprocess),
+        scoring.policies,
+        scoring.postprocess,
         spacing,
-        registry,
     )
     write_policy_table(out_dir / "metrics_policies.csv", summary.policies)
     attach_translation_change(summary, arrays)
@@ -264,17 +218,16 @@ def attach_clinical(summary: Summary, clinical: ClinicalScores) -> None:
     summary.notes = list(dict.fromkeys(clinical.notes))
 
 
-def attach_map_metrics(summary: Summary, arrays: dict[str, np.ndarray], names: Sequence[str], registry: Any) -> None:
+def attach_map_metrics(summary: Summary, arrays: dict[str, np.ndarray], scoring: ScoringPlan) -> None:
     """The map metrics per split, pooled over the brain pixels; the built-in ones read the threshold-free scores."""
-    summary.map_metrics = list(names)
+    summary.map_metrics = list(scoring.map_metrics)
     split = arrays["split"].astype(str)
     brain = arrays.get("brain")
-    for name in names:
-        metric = create_metric(registry, name)
+    for name, metric in scoring.map_metrics.items():
         for part, scores in summary.threshold_free.items():
-            field = getattr(metric, "field", "")
-            if field and getattr(metric, "function", None) is None and field in scores:
-                scores[name] = scores[field]
+            shared = metric.from_scores(scores) if isinstance(metric, MapScore) else None
+            if shared is not None:
+                scores[name] = shared
                 continue
             rows = np.flatnonzero(split == part)
             valid = brain[rows] if brain is not None else None
@@ -303,6 +256,7 @@ def write_policy_table(path: Path, grid: dict[str, list[dict[str, Any]]]) -> Non
 
 def evaluate_run(
     run_dir: str | Path,
+    registry: Any,
     metrics: Sequence[str] | None = None,
     empty: str | None = None,
     workers: int | None = None,
@@ -312,25 +266,20 @@ def evaluate_run(
 ) -> Summary:
     """Re-score a finished run directory from disk and (re)write its tables and report.
 
-    ``metrics`` and ``empty`` default to the run's ``[eval]`` config, then
-    to Dice, HD95, AVD, Dice PP, AUROC, AUPRC, best Dice and the ``default`` convention; ``policies`` and
-    ``postprocess`` to the run's ``[eval]`` config, then to the default policies and none. ``out_dir``
-    keeps the run's own report and writes the new one elsewhere.
+    ``metrics``, ``empty``, ``policies`` and ``postprocess`` default to the
+    run's ``[eval]`` config, then to the defaults of the config schema; the
+    components are created by ``registry``. ``out_dir`` keeps the run's own
+    report and writes the new one elsewhere.
     """
     run_dir = Path(run_dir)
-    info = load_run_info(run_dir)
+    facts = RunFacts.load(run_dir)
     arrays = load_predictions(run_dir)
-    configured = _configured(run_dir)
-    metrics = list(metrics or configured.get("metrics") or DEFAULT_RUN_METRICS)
-    empty = empty or configured.get("empty") or "default"
-    return score_and_report(
-        arrays,
-        info,
-        metrics,
-        empty,
-        run_dir,
-        Path(out_dir) if out_dir else None,
-        workers,
-        policies=policies if policies is not None else configured.get("policies"),
-        postprocess=postprocess if postprocess is not None else configured.get("postprocess", []),
+    configured = load_eval_table(run_dir / "config.toml")
+    scoring = plan_scoring(
+        registry,
+        metrics or configured.metrics or EvalConfig().metrics,
+        empty or configured.empty or "default",
+        policies if policies is not None else configured.policies,
+        postprocess if postprocess is not None else configured.postprocess,
     )
+    return score_and_report(arrays, facts, scoring, run_dir, Path(out_dir) if out_dir else None, workers)

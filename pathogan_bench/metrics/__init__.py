@@ -19,17 +19,19 @@ dice_pp    Dice of a patient's slices stacked                 medpy ``dc`` on th
 Per patient, :func:`volumetric_scores` stacks each patient's slices into one
 volume and scores it with the 3D voxel size (:mod:`.patient_volumes`).
 :func:`threshold_free` scores probability maps without a threshold: pixel
-AUROC, AUPRC and the best-threshold Dice (:mod:`.threshold_free`).
+AUROC, AUPRC and the best-threshold Dice (:mod:`.threshold_free`). The
+registered metrics (names, labels, units) are the built-in metric plugin's;
+:class:`Metric`, :class:`PairScore` and :class:`MapScore` are what a metric
+plugin builds them from.
 
 Empty masks follow a named convention (:mod:`.empty`): ``default`` or
 ``brats``. docs/METRICS.md gives the definitions in full.
 """
 
-from .base import BUILTIN, Metric, assd, avd, avd_mean, dice, get_metric, hd, hd95
+from .base import Metric, assd, avd, avd_mean, dice, hd, hd95
 from .batch import (
-    DEFAULT_METRICS,
-    PAIR_METRICS,
-    PATIENT_METRICS,
+    KERNEL_METRICS,
+    TABLE1_METRICS,
     BatchScores,
     MetricInputError,
     default_workers,
@@ -39,21 +41,22 @@ from .batch import (
 )
 from .core import border
 from .empty import BRATS_PENALTY, CASE_NAMES, CONVENTIONS, EmptyConvention, get_convention
+from .from_functions import MapScore, PairScore
 from .patient_volumes import stack_patient, volumetric_scores
 from .threshold_free import ThresholdFree, threshold_free
 
 __all__ = [
     "BRATS_PENALTY",
-    "BUILTIN",
     "CASE_NAMES",
     "CONVENTIONS",
-    "DEFAULT_METRICS",
-    "PAIR_METRICS",
-    "PATIENT_METRICS",
+    "KERNEL_METRICS",
+    "TABLE1_METRICS",
     "BatchScores",
     "EmptyConvention",
+    "MapScore",
     "Metric",
     "MetricInputError",
+    "PairScore",
     "ThresholdFree",
     "assd",
     "avd",
@@ -63,7 +66,6 @@ __all__ = [
     "default_workers",
     "dice_pp",
     "get_convention",
-    "get_metric",
     "hd",
     "hd95",
     "score_batch",

@@ -15,11 +15,10 @@ from ..errors import UserError
 from .core import DISTANCE_METRICS, score_chunk
 from .empty import CASE_NAMES, EmptyConvention, classify, get_convention
 
-#: metrics with one value per pair (slice or volume)
-PAIR_METRICS = ("dice",) + DISTANCE_METRICS
-#: metrics over all slices of a patient stacked
-PATIENT_METRICS = ("dice_pp",)
-DEFAULT_METRICS = ("dice", "hd95", "avd")
+#: the metrics the kernel computes, one value per pair (slice or volume), all in one pass
+KERNEL_METRICS = ("dice",) + DISTANCE_METRICS
+#: the paper's Table 1 metrics of one pair: the default of the scoring functions
+TABLE1_METRICS = ("dice", "hd95", "avd")
 
 
 class MetricInputError(UserError, ValueError):
@@ -84,12 +83,10 @@ class BatchScores:
 def _check_names(metrics: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(metrics))
     for name in names:
-        if name in PATIENT_METRICS:
+        if name == "dice_pp":
             raise MetricInputError(f"'{name}' is a per-patient metric: use pathogan_bench.metrics.dice_pp")
-        if name not in PAIR_METRICS:
-            raise MetricInputError(
-                f"unknown metric '{name}'; built-in metrics: {', '.join(PAIR_METRICS + PATIENT_METRICS)}"
-            )
+        if name not in KERNEL_METRICS:
+            raise MetricInputError(f"unknown metric '{name}'; the scoring kernel computes {', '.join(KERNEL_METRICS)}")
     return names
 
 
@@ -106,7 +103,7 @@ def apply_convention(name: str, values: np.ndarray, case: np.ndarray, convention
 def score_batch(
     pred: object,
     ref: object,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] = TABLE1_METRICS,
     spacing: float | Sequence[float] | None = None,
     empty: str | EmptyConvention | None = "default",
     workers: int | None = None,
@@ -156,7 +153,7 @@ def score_batch(
 def score_slices(
     pred: object,
     ref: object,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] = TABLE1_METRICS,
     spacing: float | Sequence[float] | None = None,
     empty: str | EmptyConvention | None = "default",
     workers: int | None = None,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 
+from ..contracts.metric import MaskMetric
 from ..data.geometry import align
 from ..errors import UserError
-from ..registry import get_registry
+from .base import score_pairs
 from .empty import CASE_NAMES
-from .registered import create_metric, score_pairs
 
 if TYPE_CHECKING:
     from nibabel.spatialimages import SpatialImage
@@ -115,12 +115,6 @@ def load_label_pair(
     return aligned, g, p_zoom, g_zoom
 
 
-def load_labels(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...]]:
-    """A boolean foreground mask (label > 0, or one of ``labels``) and the voxel size."""
-    mask, zooms, _ = _load_with_affine(path, labels)
-    return mask, zooms
-
-
 def _load_with_affine(path: Path, labels: Sequence[int] | None) -> tuple[np.ndarray, tuple[float, ...], np.ndarray]:
     import nibabel as nib
 
@@ -159,15 +153,18 @@ def parse_spacing(text: str, ndim: int, path: Path | None = None) -> tuple[float
 
 
 def score_volume(
-    pred: np.ndarray, ref: np.ndarray, spacing: tuple[float, ...], metrics: Sequence[str], empty: str, axis: int = 2
+    pred: np.ndarray,
+    ref: np.ndarray,
+    spacing: tuple[float, ...],
+    metrics: Mapping[str, MaskMetric],
+    empty: str,
+    axis: int = 2,
 ) -> tuple[dict[str, float | str], pd.DataFrame]:
     """Volumetric scores and per-slice scores along ``axis`` (slices where either mask has foreground).
 
-    ``metrics`` are registry names of pair-level metrics.
+    ``metrics``: pair-level mask metrics by registry name.
     """
-    registry = get_registry()
-    objects = {name: create_metric(registry, name, empty) for name in metrics}
-    whole, whole_scores = score_pairs(objects, pred[None], ref[None], spacing, empty)
+    whole, whole_scores = score_pairs(metrics, pred[None], ref[None], spacing, empty)
     volume: dict[str, float | str] = {m: float(whole[m][0]) for m in metrics}
     volume["case"] = CASE_NAMES[int(whole_scores.case[0])]
     if pred.ndim == 2:
@@ -176,7 +173,7 @@ def score_volume(
     keep = np.flatnonzero(stack_p.reshape(len(stack_p), -1).any(1) | stack_r.reshape(len(stack_r), -1).any(1))
     in_plane = tuple(s for i, s in enumerate(spacing) if i != axis)
     values, scores = score_pairs(
-        objects, np.ascontiguousarray(stack_p[keep]), np.ascontiguousarray(stack_r[keep]), in_plane, empty
+        metrics, np.ascontiguousarray(stack_p[keep]), np.ascontiguousarray(stack_r[keep]), in_plane, empty
     )
     frame = pd.DataFrame({"z": keep, **values, "case": scores.case_names()})
     return volume, frame

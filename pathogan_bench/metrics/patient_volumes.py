@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import (
-    DEFAULT_METRICS,
+    TABLE1_METRICS,
     MetricInputError,
     _check_names,
     as_mask,
@@ -83,7 +83,7 @@ def volumetric_scores(
     patient: Sequence[str] | np.ndarray,
     z: Sequence[int] | np.ndarray,
     spacing: Sequence[float],
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] = TABLE1_METRICS,
     empty: str | EmptyConvention = "default",
     workers: int | None = None,
 ) -> pd.DataFrame:

@@ -21,7 +21,7 @@ maps to none of them is refused naming the file.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import UserError
@@ -31,25 +31,10 @@ from .decathlon import DescribedCollection, Scan, description_file, scan_msd, sc
 
 log = logging.getLogger("pathogan_bench")
 
-#: BraTS volumes (MSD Task01 is BraTS 2016/2017): the paper's slices; other layouts: every slice
+#: every axial slice (the default of layouts other than BraTS)
 EVERY_SLICE = (0, 100_000)
-
-#: scheme -> (scanner, default axial slice range)
-LAYOUTS: dict[str, tuple[Callable[[Path], Scan], tuple[int, int]]] = {
-    "msd": (scan_msd, (60, 100)),
-    "nnunet": (scan_nnunet, EVERY_SLICE),
-    "bids": (lambda root: Scan(scan_bids(root)), EVERY_SLICE),
-    "ixi": (lambda root: Scan(scan_ixi(root)), EVERY_SLICE),
-}
-
-
-def count_cases(root: Path) -> dict[str, int]:
-    """Cases per layout under ``root`` (for detecting a folder's scheme)."""
-    counts = {}
-    for name, (scan, _) in LAYOUTS.items():
-        found = scan(root)
-        counts[name] = len(found.cases) + len(found.tests)
-    return counts
+#: MSD Task01 is BraTS 2016/2017: the paper's slices
+BRATS_MSD_SLICES = (60, 100)
 
 
 def _missing_file(cases: list[Case], modalities: Sequence[str]) -> None:
@@ -64,17 +49,18 @@ def _missing_file(cases: list[Case], modalities: Sequence[str]) -> None:
                 )
 
 
-def collect_layout(
+def collect_scan(
     root: Path,
     scheme: str,
+    found: Scan,
+    default_slice_range: tuple[int, int] | None,
     modalities: Sequence[str] | None = None,
     *,
     allow_missing_modalities: bool = False,
     allow_unlabelled: bool = False,
     test_images: bool = False,
-    default_slice_range: tuple[int, int] | None = None,
 ) -> CaseCollection:
-    """The cases of ``root`` in one of :data:`LAYOUTS`, checked like the BraTS schemes' cases.
+    """What a layout's scanner ``found`` under ``root``, checked like the BraTS schemes' cases.
 
     ``test_images``: also read the unlabelled ``imagesTs/`` cases of an MSD
     or nnU-Net folder (kept unlabelled: segmented, never trained on or
@@ -82,10 +68,6 @@ def collect_layout(
     """
     from ..cases import described_slice_range
 
-    if scheme not in LAYOUTS:
-        raise UserError(f"unknown layout '{scheme}'; use {', '.join(LAYOUTS)}")
-    scan, default = LAYOUTS[scheme]
-    found = scan(root)
     cases, tests = found.cases, found.tests
     if not cases and not tests:
         raise UserError(f"{root}: no cases in the {scheme} layout found (see docs/DATA.md for its folder tree)")
@@ -99,10 +81,19 @@ def collect_layout(
         kept, reasons = kept + more, {**reasons, **more_reasons}
     elif tests:
         log.info("%s: %d unlabelled case(s) in imagesTs/ not read (dataset option test_images)", root, len(tests))
-    slice_range = described_slice_range(root) or default_slice_range or default
+    slice_range = described_slice_range(root) or default_slice_range
     return DescribedCollection(
         root, kept, chosen, scheme, slice_range, list(reasons), reasons, description=description_file(root, scheme)
     )
 
 
-__all__ = ["LAYOUTS", "collect_layout", "count_cases", "scan_bids", "scan_ixi", "scan_msd", "scan_nnunet"]
+__all__ = [
+    "BRATS_MSD_SLICES",
+    "EVERY_SLICE",
+    "Scan",
+    "collect_scan",
+    "scan_bids",
+    "scan_ixi",
+    "scan_msd",
+    "scan_nnunet",
+]

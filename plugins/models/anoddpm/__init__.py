@@ -1,17 +1,8 @@
 """AnoDDPM (Wyatt et al. 2022): a diffusion model of healthy slices with simplex noise.
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import AnoDDPM, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import AnoDDPM
-
-__all__ = ["AnoDDPM"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [AnoDDPM]
+__all__ = ["AnoDDPM", "register_models"]

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from pathogan_bench.plugin import ModelContext
+from pathogan_bench.plugin import ModelContext, hookimpl
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.diffusion import (
     PRESET_OPTIONS,
@@ -146,3 +146,8 @@ class AnoDDPM(DifferenceModel):
             "reconstruction": healthy,
             "|x_A - reconstruction|": (x - healthy).abs().mean(dim=1, keepdim=True),
         }
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [AnoDDPM]

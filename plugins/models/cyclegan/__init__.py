@@ -1,17 +1,8 @@
 """The plain CycleGAN baseline (weakly supervised): segments by the difference to its healthy translation.
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import CycleGAN, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import CycleGAN
-
-__all__ = ["CycleGAN"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [CycleGAN]
+__all__ = ["CycleGAN", "register_models"]

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from pathogan_bench.plugin import ModelContext
+from pathogan_bench.plugin import ModelContext, hookimpl
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator, lsgan_generator
 from pathogan_bench_plugins.shared.training import autocast, check_positive, evaluating, to_layout
@@ -162,3 +162,8 @@ class CycleGAN(DifferenceModel):
             "G_BA(x_B)": to_a,
             "|x_B - G_BA(x_B)|": (x_b - to_a).abs().mean(dim=1, keepdim=True),
         }
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [CycleGAN]

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.plugin import ModelContext
+from pathogan_bench.plugin import ModelContext, hookimpl
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.training import brain_mask, check_positive
 
@@ -193,3 +193,8 @@ class DenoisingAE(DifferenceModel):
         noisy = x + coarse_noise(x, self.noise_resolution(x.shape[-1]), self.config.noise_std)
         clean = self.reconstruct(noisy)
         return {"x_A": x, "noised": noisy.clamp(-1, 1), "denoised": clean, "|x_A - denoised|": (x - clean).abs()}
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [DenoisingAE]

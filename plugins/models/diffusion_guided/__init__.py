@@ -1,17 +1,8 @@
 """Classifier-guided DDIM (Wolleb et al. 2022), weakly supervised anomaly segmentation.
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import DiffusionGuided, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import DiffusionGuided
-
-__all__ = ["DiffusionGuided"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [DiffusionGuided]
+__all__ = ["DiffusionGuided", "register_models"]

@@ -27,7 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.plugin import HEALTHY, PATHOLOGICAL, ModelContext  # the classifier's classes are the domains
+from pathogan_bench.plugin import (  # the classifier's classes are the domains
+    HEALTHY,
+    PATHOLOGICAL,
+    ModelContext,
+    hookimpl,
+)
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.diffusion import (
     PRESET_OPTIONS,
@@ -267,3 +272,8 @@ class DiffusionGuided(DifferenceModel):
             "guided translation to healthy": healthy,
             "|x_B - translation|": (x_b - healthy).abs().mean(dim=1, keepdim=True),
         }
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [DiffusionGuided]

@@ -1,17 +1,8 @@
 """MDGRU, the paper's fully supervised reference: multi-dimensional gated recurrent units in 2D.
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import MDGRUModel, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import MDGRUModel
-
-__all__ = ["MDGRUModel"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [MDGRUModel]
+__all__ = ["MDGRUModel", "register_models"]

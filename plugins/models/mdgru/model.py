@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.plugin import ModelContext, SegmentationModel
+from pathogan_bench.plugin import ModelContext, SegmentationModel, hookimpl
 from pathogan_bench_plugins.shared.training import autocast, check_positive, evaluating, soft_dice_loss
 
 #: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
@@ -334,3 +334,8 @@ class MDGRUModel(SegmentationModel):
         with evaluating(self), autocast(self.ctx):
             logits = self.net(images)
         return logits.float().softmax(dim=1)[:, 1]
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [MDGRUModel]

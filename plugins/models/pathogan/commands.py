@@ -12,6 +12,7 @@ import torch
 from pathogan_bench.plugin import (
     HEALTHY,
     UserError,
+    get_registry,
     load_trained_model,
     prepare_data,
     save_nifti,
@@ -49,6 +50,24 @@ def pairwise_dice(labels: np.ndarray) -> float:
     return float(dice[upper].mean())
 
 
+def _healthy_slices(data: Any, run_dir: Path) -> np.ndarray:
+    """The healthy test slices pathologies are drawn on (every split's when the test split has none)."""
+    idx = data.indices("test", domain=HEALTHY)
+    if not len(idx):
+        idx = np.flatnonzero(data.table.domain == HEALTHY)
+        click.echo("note: the test split has no healthy slice; drawing on healthy slices of every split", err=True)
+    if not len(idx):
+        raise UserError(f"{run_dir}: its data has no healthy slice to draw pathologies on")
+    return idx
+
+
+def _grid_title(n: int, similarity: float, collapsed: bool, any_label: bool) -> str:
+    title = f"{n} pathologies drawn from N(0, I)"
+    if collapsed:
+        title += f"\nnearly all the same (mean pairwise Dice {similarity:.2f}): the model may be under-trained"
+    return title + ("" if any_label else "\nno sample has a pathology above the threshold")
+
+
 @click.command("sample")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Number of samples.")
@@ -73,19 +92,15 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
     Example:
         pathogan-bench sample runs/RUN --n 16
     """
-    model, config, info = load_trained_model(run_dir, device)
+    registry = get_registry()
+    model, config, info = load_trained_model(run_dir, device, registry)
     if not hasattr(model, "sample"):
         raise UserError(f"{run_dir}: model '{config.model}' cannot sample pathologies (it has no generative model)")
     out_dir = out_dir or run_dir / "samples"
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
-    data = prepare_data(config)
-    idx = data.indices("test", domain=HEALTHY)
-    if not len(idx):
-        idx = np.flatnonzero(data.table.domain == HEALTHY)
-        click.echo("note: the test split has no healthy slice; drawing on healthy slices of every split", err=True)
-    if not len(idx):
-        raise UserError(f"{run_dir}: its data has no healthy slice to draw pathologies on")
+    data = prepare_data(config, registry)
+    idx = _healthy_slices(data, run_dir)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(idx, size=n, replace=len(idx) < n))
     dev = next(model.parameters()).device
@@ -106,19 +121,13 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
     save_sample_grid(
         out_dir / "samples.png",
         panels,
-        title=f"{n} pathologies drawn from N(0, I)"
-        + (
-            f"\nnearly all the same (mean pairwise Dice {similarity:.2f}): the model may be under-trained"
-            if collapsed
-            else ""
-        )
-        + ("\nno sample has a pathology above the threshold" if not labels.any() else ""),
+        title=_grid_title(n, similarity, collapsed, bool(labels.any())),
         max_items=min(n, 8),
-        channel_names=tuple(info["modalities"]),
+        channel_names=tuple(info.modalities),
         affine=affines[: min(n, 8)],
     )
     affine = slice_affine(affines[0], table.spacing)
-    for i, m in enumerate(info["modalities"]):
+    for i, m in enumerate(info.modalities):
         save_nifti(
             out_dir / f"samples-{m}.nii.gz", np.moveaxis(result["translated"][:, i].cpu().numpy(), 0, -1), affine
         )
@@ -131,5 +140,3 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
             "the model may be under-trained",
             err=True,
         )
-    if not labels.any():
-        click.echo("warning: no sample has a pathology above the threshold; the model may be under-trained", err=True)

@@ -177,7 +177,7 @@ class PathoGAN(SegmentationModel):
         super().__init__(ctx, **options)
         cfg = self.config
         n, size = ctx.in_channels, ctx.image_size
-        factory = ctx.components().get("generator", cfg.generator_a).spec.factory
+        factory = ctx.factory("generator", cfg.generator_a)
         if isinstance(factory, type):  # fail before building a network that cannot serve as Z_A
             _check_vae_interface(cfg.generator_a, factory)
         self.gen_a = ctx.create(

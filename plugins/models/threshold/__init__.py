@@ -1,17 +1,8 @@
 """The FLAIR intensity threshold fitted on healthy slices: the floor a learned model must beat.
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import ThresholdModel, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import ThresholdModel
-
-__all__ = ["ThresholdModel"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [ThresholdModel]
+__all__ = ["ThresholdModel", "register_models"]

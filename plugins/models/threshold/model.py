@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from pathogan_bench.plugin import ModelContext, SegmentationModel
+from pathogan_bench.plugin import ModelContext, SegmentationModel, hookimpl
 from pathogan_bench_plugins.shared.training import brain_mask, check_positive, percentile
 
 FLAIR_NAMES = ("flair", "t2f")
@@ -82,3 +82,8 @@ class ThresholdModel(SegmentationModel):
         flair = images[:, self.channel].float()
         probability = torch.sigmoid((flair - self.intensity_threshold) / self.config.softness)
         return probability * brain_mask(images)
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [ThresholdModel]

@@ -1,17 +1,8 @@
 """A 2D U-Net trained with Dice + cross-entropy on pixel labels (fully supervised baseline).
 
-The model and its options are in ``model.py``; registered through the ``pathogan_bench`` entry-point group.
+The model, its options and its hook are in ``model.py``; the folder is found as a plugin without a declaration.
 """
 
-from __future__ import annotations
+from .model import UNetModel, register_models
 
-from pathogan_bench.plugin import hookimpl
-
-from .model import UNetModel
-
-__all__ = ["UNetModel"]
-
-
-@hookimpl
-def register_models() -> list[type]:
-    return [UNetModel]
+__all__ = ["UNetModel", "register_models"]

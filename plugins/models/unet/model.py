@@ -18,7 +18,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from pathogan_bench.plugin import ModelContext, SegmentationModel
+from pathogan_bench.plugin import ModelContext, SegmentationModel, hookimpl
 from pathogan_bench_plugins.shared.training import autocast, check_positive, dice_bce_loss, evaluating, to_layout
 
 NORMS: dict[str, type[nn.Module]] = {"instance": nn.InstanceNorm2d, "batch": nn.BatchNorm2d}
@@ -136,3 +136,8 @@ class UNetModel(SegmentationModel):
         with evaluating(self), autocast(self.ctx):
             logits = self.net(to_layout(images, self.ctx))
         return torch.sigmoid(logits.float()[:, 0])
+
+
+@hookimpl
+def register_models() -> list[type]:
+    return [UNetModel]

@@ -1,0 +1,130 @@
+"""The runs of a comparison, and each one's record read from its folder once: its facts, summary and score
+tables, which every table and figure of the comparison then reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..contracts.metric import MetricFacts
+from ..errors import UserError
+from ..evaluation import create_metric, evaluate_run
+from ..record.facts import RunFacts
+from ..record.summary import Summary
+
+
+@dataclasses.dataclass
+class ComparedRun:
+    model: str
+    seed: int
+    label_fraction: float
+    run_dir: Path
+    supervision: str
+    #: cross-validation fold (1-based); 0 = no cross-validation
+    fold: int = 0
+
+    @property
+    def label(self) -> str:
+        """The run's row label: its model, with the fraction of labelled training patients when below 1."""
+        return self.model + (f" ({self.label_fraction:.0%} labels)" if self.label_fraction < 1 else "")
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """One finished run of a comparison, read from its folder once."""
+
+    run: ComparedRun
+    facts: RunFacts
+    summary: Summary
+    #: metrics_slices.csv, metrics_patients.csv and metrics_volumes.csv (empty when the run has none)
+    slices: pd.DataFrame
+    patients: pd.DataFrame
+    volumes: pd.DataFrame
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.run_dir
+
+    @property
+    def tumour_volumes(self) -> pd.DataFrame:
+        """3D scores of the patients with tumour (tumour-free ones are scored by their false positives)."""
+        return self.volumes[self.volumes["ref_vox"] > 0] if len(self.volumes) else self.volumes
+
+    def tagged(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(label=self.run.label, fold=self.run.fold, seed=self.run.seed)
+
+    def test_dice(self) -> pd.Series:
+        return self.slices.loc[self.slices["split"] == "test", "dice"] if len(self.slices) else pd.Series([])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"patient": str}) if path.is_file() else pd.DataFrame()
+
+
+def load_run(run: ComparedRun, registry: Any) -> LoadedRun:
+    """The run's record; a finished run without a summary or per-slice table is scored first (with ``registry``),
+    and the facts of metrics a summary of an older version does not hold come from ``registry``."""
+    d = run.run_dir
+    facts = RunFacts.load(d)  # fails with the path when it is not a run
+    if not (d / "summary.json").is_file() or not (d / "metrics_slices.csv").is_file():
+        summary = evaluate_run(d, registry)
+    else:
+        try:
+            summary = Summary.load(d / "summary.json", registry_facts(registry))
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{d / 'summary.json'}: cannot read: {exc}") from None
+    return LoadedRun(
+        run,
+        facts,
+        summary,
+        _read_csv(d / "metrics_slices.csv"),
+        _read_csv(d / "metrics_patients.csv"),
+        _read_csv(d / "metrics_volumes.csv"),
+    )
+
+
+def registry_facts(registry: Any) -> Callable[[str], MetricFacts | None]:
+    """The facts of a registered metric by name (for summaries written before they held them); None for a metric
+    of a plugin that is not installed here."""
+
+    def facts_of(name: str) -> MetricFacts | None:
+        try:
+            return MetricFacts.of(create_metric(registry, name))
+        except UserError:
+            return None
+
+    return facts_of
+
+
+def seed_summary(runs: list[LoadedRun]) -> pd.DataFrame:
+    """Mean test Dice per run, then mean and spread over seeds per (model, label fraction)."""
+    rows = []
+    for loaded in runs:
+        r, patients = loaded.run, loaded.patients
+        rows.append(
+            {
+                "model": r.model,
+                "supervision": r.supervision,
+                "label_fraction": r.label_fraction,
+                "seed": r.seed,
+                "dice": float(loaded.test_dice().mean()),
+                "dice_pp": float(patients[patients["split"] == "test"]["dice_pp"].mean())
+                if len(patients)
+                else math.nan,
+            }
+        )
+    per_run = pd.DataFrame(rows)
+    grouped = per_run.groupby(["model", "supervision", "label_fraction"], sort=False)
+    out = grouped.agg(
+        seeds=("seed", "count"),
+        dice_mean=("dice", "mean"),
+        dice_std=("dice", "std"),
+        dice_pp_mean=("dice_pp", "mean"),
+        dice_pp_std=("dice_pp", "std"),
+    ).reset_index()
+    return out.fillna({"dice_std": 0.0, "dice_pp_std": 0.0})
