@@ -84,7 +84,7 @@ from .contracts.hookspecs import hookimpl
 from .contracts.logger import LoggerContext, RunLogger
 from .contracts.loss import LossTerm
 from .contracts.metric import MapMetric, MaskMetric, MetricFacts
-from .contracts.model import ModelContext, SegmentationModel, Supervision, config_from_options
+from .contracts.model import ModelContext, ReferenceSchedule, SegmentationModel, Supervision, config_from_options
 from .contracts.postprocess import PostprocessStep
 from .contracts.postprocess import Volume as PostprocessVolume
 from .contracts.spec import Spec
@@ -131,6 +131,7 @@ __all__ = [
     "PostprocessVolume",
     "PreparedData",
     "RunFacts",
+    "ReferenceSchedule",
     "RunLogger",
     "SegmentationModel",
     "Spec",

@@ -12,6 +12,7 @@ from pathogan_bench.config import TrainConfig
 from pathogan_bench.contracts.model import ModelContext, SegmentationModel
 from pathogan_bench.engine.batches import DomainBatches, MaskedBatches
 from pathogan_bench.engine.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from pathogan_bench.engine.selection import Selection
 from pathogan_bench.engine.trainer import Trainer
 from pathogan_bench.errors import NonFiniteLossError
 from pathogan_bench.utils.optim import guarded_step, make_adam
@@ -152,3 +153,53 @@ def test_guarded_step_skips_non_finite_losses_and_gradients(bad):
     layer(x).sum().backward()
     assert bool(guarded_step(opt, layer(x).sum()))
     assert not torch.equal(before[0], layer.weight)
+
+
+# -- choosing the weights by validation ---------------------------------------------------------------------------
+def scripted_selection(scores: list[float], every: int = 2, patience: int = 2) -> Selection:
+    """A selection whose validations score ``scores`` in turn (and remember the weights they saw)."""
+    pending = iter(scores)
+    return Selection("val-dice", lambda model: next(pending), every, patience)
+
+
+def test_training_stops_after_patience_validations_without_gain_and_segments_with_the_best_weights(tmp_path):
+    model = ToyWeakModel()
+    selection = scripted_selection([0.1, 0.5, 0.4, 0.3, 0.9])
+    trainer = Trainer(model, toy_batches(), config(), tmp_path, total_steps=12, seed=0, selection=selection)
+    seen = {}
+    original = selection.check
+
+    def check(m, step):
+        seen[step] = {k: v.clone() for k, v in m.state_dict().items()}
+        return original(m, step)
+
+    selection.check = check
+    trainer.fit()
+    assert trainer.stopped_early == 8 and trainer.step == 8 and trainer.done  # validations at 2, 4, 6, 8
+    assert (selection.best_step, selection.best_score) == (4, 0.5) and selection.history[-1] == (8, 0.3)
+    trainer.finish_selection()
+    for key, value in seen[4].items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+    assert selection.facts()["validations"] == 4
+
+
+@pytest.mark.slow
+def test_a_stopped_run_resumes_its_selection_and_stops_where_the_uninterrupted_one_does(tmp_path):
+    scores = [0.1, 0.5, 0.4, 0.3, 0.9]
+    straight = Trainer(
+        ToyWeakModel(), toy_batches(), config(), tmp_path / "a", 12, 0, selection=scripted_selection(scores)
+    )
+    straight.fit()
+    Trainer(
+        ToyWeakModel(), toy_batches(), config(stop_at=5), tmp_path / "b", 12, 0, selection=scripted_selection(scores)
+    ).fit()
+    # the resumed run's selection continues with the remaining validations: 6 -> 0.4, 8 -> 0.3
+    resumed = Trainer(
+        ToyWeakModel(), toy_batches(), config(), tmp_path / "b", 12, 0, selection=scripted_selection(scores[2:])
+    )
+    assert resumed.resume() and resumed.selection.history == [(2, 0.1), (4, 0.5)]
+    resumed.fit()
+    assert resumed.stopped_early == straight.stopped_early == 8
+    assert resumed.selection.best_step == 4
+    for key, value in straight.selection.best_state.items():
+        torch.testing.assert_close(resumed.selection.best_state[key], value, rtol=0, atol=0)

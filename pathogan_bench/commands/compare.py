@@ -62,6 +62,17 @@ from .options import CommaList, common_run_options, executor_options, registry_n
 @click.option(
     "--loss-set", shell_complete=registry_name("loss-set"), help="Loss set for models that use one (default: full)."
 )
+@click.option(
+    "--reference",
+    help="The model the others are tested against, patient by patient (default: threshold, when compared).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the comparison's statistics (comparison_statistics.json: every endpoint's mean, interval, test "
+    "and ranks) on stdout instead of the tables.",
+)
 @executor_options
 @common_run_options
 def compare_command(
@@ -73,6 +84,8 @@ def compare_command(
     label_fractions: list[float] | None,
     reuse: bool,
     move_aside: bool,
+    reference: str | None,
+    as_json: bool,
     workers: int | None,
     ray_address: str | None,
     config_file: Path | None,
@@ -116,15 +129,39 @@ def compare_command(
             console=message_console(),
             move_aside=move_aside,
             executor=executor_for(workers, ray_address),
+            reference=reference,
+            quiet=as_json,
         )
+        _print_statistics(out_dir, as_json)
         return
-    _compare_run_dirs(run_dirs, out_dir, folds, move_aside or bool(workers or ray_address), bool(move_aside))
+    _compare_run_dirs(
+        run_dirs, out_dir, folds, move_aside or bool(workers or ray_address), bool(move_aside), reference, as_json
+    )
+    _print_statistics(out_dir, as_json)
 
 
-def _compare_run_dirs(run_dirs: tuple[Path, ...], out_dir: Path, folds: int | None, trains: bool, moves: bool) -> None:
-    """``compare RUN_DIR...``: finished runs side by side (options that train or move runs are refused)."""
+def _print_statistics(out_dir: Path, as_json: bool) -> None:
+    if as_json:
+        path = out_dir / "comparison_statistics.json"
+        click.echo(path.read_text(encoding="utf-8") if path.is_file() else "{}")
+
+
+def _compare_run_dirs(
+    run_dirs: tuple[Path, ...],
+    out_dir: Path,
+    folds: int | None,
+    trains: bool,
+    moves: bool,
+    reference: str | None,
+    quiet: bool,
+) -> None:
+    """``compare RUN_DIR...``: finished runs side by side, or, when a model has several runs (folds, seeds), the
+    study's report over them (options that train or move runs are refused)."""
     from ..comparison import compare_runs
+    from ..comparison.models import report_comparison
+    from ..comparison.runs import compared_run, is_study
     from ..registry import get_registry
+    from ..utils.terminal import result_console
 
     if trains and not moves:
         raise UserError("--workers and --ray-address run the runs that --models trains; RUN_DIR... are only read")
@@ -134,4 +171,12 @@ def _compare_run_dirs(run_dirs: tuple[Path, ...], out_dir: Path, folds: int | No
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
     if folds:
         raise UserError("--folds trains the models itself: give --models a,b,c, not run directories")
-    compare_runs(run_dirs, out_dir, get_registry(), console=Console())
+    runs = [compared_run(Path(d)) for d in run_dirs]
+    if is_study(runs):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        seeds = ", ".join(str(s) for s in sorted({r.seed for r in runs}))
+        folds = len({r.fold for r in runs if r.fold})
+        note = f"{len(runs)} finished runs; training seeds {seeds}" + (f"; {folds} folds" if folds else "") + "."
+        report_comparison(runs, out_dir, get_registry(), None if quiet else result_console(), note, reference)
+        return
+    compare_runs(run_dirs, out_dir, get_registry(), console=None if quiet else Console(), reference=reference)

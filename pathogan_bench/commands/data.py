@@ -371,3 +371,12 @@ def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
         title=f"real ({real.name}) and synthetic slices, {size} px",
     )
     click.echo(f"wrote {out}")
+
+
+def _add_commands() -> None:
+    from .intensities import intensities_command
+
+    data_group.add_command(intensities_command)
+
+
+_add_commands()

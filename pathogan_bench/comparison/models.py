@@ -27,11 +27,12 @@ from ..record.facts import recorded_status
 from ..registry import Registry
 from ..utils.io import write_csv, write_text
 from ..utils.terminal import FittedTable, print_fitted, result_console
+from .certainty import assess, certainty_markdown, write_certainty
 from .executors import RayExecutor, Sequential
 from .figures import label_efficiency_figure, same_slices_figure
 from .pooled import Pooled, pooled_sections, pooled_table
 from .reuse import check_replacements
-from .runs import ComparedRun, load_run, seed_summary
+from .runs import ComparedRun, load_runs, seed_summary
 from .tables import tabulate_runs, write_policy_outputs
 
 
@@ -47,6 +48,8 @@ def compare_models(
     console: Console | None = None,
     move_aside: bool = False,
     executor: Sequential | RayExecutor | None = None,
+    reference: str | None = None,
+    quiet: bool = False,
 ) -> list[ComparedRun]:
     """Train every model (x folds, x seeds, x label fractions for fully supervised ones) and compare.
 
@@ -60,7 +63,9 @@ def compare_models(
     anything unless ``move_aside``, which renames it to
     ``NAME.replaced-<date>-<time>``. ``executor`` runs the runs: in this
     process one after another (the default) or as Ray tasks
-    (:mod:`.executors`).
+    (:mod:`.executors`). ``reference``: the model the others are tested
+    against (default: the FLAIR threshold when compared); ``quiet``: no
+    tables on stdout (``compare --json`` prints the statistics instead).
     """
     console = console or Console(stderr=True)
     planned = plan_study(base, models, out_dir, registry, seeds, _fractions(label_fractions), folds)
@@ -83,7 +88,12 @@ def compare_models(
     # the comparison is the result (stdout); ``console`` carries the progress
     data = _fixed_data(base)
     report_comparison(
-        runs, out_dir, registry, result_console() if console is not None else None, seeds_note(base, data, seeds, folds)
+        runs,
+        out_dir,
+        registry,
+        result_console() if console is not None and not quiet else None,
+        seeds_note(base, data, seeds, folds),
+        reference,
     )
     console.print(
         f"{len(runs) - reused} runs trained or resumed and {reused} reused in "
@@ -157,19 +167,26 @@ def seeds_note(base: RunConfig, data: Any, seeds: int, folds: int) -> str:
 
 
 def report_comparison(
-    runs: list[ComparedRun], out_dir: Path, registry: Registry, console: Console | None = None, varied: str = ""
+    runs: list[ComparedRun],
+    out_dir: Path,
+    registry: Registry,
+    console: Console | None = None,
+    varied: str = "",
+    reference: str | None = None,
 ) -> None:
-    """comparison.md (pooled, spread, per-fold and per-run tables), comparison.csv, seeds.csv and figures; every
-    run's folder is read once."""
+    """comparison.md (pooled, how sure, spread, per-fold and per-run tables), comparison.csv, the statistics,
+    seeds.csv and figures; every run's folder is read once."""
     from ..figures.slices import dice_boxplot
 
-    loaded = [load_run(r, registry) for r in runs]
+    loaded = load_runs(runs, registry)
     per_run = tabulate_runs(loaded)
     write_csv(out_dir / "comparison.csv", per_run.table)
     write_policy_outputs(per_run, out_dir)
+    certainty = assess(loaded, reference)
+    write_certainty(certainty, out_dir)
     pooled = Pooled.of(loaded)
     headline, *rest = pooled_sections(pooled, varied)
-    headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + headline
+    headline = "# Comparison\n\n" + (f"{varied}\n\n" if varied else "") + headline + certainty_markdown(certainty)
     write_text(out_dir / "comparison.md", headline + "".join(rest) + "## Every run\n\n" + per_run.markdown())
     write_csv(out_dir / "seeds.csv", seed_summary(loaded))
     groups: dict[str, list[float]] = {}

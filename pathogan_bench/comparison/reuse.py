@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..config import RunConfig, to_toml
+from ..config import RunConfig, to_table
 from ..engine import run
 from ..errors import UserError
 from ..evaluation import evaluate_run
@@ -54,7 +54,8 @@ def _scoring_settings(run_dir: Path, config: RunConfig) -> bool:
 
 
 def settings_differ(run_dir: Path, config: RunConfig) -> str | None:
-    """What differs between the run directory's config.toml and ``config`` (None: the same run)."""
+    """What differs between the run directory's config.toml and ``config`` (None: the same run). A setting the
+    stored config lacks (one added since the run was made) counts as its default."""
     path = run_dir / "config.toml"
     if not path.is_file():
         return "no config.toml"
@@ -62,8 +63,11 @@ def settings_differ(run_dir: Path, config: RunConfig) -> str | None:
         stored = _settings(tomllib.loads(path.read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return f"unreadable config.toml ({exc})"
-    wanted = _settings(tomllib.loads(to_toml(config)))
-    changed = [".".join(k) for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+    wanted = _settings(to_table(config))
+    defaults = _settings(to_table(RunConfig()))
+    changed = [
+        ".".join(k) for k in sorted(set(stored) | set(wanted)) if stored.get(k, defaults.get(k)) != wanted.get(k)
+    ]
     return ", ".join(changed[:4]) + (" ..." if len(changed) > 4 else "") if changed else None
 
 

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.console import Console
 
+from ..config import load_toml
 from ..contracts.metric import MetricFacts
 from ..errors import UserError
 from ..evaluation import create_metric, evaluate_run
+from ..evaluation.scores import POLICY_PATIENTS_FILE
 from ..record.facts import RunFacts
 from ..record.summary import Summary
 
@@ -41,10 +44,14 @@ class LoadedRun:
     run: ComparedRun
     facts: RunFacts
     summary: Summary
-    #: metrics_slices.csv, metrics_patients.csv and metrics_volumes.csv (empty when the run has none)
+    #: metrics_slices.csv, metrics_patients.csv, metrics_volumes.csv and metrics_policy_patients.csv (empty when
+    #: the run has none)
     slices: pd.DataFrame
     patients: pd.DataFrame
     volumes: pd.DataFrame
+    policy_patients: pd.DataFrame
+    #: scored again when loaded: its scores were written by a version that kept fewer per-patient scores
+    rescored: bool = False
 
     @property
     def run_dir(self) -> Path:
@@ -71,7 +78,8 @@ def load_run(run: ComparedRun, registry: Any) -> LoadedRun:
     and the facts of metrics a summary of an older version does not hold come from ``registry``."""
     d = run.run_dir
     facts = RunFacts.load(d)  # fails with the path when it is not a run
-    if not (d / "summary.json").is_file() or not (d / "metrics_slices.csv").is_file():
+    rescored = (d / "predictions.npz").is_file() and not (d / POLICY_PATIENTS_FILE).is_file()
+    if rescored or not (d / "summary.json").is_file() or not (d / "metrics_slices.csv").is_file():
         summary = evaluate_run(d, registry)
     else:
         try:
@@ -85,7 +93,41 @@ def load_run(run: ComparedRun, registry: Any) -> LoadedRun:
         _read_csv(d / "metrics_slices.csv"),
         _read_csv(d / "metrics_patients.csv"),
         _read_csv(d / "metrics_volumes.csv"),
+        _read_csv(d / POLICY_PATIENTS_FILE),
+        rescored,
     )
+
+
+def compared_run(run_dir: Path) -> ComparedRun:
+    """A finished run named on the command line, as a comparison's run: its model (with its loss set when that is
+    not the default), seed, label fraction and fold, from its own facts and config."""
+    facts = RunFacts.load(run_dir)  # fails with the path when it is not a run
+    config = run_dir / "config.toml"
+    fold = int(load_toml(config).get("data", {}).get("fold", 0)) if config.is_file() else 0
+    model = facts.model + (f" ({facts.loss_set})" if facts.loss_set not in ("", "-", "full") else "")
+    if facts.selection:  # trained to the best validation: another row than the same model's fixed budget
+        model += f" (best {facts.selection['criterion']})"
+    return ComparedRun(model, facts.seed, facts.label_fraction, run_dir, facts.supervision, fold)
+
+
+def is_study(runs: list[ComparedRun]) -> bool:
+    """Whether the runs are a study (some model trained more than once: folds or seeds), not runs side by side."""
+    return len({r.label for r in runs}) < len(runs)
+
+
+def load_runs(runs: list[ComparedRun], registry: Any) -> list[LoadedRun]:
+    """Every run's record, read once; runs scored again because an older version wrote their scores are said (on
+    stderr)."""
+    loaded = [load_run(r, registry) for r in runs]
+    again = [r.run_dir.name for r in loaded if r.rescored]
+    if again:
+        Console(stderr=True).print(
+            f"note: {len(again)} run(s) scored again for the per-patient scores this version keeps "
+            f"({', '.join(again[:3])}{' ...' if len(again) > 3 else ''})",
+            soft_wrap=True,
+            highlight=False,
+        )
+    return loaded
 
 
 def registry_facts(registry: Any) -> Callable[[str], MetricFacts | None]:

@@ -12,14 +12,14 @@ from rich.console import Console
 
 from ..contracts.metric import MetricFacts
 from ..errors import UserError
-from ..record.facts import RunFacts
 from ..record.summary import Summary
 from ..reporting.format import format_stat, markdown_table
 from ..reporting.run_report import TRANSLATION_HEADER, row_label, translation_rows
 from ..utils.io import write_csv, write_text
 from ..utils.terminal import FittedTable, print_fitted
+from .certainty import assess, certainty_markdown, write_certainty
 from .policy_tables import policy_comparison_markdown, policy_frame
-from .runs import ComparedRun, LoadedRun, load_run
+from .runs import ComparedRun, LoadedRun, compared_run, load_runs
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
 
@@ -273,6 +273,7 @@ def compare_runs(
     console: Console | None = None,
     same_slices: bool = True,
     boxplot: bool = True,
+    reference: str | None = None,
 ) -> pd.DataFrame:
     """Write ``comparison.md``, ``comparison.csv``, ``dice-boxplot.png``, ``same-slices.png`` and, when the runs
     scored threshold policies, ``comparison_policies.csv`` and ``policies.png`` for finished runs.
@@ -284,12 +285,16 @@ def compare_runs(
     """
     if not run_dirs:
         raise UserError("compare: give at least one run directory")
-    runs = [load_run(_as_compared(Path(d)), registry) for d in run_dirs]
+    runs = load_runs([compared_run(Path(d)) for d in run_dirs], registry)
     compared = tabulate_runs(runs)
     out_dir = Path(out_dir)
     write_csv(out_dir / "comparison.csv", compared.table)
     write_policy_outputs(compared, out_dir, figure=boxplot)
-    write_text(out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown())
+    certainty = assess(runs, reference)
+    write_certainty(certainty, out_dir)
+    write_text(
+        out_dir / "comparison.md", "# Comparison\n\n" + compared.markdown() + "\n" + certainty_markdown(certainty)
+    )
     if compared.warning and console is not None:
         _stderr_note(f"warning: {compared.warning}")
     if boxplot:
@@ -300,9 +305,3 @@ def compare_runs(
         _print_comparison(compared, console)
         console.print(f"comparison written to {out_dir}", soft_wrap=True)
     return compared.table
-
-
-def _as_compared(run_dir: Path) -> ComparedRun:
-    """A run named on the command line, as a comparison's run (its own facts name its model, seed and fold)."""
-    facts = RunFacts.load(run_dir)
-    return ComparedRun(facts.model, facts.seed, facts.label_fraction, run_dir, facts.supervision, facts.folds and 0)

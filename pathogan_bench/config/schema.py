@@ -227,6 +227,26 @@ class TrainConfig:
     )
     #: the run fails when more than this fraction of optimizer updates was skipped (non-finite loss or gradients)
     max_skipped_fraction: float = 0.1
+    #: how the weights the run segments with are chosen: "" (the last ones) or "val-dice" (the best Dice on the
+    #: validation patients, fully supervised models only), validated every ``validate_every`` steps; training stops
+    #: after ``patience`` validations without a gain (0: trains every step)
+    select_by: str = option(
+        "",
+        flag="--select-by",
+        kind="choice",
+        choices=("", "val-dice"),
+        help="Segment with the weights of the best validation score instead of the last: val-dice (the validation "
+        "patients' Dice; fully supervised models).",
+    )
+    validate_every: int = option(
+        500, flag="--validate-every", minimum=1, help="Steps between validations of --select-by (default 500)."
+    )
+    patience: int = option(
+        0,
+        flag="--patience",
+        minimum=0,
+        help="Stop after this many validations without a gain (early stopping; default 0: train every step).",
+    )
     #: draw healthy and pathological training slices with one distribution over axial levels (weakly supervised
     #: models; levels where only one domain lies are left out): removes the anatomical-level shortcut
     level_matched: bool = option(

@@ -104,6 +104,21 @@ class ModelContext:
         return self.registry
 
 
+@dataclass(frozen=True)
+class ReferenceSchedule:
+    """How long the method's own paper trains it: ``steps``, or ``epochs`` over the larger training domain (turned
+    into steps with the run's data), and where the figure comes from."""
+
+    source: str
+    steps: int | None = None
+    epochs: float | None = None
+
+    def steps_for(self, epoch_steps: int) -> int | None:
+        if self.steps is not None:
+            return self.steps
+        return None if self.epochs is None else round(self.epochs * epoch_steps)
+
+
 class SegmentationModel(nn.Module):
     """Base class of model plugins.
 
@@ -132,6 +147,8 @@ class SegmentationModel(nn.Module):
     config_class: ClassVar[type | None] = None
     #: model options a preset adds for this model, e.g. {"quick": {"sampling_steps": 10}}; the user's win
     preset_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: how long the method's paper trains it (None: unknown); a run far shorter says its scores measure its budget
+    reference_schedule: ClassVar[ReferenceSchedule | None] = None
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
 

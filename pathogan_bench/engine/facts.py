@@ -124,3 +124,21 @@ def split_protocol(config: Any) -> str:
     if dcfg.folds:
         return f"fold {dcfg.fold} of {dcfg.folds}"
     return "fractions " + "/".join(f"{f:g}" for f in dcfg.split_fractions)
+
+
+#: a run training fewer steps than this fraction of its method's own schedule says its scores measure its budget
+BUDGET_FRACTION = 0.25
+
+
+def budget(model: type[SegmentationModel], steps: int, epoch_steps: int) -> tuple[int | None, str]:
+    """The steps of the model's reference schedule on this run's data, and the note a run far shorter makes."""
+    schedule = model.reference_schedule
+    reference = schedule.steps_for(epoch_steps) if schedule is not None else None
+    if schedule is None or reference is None or steps >= BUDGET_FRACTION * reference:
+        return reference, ""
+    return reference, (
+        f"{model.name} trained {steps:,} steps ({steps / max(epoch_steps, 1):.1f} epochs of this run's training data) "
+        f"against {schedule.source}, {reference:,} steps on this data: {100 * steps / reference:.1f} % of its "
+        "schedule. Its scores measure this budget, not the method; the paper preset trains the whole schedule "
+        "(--preset paper, on a GPU)"
+    )

@@ -22,6 +22,7 @@ from .loggers import check_loggers
 from .loss_sets import loss_set_pairs
 from .model_options import model_class, model_options
 from .prepare import check_data_folder
+from .selection import check_criterion
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
         model, config.preset, config.model_options, PRESETS.get(config.preset, {}).get("model_options", {})
     )
     model.check_options(options)
+    if config.train.select_by:
+        check_criterion(config.train.select_by, model.supervision)
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
     evaluation = config.eval
     try:

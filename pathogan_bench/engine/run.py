@@ -28,13 +28,14 @@ from ..utils.io import write_json, write_text
 from .batches import training_batches
 from .build import build_model, total_steps
 from .calibration_maps import save_calibration_maps
-from .facts import run_facts
+from .facts import budget, run_facts
 from .infer import calibrate, predict_splits
 from .loggers import RunLoggers, report_files, summary_scores
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
 from .run_figures import write_examples
 from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
+from .selection import make_selection
 from .trainer import Trainer
 
 if TYPE_CHECKING:
@@ -185,7 +186,10 @@ def _run(
     table = data.table
     model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
     facts = run_facts(plan, model, data, steps, batches.level_matching)
+    facts.reference_steps, facts.budget_note = budget(plan.model, steps, batches.epoch_steps)
     warn_level_shortcut(facts)
+    if facts.budget_note and model.trainable:
+        log.warning("%s", facts.budget_note)
     record.write(facts)
     log.info("run %s: model %s (%s), %d steps on %s", run_dir, config.model, plan.supervision, steps, plan.device)
     trainer = Trainer(
@@ -199,6 +203,15 @@ def _run(
         rank=plan.dist.rank,
         display_affine=data.display_affine(),
         loggers=loggers,
+        selection=make_selection(
+            config.train.select_by,
+            plan.supervision,
+            data,
+            plan.device,
+            config.eval.batch_size,
+            config.train.validate_every,
+            config.train.patience,
+        ),
     )
     if resuming:
         _resume(trainer, run_dir, steps, console, record.enabled)
@@ -208,8 +221,10 @@ def _run(
     facts.steps_done = trainer.step
     facts.train_seconds = round(trainer.train_seconds, 2)
     facts.skipped_updates = dict(trainer.skipped)
+    facts.stopped_early_at = trainer.stopped_early
+    facts.selection = trainer.selection.facts() if trainer.selection is not None else None
     _check_skipped(trainer, config, console, record.enabled)
-    if model.trainable and trainer.step < steps:
+    if model.trainable and not trainer.done:
         facts.status = "stopped"
         record.write(facts)
         if record.enabled:
@@ -282,6 +297,7 @@ def _finish(
 ) -> Summary:
     """Calibrate, segment the evaluated splits, score, report and draw the examples (rank 0)."""
     config, started = plan.config, time.perf_counter()
+    trainer.finish_selection()
     calibrate(model, data, plan.device)
     trainer.save()  # the final checkpoint includes what calibration fitted
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)

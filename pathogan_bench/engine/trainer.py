@@ -25,6 +25,7 @@ from .checkpoint import clean_partial_files, latest_checkpoint, load_latest, rem
 from .interrupts import StopRequests
 from .loggers import RunLoggers
 from .loss_log import LossLog, LossWindow
+from .selection import Selection
 from .training_bar import training_progress
 
 log = logging.getLogger("pathogan_bench")
@@ -43,6 +44,7 @@ class Trainer:
         rank: int = 0,
         display_affine: Any = None,
         loggers: RunLoggers | None = None,
+        selection: Selection | None = None,
     ):
         self.model, self.batches, self.config = model, batches, config
         self.run_dir, self.total_steps, self.seed = Path(run_dir), total_steps, seed
@@ -57,6 +59,10 @@ class Trainer:
         #: optimizer updates skipped for non-finite losses or gradients, per optimizer, over the whole run
         self.skipped: dict[str, int] = {}
         self.loss_log = LossLog(self.run_dir, enabled=rank == 0, loggers=loggers)
+        #: how the weights the run segments with are chosen (None: the last ones)
+        self.selection = selection
+        #: the step training stopped at because validation brought no gain (None: it did not stop early)
+        self.stopped_early: int | None = None
 
     # -- checkpoints -------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -72,6 +78,10 @@ class Trainer:
         }
         if torch.cuda.is_available():
             state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        if self.selection is not None:
+            state["selection"] = self.selection.state()
+        if self.stopped_early is not None:
+            state["stopped_early"] = self.stopped_early
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -87,6 +97,9 @@ class Trainer:
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.skipped = {str(k): int(v) for k, v in dict(state.get("skipped", {})).items()}
+        if self.selection is not None and "selection" in state:
+            self.selection.load_state(state["selection"])
+        self.stopped_early = int(state["stopped_early"]) if "stopped_early" in state else None
 
     def save(self) -> Path | None:
         if self.rank != 0:
@@ -118,7 +131,7 @@ class Trainer:
         """Train to ``stop_at`` (or the end); on SIGINT/SIGTERM save a checkpoint and raise :class:`TrainingInterrupted`."""
         cfg = self.config
         stop = min(self.total_steps, cfg.stop_at) if cfg.stop_at else self.total_steps
-        if self.step >= stop:
+        if self.step >= stop or self.stopped_early is not None:
             return
         self.model.train()
         window = LossWindow(self.step, skipped_updates(self.model.optimizers()))
@@ -132,6 +145,8 @@ class Trainer:
                 window.add(self.model.train_step(batch, self.step))
                 self.step += 1
                 bar.advance(self.step)
+                if self._validate():
+                    stop = self.step
                 at_end = self.step == stop or requests.stop
                 if self.step % cfg.log_every == 0 or at_end:
                     self._close_window(window, bar)
@@ -145,6 +160,41 @@ class Trainer:
                     self.write_samples(batch)
         self.save()
         self.loss_log.close()
+
+    def _validate(self) -> bool:
+        """Validate when due (rank 0); True when training should stop early."""
+        selection = self.selection
+        if selection is None or not selection.due(self.step):
+            return False
+        stop = selection.check(self.model, self.step)
+        self.model.train()
+        log.info(
+            "validation at step %d: %s %.4f (best %.4f at step %d)",
+            self.step,
+            selection.criterion,
+            selection.history[-1][1],
+            selection.best_score,
+            selection.best_step,
+        )
+        if stop:
+            self.stopped_early = self.step
+            log.info(
+                "no gain in %d validations: training stops at step %d of %d",
+                selection.patience,
+                self.step,
+                self.total_steps,
+            )
+        return stop
+
+    @property
+    def done(self) -> bool:
+        """Whether training has nothing left to do: every step taken, or stopped early."""
+        return self.step >= self.total_steps or self.stopped_early is not None
+
+    def finish_selection(self) -> None:
+        """Segment with the selected weights: the best validated ones (the last ones when nothing selects)."""
+        if self.selection is not None:
+            self.selection.restore_best(self.model)
 
     def _close_window(self, window: LossWindow, bar: Any) -> None:
         """Log one window's mean losses, count its skipped updates and apply the non-finite policy."""

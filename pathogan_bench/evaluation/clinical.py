@@ -17,6 +17,7 @@ adds:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.slices import HEALTHY, PATHOLOGICAL
-from ..metrics import threshold_free, volumetric_scores
+from ..metrics import ThresholdFree, threshold_free, volumetric_scores
 
 VOLUME_METRICS = ("dice", "hd95", "avd")
 
@@ -89,10 +90,11 @@ def clinical_scores(
     for name in dict.fromkeys(split.tolist()):
         rows = np.flatnonzero(split == name)
         result.scope[name] = _scope(domain[rows], patient[rows], z[rows])
+        volumes = _volumes(
+            pred[rows], ref[rows], patient[rows], z[rows], name, in_plane, thickness, empty, workers, result.notes
+        )
         frames.append(
-            _volumes(
-                pred[rows], ref[rows], patient[rows], z[rows], name, in_plane, thickness, empty, workers, result.notes
-            )
+            _with_map_scores(volumes, prob[rows], ref[rows], brain[rows] if brain is not None else None, patient[rows])
         )
         result.detection[name] = false_positives(
             pred[rows], ref[rows], domain[rows], patient[rows], in_plane, thickness
@@ -103,6 +105,24 @@ def clinical_scores(
         pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
     )
     return result
+
+
+def _with_map_scores(
+    volumes: pd.DataFrame, prob: np.ndarray, ref: np.ndarray, brain: np.ndarray | None, patient: np.ndarray
+) -> pd.DataFrame:
+    """Each patient's pixel AUROC and AUPRC over its own brain pixels, beside its 3D scores (NaN without tumour)."""
+    if not len(volumes):
+        return volumes
+    scores = {
+        pid: threshold_free(prob[rows], ref[rows], brain[rows] if brain is not None else None)
+        for pid in volumes["patient"]
+        if (rows := patient == pid).any()
+    }
+    missing = ThresholdFree(math.nan, math.nan, math.nan, math.nan, 0, 0)
+    return volumes.assign(
+        auroc=[scores.get(pid, missing).auroc for pid in volumes["patient"]],
+        auprc=[scores.get(pid, missing).auprc for pid in volumes["patient"]],
+    )
 
 
 def _scope(domain: np.ndarray, patient: np.ndarray, z: np.ndarray) -> dict[str, Any]:

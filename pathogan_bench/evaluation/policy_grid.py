@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..contracts.postprocess import PostprocessStep, Volume
 from ..contracts.threshold_policy import MapSet, PolicyData, ThresholdPolicy
@@ -34,6 +35,18 @@ from .postprocess import apply_stage, chain_label
 
 #: maps of the validation (or training) patients, written by the run next to predictions.npz
 CALIBRATION_FILE = "calibration.npz"
+#: the key of a grid row's per-patient scores while it is built (kept apart from the row: see PolicyScores)
+PATIENT_ROWS = "_patients"
+
+
+@dataclass
+class PolicyScores:
+    """Every (post-processing chain, policy) row per split, and its scores per patient."""
+
+    #: split -> one row per (chain, policy): statistics over the split (summary.json, report.md)
+    rows: dict[str, list[dict[str, Any]]]
+    #: one row per split, chain, policy and patient: 3D Dice, lesion-wise Dice and HD95, false-positive volume
+    patients: pd.DataFrame
 
 
 @dataclass
@@ -86,6 +99,7 @@ def _score_masks(
 ) -> dict[str, Any]:
     pred = pred.copy()
     dice_3d, fp_ml, lesion_dice, lesion_hd95 = [], [], [], []
+    per_patient: list[dict[str, Any]] = []
     tp = fn = fp = matched = 0
     strata: dict[str, list[tuple[float, bool]]] = {label: [] for label in strata_labels()}
     for pid, idx in groups.rows.items():
@@ -99,6 +113,15 @@ def _score_masks(
         scores = lesion_wise(mask, truth, _zyx(groups.spacing[pid]))
         lesion_dice.append(scores.dice)
         lesion_hd95.append(scores.hd95)
+        per_patient.append(
+            {
+                "patient": pid,
+                "dice_3d": dice_3d[-1] if truth.any() else math.nan,
+                "lesion_dice": scores.dice,
+                "lesion_hd95": scores.hd95,
+                "fp_ml": fp_ml[-1],
+            }
+        )
         tp, fn, fp, matched = tp + scores.tp, fn + scores.fn, fp + scores.fp, matched + scores.pred_matched
         for lesion in scores.lesions:
             strata[size_stratum(lesion.volume_ml)].append((lesion.dice, lesion.detected))
@@ -111,6 +134,7 @@ def _score_masks(
     healthy = domain == HEALTHY
     detected = pred[healthy].reshape(int(healthy.sum()), pixels).any(axis=1)
     return {
+        PATIENT_ROWS: per_patient,
         "slice_dice": _stat(slice_dice.tolist()),
         "dice_3d": _stat(dice_3d),
         "healthy_slices": int(healthy.sum()),
@@ -152,8 +176,9 @@ def policy_grid(
     postprocess: Sequence[PostprocessStep],
     spacing: Sequence[float] | None,
     splits: Sequence[str] | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """split -> one row per (post-processing chain, policy); ``splits`` default: test if scored, else every split.
+) -> PolicyScores:
+    """split -> one row per (post-processing chain, policy), and the rows' per-patient scores; ``splits`` default:
+    test if scored, else every split.
 
     ``calibration`` holds the maps of the validation patients (keys prob, mask, brain, domain, patient, z,
     optionally affine and ``patients``: "validation" or "training"); without it the training rows of
@@ -172,6 +197,7 @@ def policy_grid(
     present = list(dict.fromkeys(split.tolist()))
     wanted = list(splits) if splits is not None else (["test"] if "test" in present else present)
     out: dict[str, list[dict[str, Any]]] = {}
+    patients: list[dict[str, Any]] = []
     for name in [s for s in wanted if s in present]:
         rows = np.flatnonzero(split == name)
         groups = _patients(patient[rows], z[rows], _rows(arrays.get("affine"), rows), in_plane)
@@ -183,7 +209,11 @@ def policy_grid(
                 scored, groups, chain, policies, float(arrays["threshold"]), cal, cal_patients, in_plane
             )
         ]
-    return out
+        for row in out[name]:
+            keys = {"split": name, "policy": row["policy"], "postprocess": row["postprocess"]}
+            patients += [{**keys, **scores} for scores in row.pop(PATIENT_ROWS, [])]
+    columns = ["split", "policy", "postprocess", "patient", "dice_3d", "lesion_dice", "lesion_hd95", "fp_ml"]
+    return PolicyScores(out, pd.DataFrame(patients, columns=columns))
 
 
 def _chain_rows(

@@ -36,6 +36,8 @@ from .policy_grid import load_calibration_maps, policy_grid
 from .scoring_plan import ScoringPlan, plan_scoring
 
 PREDICTION_KEYS = ("prob", "mask", "patient", "z", "split", "threshold")
+#: every policy's scores per patient (split, policy, postprocess, patient, dice_3d, lesion_dice, lesion_hd95, fp_ml)
+POLICY_PATIENTS_FILE = "metrics_policy_patients.csv"
 
 
 def evaluate_predictions(
@@ -161,14 +163,16 @@ def score_and_report(
     attach_clinical(summary, clinical)
     attach_map_metrics(summary, arrays, scoring)
     summary.postprocess = scoring.postprocess_labels
-    summary.policies = policy_grid(
+    grid = policy_grid(
         arrays,
         calibration if calibration is not None else load_calibration_maps(run_dir),
         scoring.policies,
         scoring.postprocess,
         spacing,
     )
+    summary.policies = grid.rows
     write_policy_table(out_dir / "metrics_policies.csv", summary.policies)
+    write_csv(out_dir / POLICY_PATIENTS_FILE, grid.patients)
     attach_translation_change(summary, arrays)
     write_report(summary, out_dir, sorted((Path(run_dir) / "figures").glob("*.png")))
     return summary

@@ -76,6 +76,13 @@ class RunFacts:
     slices: dict[str, int] = field(default_factory=dict)
     torch: str = ""
     pathogan_bench: str = ""
+    #: the steps of the method's own schedule on this run's data, and what the run says when it trains far fewer
+    reference_steps: int | None = None
+    budget_note: str = ""
+    #: how the weights the run segments with were chosen (pathogan_bench.engine.selection; None: the last ones)
+    selection: dict[str, Any] | None = None
+    #: the step training stopped at because validation brought no gain
+    stopped_early_at: int | None = None
     #: "training", "stopped", "interrupted", "failed" or "done"
     status: str = ""
     score_seconds: float | None = None
@@ -85,7 +92,7 @@ class RunFacts:
     def to_dict(self) -> dict[str, Any]:
         """What run.json holds: every known fact (the step it was interrupted at and the error only when set)."""
         data = dataclasses.asdict(self)
-        return {k: v for k, v in data.items() if v is not None or k not in ("score_seconds", "interrupted_at", "error")}
+        return {k: v for k, v in data.items() if v is not None or k not in OMITTED_WHEN_UNSET}
 
     def summary_dict(self) -> dict[str, Any]:
         """The facts a run's summary keeps, in their order."""
@@ -123,6 +130,10 @@ class RunFacts:
         if len(values) != 2:
             raise UserError(f"{where}: spacing {self.spacing!r} needs 2 entries (in-plane)")
         return values[0], values[1]
+
+
+#: facts run.json holds only once they are known
+OMITTED_WHEN_UNSET = ("score_seconds", "interrupted_at", "error", "reference_steps", "selection", "stopped_early_at")
 
 
 def _plain(value: Any) -> Any:

@@ -61,6 +61,9 @@ def _training_lines(run: RunFacts) -> list[str]:
             + (f" in {seconds:.0f} s" if seconds else "")
             + (f" on {run.device}" if run.device else "")
         )
+    lines += _selection_lines(run)
+    if run.budget_note:
+        lines.append(f"- budget: {run.budget_note}")
     skipped = {k: v for k, v in run.skipped_updates.items() if v}
     if skipped:
         lines.append(
@@ -86,6 +89,20 @@ def _training_lines(run: RunFacts) -> list[str]:
         lines.append(f"- kept without a segmentation (never trained on or scored): {', '.join(run.unlabelled_cases)}")
     lines += _level_lines(run)
     return lines
+
+
+def _selection_lines(run: RunFacts) -> list[str]:
+    """Which weights the run segments with, when it selected them by validation."""
+    chosen = run.selection
+    if not chosen:
+        return []
+    line = (
+        f"- weights: the best {chosen['criterion']} on the validation patients, {chosen['best_score']:.3f} at step "
+        f"{chosen['best_step']:,} ({chosen['validations']} validations, one every {chosen['every']:,} steps)"
+    )
+    if run.stopped_early_at is not None:
+        line += f"; training stopped at step {run.stopped_early_at:,}: no gain in {chosen['patience']} validations"
+    return [line]
 
 
 def _level_lines(run: RunFacts) -> list[str]:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from pathogan_bench.plugin import ModelContext, hookimpl
+from pathogan_bench.plugin import ModelContext, ReferenceSchedule, hookimpl
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator, lsgan_generator
 from pathogan_bench_plugins.shared.training import autocast, check_positive, evaluating, to_layout
@@ -77,6 +77,9 @@ class CycleGAN(DifferenceModel):
     """Plain CycleGAN; segments by the difference to the healthy translation (weakly supervised)."""
 
     name = "cyclegan"
+    reference_schedule = ReferenceSchedule(
+        "CycleGAN's 200 epochs (Zhu et al. 2017: 100 constant, 100 decaying)", epochs=200
+    )
     supervision = "weak"
     config_class = CycleGANConfig
     config: CycleGANConfig

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathogan_bench.plugin import ModelContext, SegmentationModel, hookimpl
+from pathogan_bench.plugin import ModelContext, ReferenceSchedule, SegmentationModel, hookimpl
 from pathogan_bench_plugins.shared.training import autocast, check_positive, evaluating, soft_dice_loss
 
 #: scan directions: "w+" runs along the width from left to right, "h-" along the height from bottom to top
@@ -264,6 +264,7 @@ class MDGRUModel(SegmentationModel):
     """Multi-dimensional gated recurrent units, trained on pixel labels (fully supervised)."""
 
     name = "mdgru"
+    reference_schedule = ReferenceSchedule("the PathoGAN paper's 27,500 MDGRU iterations at batch 4", steps=27_500)
     supervision = "full"
     config_class = MDGRUConfig
     config: MDGRUConfig

@@ -69,7 +69,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from pathogan_bench.plugin import ModelContext, ModelOptionsError, SegmentationModel
+from pathogan_bench.plugin import ModelContext, ModelOptionsError, ReferenceSchedule, SegmentationModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator
 from pathogan_bench_plugins.shared.training import autocast, to_layout
 
@@ -168,6 +168,9 @@ class PathoGAN(SegmentationModel):
     """PathoGAN: residual generators, a VAE for healthy -> pathological, PatchGAN discriminators."""
 
     name = "pathogan"
+    reference_schedule = ReferenceSchedule(
+        "the paper's 119 epochs at batch 4 (about 178,500 steps on its BraTS 2017 data)", epochs=119
+    )
     supervision = "weak"
     uses_loss_set = True
     config_class = PathoGANConfig
