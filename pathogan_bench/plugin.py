@@ -79,6 +79,7 @@ A command: a click command; :func:`load_trained_model` and :func:`prepare_data` 
 
 from __future__ import annotations
 
+from .config.ranges import SAMPLES, SEED, Range
 from .contracts.dataset import DatasetReader
 from .contracts.hookspecs import hookimpl
 from .contracts.logger import LoggerContext, RunLogger
@@ -94,6 +95,7 @@ from .data.layout import Layout, NamedFilesLayout
 from .data.slices import BACKGROUND, BRAIN_MARGIN, HEALTHY, MINOR, PATHOLOGICAL, UNLABELLED
 from .engine.prepare import PreparedData, prepare_data
 from .engine.reload import load_trained_model
+from .engine.rundir import refuse_foreign_run_dir
 from .errors import ModelOptionsError, UserError
 from .figures.samples import save_sample_grid
 from .metrics import MapScore, Metric, PairScore, threshold_free
@@ -130,6 +132,9 @@ __all__ = [
     "PostprocessStep",
     "PostprocessVolume",
     "PreparedData",
+    "SAMPLES",
+    "SEED",
+    "Range",
     "RunFacts",
     "ReferenceSchedule",
     "RunLogger",
@@ -148,6 +153,7 @@ __all__ = [
     "make_adam",
     "plugin_modules_in",
     "prepare_data",
+    "refuse_foreign_run_dir",
     "save_nifti",
     "save_sample_grid",
     "threshold_free",

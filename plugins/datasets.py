@@ -1,5 +1,5 @@
-"""Built-in dataset layouts: the BraTS naming schemes (2013 DeepMedic, 2017-2020, 2021+), the Medical Segmentation
-Decathlon, nnU-Net v2 raw datasets, BIDS, IXI, and the generated synthetic dataset. Each is a
+"""Built-in dataset layouts: the BraTS naming schemes (2012-2015 as released, 2013 DeepMedic, 2017-2020, 2021+),
+the Medical Segmentation Decathlon, nnU-Net v1 and v2 raw datasets, BIDS, IXI, and the generated synthetic dataset. Each is a
 :class:`~pathogan_bench.data.layout.Layout`, and ``--dataset auto`` reads a folder with the layout that finds the
 most cases in it.
 
@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from pathogan_bench.data import default_cache_dir, synthetic_root
-from pathogan_bench.data.cases import scan_brats2013, scan_brats2017, scan_brats2021
-from pathogan_bench.data.layouts import BRATS_MSD_SLICES, Scan, scan_bids, scan_ixi, scan_msd, scan_nnunet
+from pathogan_bench.data.cases import scan_brats2012, scan_brats2013, scan_brats2017, scan_brats2021
+from pathogan_bench.data.itk_image import require_simpleitk
+from pathogan_bench.data.layouts import Scan, scan_bids, scan_ixi, scan_msd, scan_nnunet
 from pathogan_bench.plugin import Case, CaseCollection, Layout, NamedFilesLayout, hookimpl
 
 
@@ -37,6 +38,18 @@ class BraTS2013(NamedFilesLayout):
 
     def scan(self, root: Path) -> list[Case]:
         return scan_brats2013(root)
+
+
+class BraTS2012(NamedFilesLayout):
+    """BraTS 2012-2015 as released (BRATS_HG0001/VSD.Brain.XX.O.MR_Flair.NNNNN/*.mha; needs the mha extra)"""
+
+    name = "brats2012"
+
+    def scan(self, root: Path) -> list[Case]:
+        cases = scan_brats2012(root)
+        if cases:
+            require_simpleitk(next(iter(cases[0].images.values())))
+        return cases
 
 
 class BraTS2017(NamedFilesLayout):
@@ -61,14 +74,13 @@ class Decathlon(Layout):
     """Medical Segmentation Decathlon Task01_BrainTumour (4D imagesTr/BRATS_001.nii.gz, labelsTr/, dataset.json)"""
 
     name = "msd"
-    default_slice_range: ClassVar[tuple[int, int] | None] = BRATS_MSD_SLICES
 
     def scan(self, root: Path) -> Scan:
         return scan_msd(root)
 
 
 class NnUNet(Layout):
-    """nnU-Net v2 raw dataset (imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz, dataset.json channel_names)"""
+    """nnU-Net v1/v2 raw dataset (imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz, dataset.json)"""
 
     name = "nnunet"
 
@@ -126,4 +138,4 @@ class Synthetic(BraTS2021):
 
 @hookimpl
 def register_datasets() -> list[Layout]:
-    return [BraTS2013(), BraTS2017(), BraTS2021(), Decathlon(), NnUNet(), BIDS(), IXI(), Synthetic()]
+    return [BraTS2012(), BraTS2013(), BraTS2017(), BraTS2021(), Decathlon(), NnUNet(), BIDS(), IXI(), Synthetic()]

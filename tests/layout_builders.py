@@ -84,7 +84,9 @@ def _order(names: tuple[str, ...]) -> list[str]:
     return [canon[n.lower()] for n in names]
 
 
-def msd(root: Path, n: int = 4, n_test: int = 1, channels: tuple[str, ...] = MSD_CHANNELS) -> Path:
+def msd(
+    root: Path, n: int = 4, n_test: int = 1, channels: tuple[str, ...] = MSD_CHANNELS, slice_range: bool = True
+) -> Path:
     """Task01_BrainTumour in small: 4D imagesTr/BRATS_00i.nii.gz, labelsTr/, imagesTs/, dataset.json."""
     training = []
     for i in range(1, n + n_test + 1):
@@ -107,15 +109,16 @@ def msd(root: Path, n: int = 4, n_test: int = 1, channels: tuple[str, ...] = MSD
         "numTraining": n,
         "training": training,
         "test": [f"./imagesTs/BRATS_{i:03d}.nii.gz" for i in range(n + 1, n + n_test + 1)],
-        # not in the Decathlon's file: its volumes are BraTS's 155 slices, read 60-100 by default
-        "slice_range": [0, SHAPE[2] - 1],
     }
+    if slice_range:  # not in the Decathlon's file; every slice is the default anyway
+        description["slice_range"] = [0, SHAPE[2] - 1]
     (root / "dataset.json").write_text(json.dumps(description, indent=1))
     return root
 
 
-def nnunet(root: Path, n: int = 4, channels: tuple[str, ...] = MSD_CHANNELS, n_test: int = 0) -> Path:
-    """An nnU-Net v2 raw dataset: imagesTr/CASE_XXXX.nii.gz per channel, labelsTr/CASE.nii.gz, dataset.json."""
+def nnunet(root: Path, n: int = 4, channels: tuple[str, ...] = MSD_CHANNELS, n_test: int = 0, version: int = 2) -> Path:
+    """An nnU-Net raw dataset: imagesTr/CASE_XXXX.nii.gz per channel, labelsTr/CASE.nii.gz, dataset.json (v2:
+    "channel_names" and "file_ending"; v1: "modality" and a "training" list naming each case without channel)."""
     for i in range(1, n + n_test + 1):
         centre = CENTRES[(i - 1) % len(CENTRES)]
         seg = lesion(centre) if centre else np.zeros(SHAPE, np.uint8)
@@ -125,12 +128,23 @@ def nnunet(root: Path, n: int = 4, channels: tuple[str, ...] = MSD_CHANNELS, n_t
             save(root / folder / f"BRATS_{i:03d}_{c:04d}.nii.gz", volumes[modality])
         if i <= n:
             save(root / "labelsTr" / f"BRATS_{i:03d}.nii.gz", seg)
-    description = {
+    description: dict = {
         "channel_names": {str(i): c for i, c in enumerate(channels)},
         "labels": {"background": 0, "edema": 1, "non_enhancing": 2, "enhancing": 3},
         "numTraining": n,
         "file_ending": ".nii.gz",
     }
+    if version == 1:
+        description = {
+            "name": "BRATS",
+            "modality": {str(i): c for i, c in enumerate(channels)},
+            "labels": MSD_LABELS,
+            "numTraining": n,
+            "training": [
+                {"image": f"./imagesTr/BRATS_{i:03d}.nii.gz", "label": f"./labelsTr/BRATS_{i:03d}.nii.gz"}
+                for i in range(1, n + 1)
+            ],
+        }
     (root / "dataset.json").write_text(json.dumps(description, indent=1))
     return root
 
@@ -162,4 +176,41 @@ def ixi(root: Path, n: int = 3, affine: np.ndarray | None = None) -> Path:
         save(root / "IXI-T1" / f"{pid}-T1.nii.gz", volumes["t1"], affine)
         save(root / "IXI-T2" / f"{pid}-T2.nii.gz", volumes["t2"], affine)
         save(root / "IXI-PD" / f"{pid}-PD.nii.gz", volumes["t2"], affine)
+    return root
+
+
+#: the BraTS 2012-2015 releases' folder names per modality (the number is the SMIR object id)
+NATIVE_NAMES = {
+    "flair": "VSD.Brain.XX.O.MR_Flair.{id}",
+    "t1": "VSD.Brain.XX.O.MR_T1.{id}",
+    "t1c": "VSD.Brain.XX.O.MR_T1c.{id}",
+    "t2": "VSD.Brain.XX.O.MR_T2.{id}",
+    "seg": "VSD.Brain_3more.XX.O.OT.{id}",
+}
+
+
+def brats2012(root: Path, n: int = 3) -> Path:
+    """The BraTS 2012-2015 release layout in small: HGG/brats_2013_pat000i_1/VSD.Brain.XX.O.MR_Flair.N/*.mha.
+
+    Written with SimpleITK from the same anatomy (its LPS geometry from the NIfTI's RAS affine), so that a reader
+    can be checked against the NIfTI copy; skips the test without SimpleITK.
+    """
+    sitk = pytest.importorskip("SimpleITK")
+    _, affine = anatomy()
+    flip = np.diag([-1.0, -1.0, 1.0])
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    direction = flip @ affine[:3, :3] / spacing
+    for i in range(1, n + 1):
+        centre = CENTRES[(i - 1) % len(CENTRES)]
+        seg = lesion(centre) if centre else np.zeros(SHAPE, np.uint8)
+        volumes = {**contrasts(seg), "seg": seg}
+        case = root / "HGG" / f"brats_2013_pat{i:04d}_1"
+        for j, (role, pattern) in enumerate(NATIVE_NAMES.items()):
+            name = pattern.format(id=1000 * i + j)
+            image = sitk.GetImageFromArray(np.transpose(volumes[role]))
+            image.SetSpacing(tuple(float(v) for v in spacing))
+            image.SetDirection(tuple(float(v) for v in direction.ravel()))
+            image.SetOrigin(tuple(float(v) for v in flip @ affine[:3, 3]))
+            (case / name).mkdir(parents=True, exist_ok=True)
+            sitk.WriteImage(image, str(case / name / f"{name}.mha"))
     return root

@@ -122,3 +122,15 @@ def test_a_built_wheel_holds_every_package(tmp_path):
     }
     assert core | plugins <= in_wheel, f"missing from the wheel: {sorted(core | plugins - in_wheel)}"
     assert "pathogan_bench_plugins.models.pathogan" in in_wheel
+
+
+def test_packaging_warns_of_nothing():
+    """setuptools reads pyproject.toml without a deprecation (``project.license`` an SPDX string, ...)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    found = subprocess.run(
+        [sys.executable, "-W", "error", "setup.py", "--name"], cwd=root, capture_output=True, text=True
+    )
+    assert found.returncode == 0 and found.stdout.strip() == "pathogan-bench", found.stderr[-600:]

@@ -313,7 +313,7 @@ def snapshot(root: Path) -> dict[Path, tuple[int, int] | None]:
         for d in dirnames:
             found[Path(dirpath) / d] = None
         for f in filenames:
-            st = (Path(dirpath) / f).stat()
+            st = (Path(dirpath) / f).lstat()  # a broken symbolic link is a file of the snapshot too
             found[Path(dirpath) / f] = (st.st_size, st.st_mtime_ns)
     return found
 
@@ -450,22 +450,22 @@ def run_args(env: Env, *extra) -> list:
 
 @kind("run --steps -5")
 def _(env):
-    return Outcome(run_args(env, "--steps", "-5"), ("train.steps", "-5"))
+    return Outcome(run_args(env, "--steps", "-5"), ("--steps", "-5"))
 
 
 @kind("run --batch-size 0")
 def _(env):
-    return Outcome(run_args(env, "--batch-size", "0"), ("train.batch_size", "0"))
+    return Outcome(run_args(env, "--batch-size", "0"), ("--batch-size", "0"))
 
 
 @kind("run --seed -1")
 def _(env):
-    return Outcome(run_args(env, "--seed", "-1"), ("seed = -1",))
+    return Outcome(run_args(env, "--seed", "-1"), ("--seed", "-1"))
 
 
 @kind("run --epochs nan")
 def _(env):
-    return Outcome(run_args(env, "--epochs", "nan"), ("train.epochs", "nan"))
+    return Outcome(run_args(env, "--epochs", "nan"), ("--epochs", "nan"))
 
 
 @kind("TOML log_every = 0")
@@ -1348,6 +1348,138 @@ def _(env):
         return [f"changed in the finished run: {changed[:6]}"] if changed else []
 
     return Outcome(["run", "--resume", run], (str(run), "already finished"), check)
+
+
+# -- option ranges, ambiguous folders, runs tied to their data, outputs that never collide ---------------
+@kind("run --seed 4294967296 (beyond a 32-bit seed)")
+def _(env):
+    return Outcome(run_args(env, "--seed", "4294967296"), ("--seed", "4294967296"))
+
+
+@kind("TOML seed = 2**40")
+def _(env):
+    config = env.toml("seed = 1099511627776\n" + TINY)
+    return Outcome(["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")], ("bad.toml", "seed"))
+
+
+@kind("TOML eval batch_size = 1000000")
+def _(env):
+    config = env.toml(TINY.replace("[eval]", "[eval]\nbatch_size = 1000000"))
+    return Outcome(
+        ["run", "--config", config, *TINY_MODEL, "--out", env.path("runs")], ("bad.toml", "eval.batch_size", "1000000")
+    )
+
+
+@kind("run --model-option width=100 (beyond one machine)")
+def _(env):
+    return Outcome(
+        ["run", "--config", env.tiny(), "--model-option", "width=100", "--out", env.path("runs")], ("width",)
+    )
+
+
+@kind("data synth --size 100000")
+def _(env):
+    return Outcome(["data", "synth", "--out", env.path("syn"), "--size", "100000"], ("--size", "100000"))
+
+
+@kind("sample --n 100000")
+def _(env):
+    return Outcome(["sample", env.trained(), "--n", "100000", "--out", env.path("s")], ("--n", "100000"))
+
+
+@kind("two segmentations of one case (a copy in a subfolder)")
+def _(env):
+    root = brats2021(env.path("data"))
+    seg = next(root.rglob("*-seg.nii.gz"))
+    copy = seg.parent / "old" / seg.name
+    copy.parent.mkdir()
+    shutil.copyfile(seg, copy)
+    return Outcome(prepare(root), (str(copy), str(seg), "a second segmentation"))
+
+
+@kind("a modality file that is a broken symbolic link")
+def _(env):
+    root = brats2021(env.path("data"))
+    target = file_of(root, 1, "t2f")
+    target.unlink()
+    os.symlink(env.path("gone.nii.gz"), target)
+    return Outcome(prepare(root), (target.name, "broken symbolic link"))
+
+
+@kind("a dataset folder holding a symbolic link to itself", code=0)
+def _(env):
+    root = brats2021(env.path("data"))
+    os.symlink(root, root / "loop")
+    return Outcome(prepare(root), ())
+
+
+@kind("native BraTS .mha files without SimpleITK")
+def _(env):
+    root = layouts.brats2012(env.path("BRATS2015"), n=1)
+
+    @contextlib.contextmanager
+    def without_simpleitk() -> Iterator[None]:
+        saved = sys.modules.get("SimpleITK")
+        sys.modules["SimpleITK"] = None  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            if saved is not None:
+                sys.modules["SimpleITK"] = saved
+            else:
+                sys.modules.pop("SimpleITK", None)
+
+    return Outcome(prepare(root, "--dataset", "brats2012"), (".mha", "pathogan-bench[mha]"), during=without_simpleitk)
+
+
+@kind("run --resume after a data file changed")
+def _(env):
+    root = brats2021(env.path("data"), n=4)
+    code = cli(
+        *run_args(env, "--data", root, "--steps", "4", "--stop-at", "2", "--name", "r", "--dataset", "brats2021")
+    )
+    assert code.code == 0, code.err
+    target = file_of(root, 1, "t2f")
+    write(target, volume(7) * 3)
+    return Outcome(["run", "--resume", env.path("runs") / "r"], (str(target), "content changed"))
+
+
+@kind("run --resume while another live process holds the run")
+def _(env):
+    import socket
+
+    run = env.run_copy()
+    lock = {"pid": os.getppid(), "host": socket.gethostname(), "started": "2026-01-01T00:00:00"}
+    (run / "run.lock").write_text(json.dumps(lock))
+    (run / "run.json").write_text(json.dumps({**json.loads((run / "run.json").read_text()), "status": "stopped"}))
+    return Outcome(["run", "--resume", run], (str(run), f"in use by process {os.getppid()}"))
+
+
+@kind("segment: two inputs with one case id")
+def _(env):
+    one = brats2021_case(env.path("a"), "BraTS-GLI-00009-000", seg=False)
+    two = brats2021_case(env.path("b"), "BraTS-GLI-00009-000", seg=False)
+    return Outcome(segment(env, env.trained(), one, two), (str(two), "BraTS-GLI-00009-000 again"))
+
+
+@kind("segment --out inside another run's directory")
+def _(env):
+    other = env.run_copy("other")
+    case = brats2021_case(env.path("in"), "BraTS-GLI-00009-000", seg=False)
+    args = ["segment", env.trained(), case, "--out", other / "seg", "--device", "cpu"]
+    return Outcome(args, ("--out", str(other)))
+
+
+@kind("evaluate --out inside another run's directory")
+def _(env):
+    other = env.run_copy("other")
+    return Outcome(["evaluate", env.trained(), "--out", other / "scores"], ("--out", str(other)))
+
+
+@kind("compare: one run named twice")
+def _(env):
+    run = env.run_copy()
+    return Outcome(["compare", run, env.root / "." / "run", "--out", env.path("cmp")], ("given twice",))
 
 
 # -- the tests ------------------------------------------------------------------------

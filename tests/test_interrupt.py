@@ -112,3 +112,21 @@ def test_resume_without_a_checkpoint_says_so_and_writes_no_row_twice(tiny, tmp_p
     assert info["status"] == "done" and info["score_seconds"] >= 0
     log = (run_dir / "log.txt").read_text()
     assert "scored and reported in -" not in log
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_reads_interrupted_and_resumes(tiny, tmp_path):
+    from pathogan_bench.record.facts import RunFacts, recorded_status
+
+    out = tmp_path / "runs"
+    out.mkdir()
+    process = start(tiny, out, "killed")
+    run_dir = out / "killed"
+    wait_for_training(run_dir, process)
+    process.kill()  # SIGKILL: no handler runs, run.json still says "training"
+    process.communicate(timeout=60)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "training"
+    assert recorded_status(run_dir) == "interrupted" and RunFacts.load(run_dir).status == "interrupted"
+    code, _, err = invoke_cli("run", "--resume", run_dir, "--stop-at", "4")
+    assert code == 0, err
+    assert "removed the stale lock of process" in err and recorded_status(run_dir) == "stopped"

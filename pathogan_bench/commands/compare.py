@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
+from ..config.ranges import FOLDS, N_SEEDS
 from ..errors import UserError
 from ..utils.terminal import message_console
 from .options import CommaList, common_run_options, executor_options, registry_name
@@ -30,14 +32,14 @@ from .options import CommaList, common_run_options, executor_options, registry_n
 )
 @click.option(
     "--n-seeds",
-    type=click.IntRange(min=1),
+    type=N_SEEDS.click_type(),
     default=1,
     show_default=True,
     help="Trainings per model, with seeds --seed, --seed + 1, ...",
 )
 @click.option(
     "--folds",
-    type=click.IntRange(min=2),
+    type=FOLDS.click_type(),
     help="Patient-level K-fold cross-validation: every patient is "
     "tested once; per-fold and pooled tables. Rerun the same command to continue a stopped comparison.",
 )
@@ -111,7 +113,10 @@ def compare_command(
     from ..comparison import compare_models
     from ..comparison.executors import executor_for
     from ..config import resolve_config
+    from ..engine.rundir import refuse_foreign_run_dir
     from ..registry import get_registry
+
+    refuse_foreign_run_dir(out_dir, "--out")
 
     if models:
         if run_dirs:
@@ -171,6 +176,12 @@ def _compare_run_dirs(
         raise UserError("nothing to compare: give RUN_DIR... or --models a,b,c")
     if folds:
         raise UserError("--folds trains the models itself: give --models a,b,c, not run directories")
+    seen: dict[str, Path] = {}
+    for run_dir in run_dirs:
+        key = os.path.realpath(run_dir)
+        if key in seen:
+            raise UserError(f"{run_dir}: given twice (also as {seen[key]}); name each run once")
+        seen[key] = run_dir
     runs = [compared_run(Path(d)) for d in run_dirs]
     if is_study(runs):
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ..config.ranges import MIN_PIXELS, SEED, SHOWN, SYNTH_PATIENTS, SYNTH_SIZE
 from ..data.synthetic import ALL_MODALITIES
 from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULTIES, LEVELS
 from .options import CommaList, SliceRange, registry_name
@@ -53,7 +54,7 @@ def _load(
 def data_options(func):
     func = click.option(
         "--min-pixels",
-        type=click.IntRange(min=0),
+        type=MIN_PIXELS.click_type(),
         default=20,
         show_default=True,
         help="A slice with more tumour pixels than this is pathological.",
@@ -99,7 +100,7 @@ def data_group() -> None:
 @data_group.command("prepare")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @data_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the patient split.")
+@click.option("--seed", type=SEED.click_type(), default=0, show_default=True, help="Seed of the patient split.")
 @click.option(
     "--split-fractions",
     type=CommaList(float, example="0.6,0.2,0.2"),
@@ -182,8 +183,8 @@ def prepare_command(
 @data_group.command("show")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("slices.png"), show_default=True)
-@click.option("--n", type=int, default=4, show_default=True, help="Slices per domain.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n", type=SHOWN.click_type(), default=4, show_default=True, help="Slices per domain.")
+@click.option("--seed", type=SEED.click_type(), default=0, show_default=True)
 @data_options
 def show_command(
     directory: Path,
@@ -237,15 +238,21 @@ def show_command(
 
 @data_group.command("synth")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--patients", type=int, default=10, show_default=True)
-@click.option("--size", type=int, default=240, show_default=True, help="In-plane size in pixels (240 like BraTS).")
+@click.option("--patients", type=SYNTH_PATIENTS.click_type(), default=10, show_default=True)
+@click.option(
+    "--size",
+    type=SYNTH_SIZE.click_type(),
+    default=240,
+    show_default=True,
+    help="In-plane size in pixels (240 like BraTS).",
+)
 @click.option("--modalities", type=CommaList(example="flair,t1c"), default=",".join(ALL_MODALITIES), show_default=True)
 @click.option(
     "--healthy-fraction",
     type=click.FloatRange(0, 1),
     help="Subjects without a tumour (default: 0.2, or what --levels sets).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED.click_type(), default=0, show_default=True)
 @click.option(
     "--difficulty",
     type=click.Choice(DIFFICULTIES),
@@ -308,12 +315,12 @@ def synth_command(
 )
 @click.option(
     "--size",
-    type=int,
+    type=SYNTH_SIZE.click_type(),
     default=240,
     show_default=True,
     help="In-plane size of the synthetic slices; the real ones are resized to it.",
 )
-@click.option("--seed", type=int, default=3, show_default=True)
+@click.option("--seed", type=SEED.click_type(), default=3, show_default=True)
 def compare_real_command(real: Path, out: Path, size: int, seed: int) -> None:
     """Write a PNG of synthetic slices next to real ones (FLAIR and T1c), to judge the synthetic data.
 

@@ -181,6 +181,8 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
         pathogan-bench evaluate runs/20260101-120000-pathogan-full --out rescored
         pathogan-bench evaluate runs/RUN --metrics dice,hd95,hd,assd,avd,avd_mean,dice_pp --empty brats
     """
+    from ..engine.data_record import record_notes
+    from ..engine.rundir import refuse_foreign_run_dir
     from ..evaluation import evaluate_run
     from ..registry import get_registry
     from ..reporting.run_report import print_summary
@@ -190,6 +192,10 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
         registry.get("metric", name)
     if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
+    if out_dir is not None:
+        refuse_foreign_run_dir(out_dir, "--out", subject=run_dir)
+    for note in record_notes(run_dir):
+        click.echo(f"note: {note}", err=True)
     summary = evaluate_run(run_dir, registry, metrics=metrics, empty=empty, out_dir=out_dir)
     print_summary(summary, console=result_console())
     click.echo(f"reports written to {out_dir or run_dir}", err=True)

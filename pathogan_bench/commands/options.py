@@ -9,6 +9,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from ..config.ranges import WORKERS, config_range
 from ..config.schema import Option, command_line_options
 
 
@@ -93,8 +94,8 @@ def schema_option(table: str, key: str, option: Option) -> Callable[[Any], Any]:
     elif option.kind == "flag":
         kwargs.update({"default": None} if "/" in option.flag else {"is_flag": True, "default": None})
     else:
-        hint = _field_type(table, key)
-        kwargs["type"] = click.IntRange(min=option.minimum) if option.minimum is not None else hint
+        bounds = config_range(f"{table}.{key}" if table else key)
+        kwargs["type"] = bounds.click_type() if bounds is not None else _field_type(table, key)
     if option.registry and option.kind != "list":
         kwargs["shell_complete"] = registry_name(option.registry)
     return click.option(option.flag, **kwargs)
@@ -166,7 +167,7 @@ def executor_options(func: Any) -> Any:
     )(func)
     return click.option(
         "--workers",
-        type=click.IntRange(min=1),
+        type=WORKERS.click_type(),
         help="Run the study's runs as Ray tasks, this many at once, on a Ray started here "
         '(pip install -e ".[ray]"; each run uses --threads CPU threads, 1 by default).',
     )(func)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..config.ranges import FOLDS
 from ..errors import UserError
 from ..utils.terminal import message_console, result_console
 from .options import common_run_options, executor_options, run_only_options
@@ -28,7 +29,7 @@ RESUMABLE_OPTIONS = ("stop_at", "device", "threads")
 )
 @click.option(
     "--folds",
-    type=click.IntRange(min=2),
+    type=FOLDS.click_type(),
     help="Patient-level K-fold cross-validation: one run per "
     "fold in OUT/NAME (default runs/cv-MODEL[-LOSSSET]-Kfolds), per-fold and pooled tables; run the same "
     "command again to continue it fold by fold.",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..config.ranges import SEGMENT_BATCH
 from .options import SliceRange
 
 
@@ -22,7 +24,7 @@ from .options import SliceRange
 @click.option("--slices", "slice_range", type=SliceRange(), help="Axial slices FIRST-LAST to segment (default: all).")
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=SEGMENT_BATCH.click_type(),
     default=32,
     show_default=True,
     help="Slices segmented at once (lower it if memory runs out).",
@@ -45,14 +47,27 @@ def segment_command(
         pathogan-bench segment runs/RUN /data/BraTS2021/BraTS-GLI-00001-000 --out seg
     """
     from ..engine import load_trained_model
-    from ..engine.segment_volumes import segment_case
+    from ..engine.data_record import case_notes
+    from ..engine.rundir import refuse_foreign_run_dir
+    from ..engine.segment_volumes import find_case, segment_case
     from ..errors import UserError
     from ..registry import get_registry
 
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
+    refuse_foreign_run_dir(out_dir, "--out", subject=run_dir)
     registry = get_registry()
     model, config, info = load_trained_model(run_dir, device, registry)
-    for folder in inputs:
+    cases: dict[str, tuple[Path, Any]] = {}
+    for folder in inputs:  # every input is found, and no two write the same files, before anything is segmented
+        case = find_case(folder, list(info.modalities), registry)
+        if case.patient_id in cases:
+            raise UserError(
+                f"{folder}: case {case.patient_id} again (also in {cases[case.patient_id][0]}); their outputs would "
+                "overwrite each other: segment them into separate --out folders"
+            )
+        cases[case.patient_id] = (folder, case)
+    for folder, case in cases.values():
         result = segment_case(model, info, folder, out_dir, slice_range, batch_size, registry)
+        result.notes += case_notes(run_dir, case)
         click.echo(result.describe())

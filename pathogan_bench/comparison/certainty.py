@@ -99,8 +99,11 @@ def certainty_markdown(certainty: Certainty) -> str:
     """comparison.md's section: intervals, tests against the reference and ranks of the headline endpoints."""
     if not len(certainty.confidence):
         return ""
-    headline = certainty.headline or certainty.endpoints[:3]
     frame = certainty.confidence.set_index(["endpoint", "model"])
+    scored = set(frame.index.get_level_values(0))
+    headline = [e for e in (certainty.headline or certainty.endpoints[:3]) if e.key in scored]
+    if not headline:  # no headline endpoint could be scored on any test patient
+        return ""
     models = list(dict.fromkeys(certainty.confidence["model"]))
     patients = {e.key: int(frame.loc[e.key]["patients"].iloc[0]) for e in headline}
     header = ["model", *(f"{e.label} ({patients[e.key]} patients)" for e in headline)]

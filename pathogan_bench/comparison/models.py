@@ -21,7 +21,7 @@ from rich.console import Console
 
 from ..config import RunConfig, to_toml
 from ..engine import plan_run
-from ..engine.prepare import data_seed, split_seed
+from ..engine.prepare import data_seed, scan_data, split_seed
 from ..errors import UserError
 from ..record.facts import recorded_status
 from ..registry import Registry
@@ -69,6 +69,8 @@ def compare_models(
     """
     console = console or Console(stderr=True)
     planned = plan_study(base, models, out_dir, registry, seeds, _fractions(label_fractions), folds)
+    if base.data.path:  # a folder no layout reads fails here, once, not in every run (or Ray task)
+        scan_data(base, registry)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     check_replacements([(config, r.run_dir) for config, r in planned], reuse, move_aside)

@@ -12,7 +12,9 @@ from typing import Any
 from rich.console import Console
 
 from ..config import RunConfig, to_table
+from ..data.fingerprint import read_record
 from ..engine import run
+from ..engine.data_record import forget_current, reuse_data_change
 from ..errors import UserError
 from ..evaluation import evaluate_run
 from ..record.facts import recorded_status
@@ -89,6 +91,9 @@ def replaced_reason(config: RunConfig, run_dir: Path, reuse: bool) -> str | None
     differ = settings_differ(run_dir, config)
     if differ:
         return differ
+    changed = reuse_data_change(config, run_dir, get_registry())
+    if changed:
+        return changed
     status = recorded_status(run_dir)
     if status == "done" or (status in ("training", "interrupted", "stopped") and _has_checkpoint(run_dir)):
         return None
@@ -109,7 +114,9 @@ def move_run_aside(run_dir: Path, console: Console) -> Path:
 
 
 def check_replacements(planned: list[tuple[RunConfig, Path]], reuse: bool, move: bool) -> None:
-    """Refuse (one line) when runs with training progress would be replaced and ``move`` was not asked for."""
+    """Refuse (one line) when runs with training progress would be replaced and ``move`` was not asked for. Starts
+    the command's check of the data on disk afresh."""
+    forget_current()
     if move:
         return
     blocked = [
@@ -141,7 +148,8 @@ def run_or_reuse(
     reason = replaced_reason(config, run_dir, reuse)
     if run_dir.exists() and reason is None:
         if recorded_status(run_dir) == "done":
-            console.print(f"reusing finished run {run_dir}", soft_wrap=True)
+            unchecked = "" if read_record(run_dir) else " (made before runs recorded their data: its data not checked)"
+            console.print(f"reusing finished run {run_dir}{unchecked}", soft_wrap=True)
             if _scoring_settings(run_dir, config):
                 console.print(
                     f"re-scoring {run_dir} with the metrics, policies and post-processing asked for", soft_wrap=True

@@ -31,6 +31,10 @@ def _labels(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> list[str]
         labels = [f"{s.model} ({s.run.loss_set})" for s in summaries]
     if len(set(labels)) < len(labels):
         labels = [f"{s.model} ({d.name})" for s, d in zip(summaries, run_dirs)]
+    if len(set(labels)) < len(labels):  # runs of one name in different folders
+        labels = [f"{s.model} ({d.parent.name}/{d.name})" for s, d in zip(summaries, run_dirs)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
     return labels
 
 

@@ -8,10 +8,12 @@ from typing import Any
 from ..data.splits import SPLIT_NAMES
 from ..data.synthetic_knobs import DIFFICULTIES, LEVELS
 from ..errors import UserError
+from .ranges import CONFIG_RANGES
 from .schema import COMPILE_MODES
 
 #: the networks downsample 16x; smaller images have nothing left to encode
 MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = int(CONFIG_RANGES["data.image_size"].high)
 
 
 def _fail(source: str, key: str, value: Any, expected: str) -> None:
@@ -64,42 +66,14 @@ def check_protocol(data: Any, source: str) -> None:
 def check_config(config: Any, source: str = "config") -> None:
     """Raise :class:`UserError` naming the first value out of range."""
     data, train, ev = config.data, config.train, config.eval
-    at_least = [
-        ("seed", config.seed, 0),
-        ("train.steps", train.steps, 0),
-        ("train.stop_at", train.stop_at, 0),
-        ("train.batch_size", train.batch_size, 1),
-        ("train.log_every", train.log_every, 1),
-        ("train.checkpoint_every", train.checkpoint_every, 0),
-        ("train.keep_checkpoints", train.keep_checkpoints, 1),
-        ("train.sample_every", train.sample_every, 0),
-        ("train.max_nonfinite", train.max_nonfinite, 1),
-        ("train.threads", train.threads, 0),
-        ("data.n_healthy", data.n_healthy, 0),
-        ("data.n_pathological", data.n_pathological, 1),
-        ("data.pathological_min_pixels", data.pathological_min_pixels, 0),
-        ("data.synthetic_patients", data.synthetic_patients, 2),
-        ("eval.batch_size", ev.batch_size, 1),
-        ("eval.figure_slices", ev.figure_slices, 0),
-        ("data.split_seed", data.split_seed, -1),
-        ("data.synthetic_seed", data.synthetic_seed, -1),
-        ("data.folds", data.folds, 0),
-        ("data.fold", data.fold, 0),
-    ]
-    for key, value, low in at_least:
-        if value < low:
-            _fail(source, key, value, f"an integer >= {low}")
-    if not _finite(train.epochs) or train.epochs < 0:
-        _fail(source, "train.epochs", train.epochs, "a finite number >= 0")
+    for key, bounds in CONFIG_RANGES.items():
+        table, _, name = key.rpartition(".")
+        bounds.check(f"{source}: {key}", getattr(getattr(config, table) if table else config, name))
     if train.steps == 0 and train.epochs == 0:
         _fail(source, "train.steps", train.steps, "a number of steps > 0 (or train.epochs > 0)")
-    if not _finite(train.max_skipped_fraction) or not 0 <= train.max_skipped_fraction <= 1:
-        _fail(source, "train.max_skipped_fraction", train.max_skipped_fraction, "a number in [0, 1]")
-    if not _finite(data.label_fraction) or not 0 < data.label_fraction <= 1:
-        _fail(source, "data.label_fraction", data.label_fraction, "a number in (0, 1]")
     for key, size in (("data.image_size", data.image_size), ("data.synthetic_size", data.synthetic_size)):
         if size and (size < MIN_IMAGE_SIZE or size % 16):
-            _fail(source, key, size, f"0 (keep) or a multiple of 16 >= {MIN_IMAGE_SIZE}")
+            _fail(source, key, size, f"0 (keep) or a multiple of 16 from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}")
     check_split_fractions(data.split_fractions, f"{source}: data.split_fractions")
     check_protocol(data, source)
     if data.slice_range:

@@ -30,8 +30,6 @@ class Option:
     choices: tuple[str, ...] = ()
     example: str = ""
     registry: str = ""
-    #: the smallest value an integer option takes
-    minimum: int | None = None
     #: for ``run`` only (``compare`` has its own meaning for the flag, or none)
     run_only: bool = False
 
@@ -193,7 +191,6 @@ class TrainConfig:
     stop_at: int = option(
         0,
         flag="--stop-at",
-        minimum=0,
         run_only=True,
         help="Stop after this step with a checkpoint; continue with --resume.",
     )
@@ -222,7 +219,6 @@ class TrainConfig:
     threads: int = option(
         0,
         flag="--threads",
-        minimum=1,
         help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores available).",
     )
     #: the run fails when more than this fraction of optimizer updates was skipped (non-finite loss or gradients)
@@ -239,12 +235,11 @@ class TrainConfig:
         "patients' Dice; fully supervised models).",
     )
     validate_every: int = option(
-        500, flag="--validate-every", minimum=1, help="Steps between validations of --select-by (default 500)."
+        500, flag="--validate-every", help="Steps between validations of --select-by (default 500)."
     )
     patience: int = option(
         0,
         flag="--patience",
-        minimum=0,
         help="Stop after this many validations without a gain (early stopping; default 0: train every step).",
     )
     #: draw healthy and pathological training slices with one distribution over axial levels (weakly supervised

@@ -42,6 +42,10 @@ Supervision = Literal["weak", "full", "healthy", "none"]
 SUPERVISION_KINDS: tuple[str, ...] = ("weak", "full", "healthy", "none")
 
 
+#: the widest network any model builds: width multiplies channels, so parameters grow with its square
+MAX_WIDTH = 4.0
+
+
 def config_from_options(config_class: type[Config], options: dict[str, Any], model: str) -> Config:
     """A model's config dataclass from the run's ``[model_options]``.
 
@@ -50,6 +54,12 @@ def config_from_options(config_class: type[Config], options: dict[str, Any], mod
     """
     known = {f.name for f in fields(config_class)}  # type: ignore[arg-type]
     _refuse_unknown(model, options, known)
+    width = options.get("width")
+    if isinstance(width, (int, float)) and not isinstance(width, bool) and width > MAX_WIDTH:
+        raise ModelOptionsError(
+            f"model '{model}' option width = {width!r}: expected at most {MAX_WIDTH:g} (the paper's networks are "
+            "width 1; wider ones outgrow one machine's memory)"
+        )
     config = config_class(**options)
     check = getattr(config, "check", None)
     if callable(check):

@@ -156,12 +156,24 @@ def read_volume(path: Path) -> Volume:
     volumes with NaN or infinite voxels (also those whose values do not fit
     in float32) are refused with one line naming the file.
     """
-    data, affine, zooms = read_nifti(path)
+    data, affine, zooms = read_image(path)
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise UserError(f"{path}: expected a 3D volume, got {data.ndim}D with shape {data.shape}")
     return Volume(data, affine, zooms)
+
+
+def read_image(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """A NIfTI image, or an ITK one (``.mha``, ``.mhd``, ``.nrrd``: see :mod:`.itk_image`), as float32 with its RAS
+    affine and voxel size; the same one-line refusals for both."""
+    from .itk_image import is_itk_image, read_itk_image
+
+    if not is_itk_image(path):
+        return read_nifti(path)
+    data, affine, zooms = read_itk_image(path)
+    check_finite(path, data)
+    return data, affine, zooms
 
 
 def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -186,14 +198,19 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, 
         raise UserError(f"{path}: a folder, not a NIfTI file") from None
     except Exception as exc:  # nibabel raises many kinds for truncated / foreign files
         raise UserError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {_first_line(exc)})") from None
+    check_finite(path, data)
+    zooms = cast("tuple[float, float, float]", tuple(float(z) for z in img.header.get_zooms()[:3]))
+    return data, np.asarray(img.affine, dtype=np.float64), zooms
+
+
+def check_finite(path: Path, data: np.ndarray) -> None:
+    """Refuses, naming ``path``, an image with NaN or infinite voxels (or values beyond float32)."""
     finite = np.isfinite(data)
     if not finite.all():
         nan = int(np.isnan(data).sum())
         inf = int((~finite).sum()) - nan
         parts = [f"{nan} NaN" if nan else "", f"{inf} infinite or beyond float32" if inf else ""]
         raise UserError(f"{path}: contains NaN or infinite values ({' and '.join(p for p in parts if p)} voxel(s))")
-    zooms = cast("tuple[float, float, float]", tuple(float(z) for z in img.header.get_zooms()[:3]))
-    return data, np.asarray(img.affine, dtype=np.float64), zooms
 
 
 def _first_line(exc: BaseException) -> str:
@@ -298,17 +315,34 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root``, sorted per folder; stops with an error at an unreadable folder."""
+def _walk_files(root: Path, _seen: set[str] | None = None) -> Iterator[Path]:
+    """Every file under ``root``, sorted per folder, broken symbolic links included (a scanner that matches one
+    names it); a folder reached twice (through a symbolic link) is walked once, so a link loop ends. Stops with an
+    error at an unreadable folder."""
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(root)
+    if real in seen:
+        return
+    seen.add(real)
     for entry in _entries(root):
         if _is_dir(entry):
-            yield from _walk_files(Path(entry.path))
-        elif _is_file(entry):
+            yield from _walk_files(Path(entry.path), seen)
+        elif _is_file(entry) or entry.is_symlink():
             yield Path(entry.path)
 
 
+def put_once(found: dict[str, Path], key: str, path: Path, what: str) -> None:
+    """``found[key] = path``, refusing a second file for one role (never resolved by listing order) and a broken
+    symbolic link, each in one line naming the files."""
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path}: a broken symbolic link (to {os.readlink(path)}), the {what}")
+    if key in found and os.path.realpath(found[key]) != os.path.realpath(path):
+        raise UserError(f"{path}: a second {what} beside {found[key]}; keep one (move the other out of the folder)")
+    found[key] = path
+
+
 def _nifti_files(folder: Path) -> list[Path]:
-    return [Path(e.path) for e in _entries(folder) if _is_file(e) and NII.search(e.name)]
+    return [Path(e.path) for e in _entries(folder) if (_is_file(e) or e.is_symlink()) and NII.search(e.name)]
 
 
 def scan_brats2021(root: Path) -> list[Case]:
@@ -328,7 +362,8 @@ def _scan(root: Path, pattern: re.Pattern[str]) -> list[Case]:
     for path in sorted(_walk_files(root)):
         match = pattern.match(path.name)
         if match:
-            found.setdefault(match["pid"], {})[match["mod"].lower()] = path
+            role = "segmentation" if match["mod"].lower() == "seg" else f"{match['mod']} image"
+            put_once(found.setdefault(match["pid"], {}), match["mod"].lower(), path, f"{role} of {match['pid']}")
     cases = []
     for pid, files in sorted(found.items()):
         label = files.pop("seg", None)
@@ -348,10 +383,38 @@ def scan_brats2013(root: Path) -> list[Case]:
     """The BraTS 2013/2015 DeepMedic layout: one folder per patient."""
     cases = []
     for folder in (Path(e.path) for e in _entries(root) if _is_dir(e)):
-        files = {NII.sub("", p.name): p for p in _nifti_files(folder)}
+        files: dict[str, Path] = {}
+        for path in _nifti_files(folder):
+            put_once(files, NII.sub("", path.name), path, f"{NII.sub('', path.name)} file of {folder.name}")
         images = {m: files[stem] for m, stem in DEEPMEDIC_FILES.items() if stem in files}
         if images:
             cases.append(Case(folder.name, images, files.get("OTMultiClass"), files.get("brainmask")))
+    return cases
+
+
+#: the BraTS 2012-2015 releases: BRATS_HG0001/VSD.Brain.XX.O.MR_Flair.54512/VSD.Brain.XX.O.MR_Flair.54512.mha
+NATIVE_FILE = re.compile(
+    r"^VSD\.Brain(?:_\d+more)?\.XX\.[A-Z]+\.(?P<mod>MR_Flair|MR_T1c|MR_T1|MR_T2|OT)\.\d+\.mha$", re.IGNORECASE
+)
+NATIVE_MODALITIES = {"mr_flair": "flair", "mr_t1": "t1", "mr_t1c": "t1c", "mr_t2": "t2", "ot": "seg"}
+
+
+def scan_brats2012(root: Path) -> list[Case]:
+    """The BraTS 2012-2015 releases as distributed (MetaImage files, one folder per image): a case is the folder
+    holding the ``VSD.Brain...`` folders; ``OT`` is the segmentation."""
+    found: dict[str, dict[str, Path]] = {}
+    for path in sorted(_walk_files(root)):
+        match = NATIVE_FILE.match(path.name)
+        if match is None:
+            continue
+        folder = path.parent.parent if path.parent.name.lower().startswith("vsd.") else path.parent
+        role = NATIVE_MODALITIES[match["mod"].lower()]
+        what = "segmentation (OT)" if role == "seg" else f"{match['mod']} image"
+        put_once(found.setdefault(folder.name, {}), role, path, f"{what} of {folder.name}")
+    cases = []
+    for pid, files in sorted(found.items()):
+        label = files.pop("seg", None)
+        cases.append(Case(pid, files, label))
     return cases
 
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import data as datalib
 from ..config import RunConfig
+from ..data.cases import DESCRIPTION_FILE
+from ..data.fingerprint import DataFingerprint, print_folder
 from ..data.slices import HEALTHY, PATHOLOGICAL
 from ..errors import UserError
 from ..registry import Registry
@@ -38,6 +40,8 @@ class PreparedData:
     healthy_path: str = ""
     #: the healthy cohort's patients (in the train split; its slices are the only healthy training slices)
     healthy_patients: list[str] = field(default_factory=list)
+    #: every file read, with its hash (the run's data.json)
+    fingerprint: DataFingerprint | None = None
 
     def indices(self, split: str, domain: int | None = None) -> np.ndarray:
         """Slice indices of a split's patients, optionally of one domain (HEALTHY, PATHOLOGICAL, ...)."""
@@ -88,27 +92,15 @@ def prepare_data(config: RunConfig, registry: Registry) -> PreparedData:
     """Load (or generate), preprocess and split the run's data (and its separate test folder, if any)."""
     cache = datalib.default_cache_dir(config.data.cache_dir)
     dcfg = config.data
-    if dcfg.path:
-        root = Path(dcfg.path).expanduser()
-        check_data_folder(root)
-        dataset_name = dcfg.dataset
-    else:
-        root = datalib.synthetic_root(
-            cache,
-            patients=dcfg.synthetic_patients,
-            size=dcfg.synthetic_size,
-            seed=data_seed(config),
-            modalities=tuple(dcfg.modalities) or None,
-            difficulty=dcfg.synthetic_difficulty,
-            levels=dcfg.synthetic_levels,
-        )
-        dataset_name = SYNTHETIC if dcfg.dataset == AUTO else dcfg.dataset
+    root, dataset_name = data_root(config)
     dataset, table = _read(config, registry, root, dataset_name, cache)
+    read = {"data": (root, dataset)}
     skip_reasons = dict(dataset.skip_reasons)
     unlabelled = list(dataset.unlabelled)
     test_patients: list[str] = []
     if dcfg.test_path:
         table, test_patients, test_dataset = _add_test_folder(config, registry, table, dataset, root, cache)
+        read["test"] = (Path(dcfg.test_path).expanduser(), test_dataset)
         skip_reasons.update(test_dataset.skip_reasons)
         unlabelled += list(test_dataset.unlabelled)
     splits, left_out = choose_splits(config, table, test_patients)
@@ -128,8 +120,12 @@ def prepare_data(config: RunConfig, registry: Registry) -> PreparedData:
     healthy_patients: list[str] = []
     if dcfg.healthy_path:
         healthy_root = Path(dcfg.healthy_path).expanduser()
-        table, healthy_patients = add_healthy_cohort(config, registry, table, root, healthy_root, cache, dataset)
+        table, healthy_patients, cohort = add_healthy_cohort(
+            config, registry, table, root, healthy_root, cache, dataset
+        )
+        read["healthy"] = (healthy_root, cohort)
         splits = {**splits, "train": sorted(splits.get("train", [])) + healthy_patients}
+    fingerprint = fingerprint_of(read, table.modalities, preprocess_config(config, dataset).slice_range)
     return PreparedData(
         table,
         splits,
@@ -140,7 +136,54 @@ def prepare_data(config: RunConfig, registry: Registry) -> PreparedData:
         test_path=str(Path(dcfg.test_path).expanduser()) if dcfg.test_path else "",
         healthy_path=str(Path(dcfg.healthy_path).expanduser()) if dcfg.healthy_path else "",
         healthy_patients=healthy_patients,
+        fingerprint=fingerprint,
     )
+
+
+def data_root(config: RunConfig) -> tuple[Path, str]:
+    """The run's data folder (for the built-in synthetic data, generated into the cache when missing) and the
+    dataset reader to read it with."""
+    dcfg = config.data
+    if dcfg.path:
+        root = Path(dcfg.path).expanduser()
+        check_data_folder(root)
+        return root, dcfg.dataset
+    root = datalib.synthetic_root(
+        datalib.default_cache_dir(dcfg.cache_dir),
+        patients=dcfg.synthetic_patients,
+        size=dcfg.synthetic_size,
+        seed=data_seed(config),
+        modalities=tuple(dcfg.modalities) or None,
+        difficulty=dcfg.synthetic_difficulty,
+        levels=dcfg.synthetic_levels,
+    )
+    return root, SYNTHETIC if dcfg.dataset == AUTO else dcfg.dataset
+
+
+def case_files(collection: Any) -> list[Path]:
+    """Every file a run reads from a collection: each kept case's images of the read modalities, its label and
+    brain mask, and the folder's description file."""
+    files: list[Path] = []
+    for case in collection.cases:
+        files += [case.images[m] for m in collection.modalities if m in case.images]
+        files += [f for f in (case.label, case.brain_mask) if f is not None]
+    if collection.root is not None and (Path(collection.root) / DESCRIPTION_FILE).is_file():
+        files.append(Path(collection.root) / DESCRIPTION_FILE)
+    return files
+
+
+def fingerprint_of(
+    read: dict[str, tuple[Path, Any]],
+    modalities: tuple[str, ...] | list[str],
+    slice_range: tuple[int, int] | None,
+    known: DataFingerprint | None = None,
+) -> DataFingerprint:
+    """The fingerprint of the collections a run read, per role (a ``known`` one spares re-reading unchanged files)."""
+    folders = {
+        role: print_folder(root, case_files(collection), known.folders.get(role) if known is not None else None)
+        for role, (root, collection) in read.items()
+    }
+    return DataFingerprint(folders, list(modalities), list(slice_range) if slice_range is not None else None)
 
 
 def add_healthy_cohort(
@@ -151,8 +194,9 @@ def add_healthy_cohort(
     healthy_root: Path,
     cache: Path,
     dataset: Any,
-) -> tuple[datalib.SliceTable, list[str]]:
-    """The labelled data's slices joined with a healthy cohort's, every cohort slice healthy by declaration.
+) -> tuple[datalib.SliceTable, list[str], Any]:
+    """The labelled data's slices joined with a healthy cohort's, every cohort slice healthy by declaration; the
+    cohort's patients and its dataset.
 
     The cohort is read in any supported layout with the labelled data's
     modalities and preprocessing; its modalities, orientation, in-plane size
@@ -202,7 +246,7 @@ def add_healthy_cohort(
         len(healthy.domain),
         len(healthy.patients()),
     )
-    return joined, healthy.patients()
+    return joined, healthy.patients(), cohort_dataset
 
 
 def check_cohort_geometry(
@@ -257,19 +301,26 @@ def _read(
     preprocess: datalib.PreprocessConfig | None = None,
 ) -> tuple[Any, datalib.SliceTable]:
     """A folder's dataset and slices; a test folder (``like`` the data folder's table) is read with its preprocessing."""
-    dcfg = config.data
-    wanted = list(like.modalities if like is not None else dcfg.modalities) or None
-    dataset = read_dataset(
-        registry,
-        dataset_name,
-        root,
-        modalities=wanted,
-        skip_bad_cases=dcfg.skip_bad_cases,
-        allow_missing_modalities=dcfg.allow_missing_modalities,
-        allow_unlabelled=dcfg.allow_unlabelled,
-    )
+    wanted = list(like.modalities if like is not None else config.data.modalities) or None
+    dataset = read_dataset(registry, dataset_name, root, modalities=wanted, **read_options(config))
     preprocess = preprocess or preprocess_config(config, dataset)
     return dataset, datalib.prepare_slices(dataset, preprocess, cache / "slices")
+
+
+def scan_data(config: RunConfig, registry: Registry) -> Any:
+    """The run's data folder read as cases (no slice prepared): its layout, modalities and files are checked."""
+    root, name = data_root(config)
+    return read_dataset(registry, name, root, modalities=list(config.data.modalities) or None, **read_options(config))
+
+
+def read_options(config: RunConfig) -> dict[str, bool]:
+    """The options every dataset reader of the run gets."""
+    dcfg = config.data
+    return {
+        "skip_bad_cases": dcfg.skip_bad_cases,
+        "allow_missing_modalities": dcfg.allow_missing_modalities,
+        "allow_unlabelled": dcfg.allow_unlabelled,
+    }
 
 
 def choose_splits(

@@ -7,10 +7,12 @@ dataset or metric implementation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,15 +21,18 @@ from rich.console import Console
 
 from ..config import RunConfig, to_table, to_toml
 from ..contracts.logger import LoggerContext
+from ..data.fingerprint import read_record
 from ..errors import DiskFullError, TooManySkippedUpdatesError, TrainingInterrupted, disk_full
 from ..evaluation import score_and_report
 from ..record.facts import RunFacts, recorded_status
+from ..record.lock import run_lock
 from ..record.summary import Summary
 from ..utils.device import configure_threads
 from ..utils.io import write_json, write_text
 from .batches import training_batches
 from .build import build_model, total_steps
 from .calibration_maps import save_calibration_maps
+from .data_record import check_resumed_data, with_recorded_roots, write_record
 from .facts import budget, run_facts
 from .infer import calibrate, predict_splits
 from .loggers import RunLoggers, report_files, summary_scores
@@ -68,8 +73,12 @@ def run(
     console = console or Console(stderr=True)
     if resume_dir is not None and recorded_status(resume_dir) == "done":
         return _already_finished(resume_dir, console)
+    if resume_dir is not None:  # the folders the run read, wherever the command is launched
+        config = with_recorded_roots(config, read_record(resume_dir))
     plan = plan_run(config)  # every name and option is checked before any data is read or generated
-    threads = configure_threads(config.train.threads)
+    if resume_dir is not None:
+        check_resumed_data(config, plan.registry, resume_dir)
+    configure_threads(config.train.threads)
     if config.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -78,13 +87,24 @@ def run(
     run_dir = plan.dist.broadcast_path(
         resume_dir if resume_dir is not None else (new_run_dir(config, plan.uses_loss_set) if rank0 else None)
     )
+    announce = partial(console.print, soft_wrap=True, markup=False, highlight=False)
+    with run_lock(run_dir, announce) if rank0 else contextlib.nullcontext():
+        return _run_locked(plan, run_dir, resume_dir, console, tags)
+
+
+def _run_locked(
+    plan: RunPlan, run_dir: Path, resume_dir: Path | None, console: Console, tags: dict[str, str] | None
+) -> RunResult:
+    """The run, its directory held by this process: logging, the run record and the experiment loggers around
+    :func:`_run`."""
+    config, rank0 = plan.config, plan.dist.rank == 0
     handler = attach_log(run_dir) if rank0 else None
     record = RunRecord(run_dir, enabled=rank0)
     loggers = RunLoggers()
     try:
         if rank0 and resume_dir is None:
             write_text(run_dir / "config.toml", to_toml(config))
-        log.info("device %s, %d torch thread(s)", plan.device, threads)
+        log.info("device %s, %d torch thread(s)", plan.device, torch.get_num_threads())
         if rank0:
             context = logger_context(plan, run_dir, tags or {}, resume_dir is not None)
             loggers = RunLoggers.start(plan.registry, config.train.loggers, context)
@@ -173,6 +193,8 @@ def _run(
     data = prepare_data(config, plan.registry)
     if record.enabled:
         write_json(run_dir / "splits.json", data.splits)
+        if not resuming or read_record(run_dir) is None:
+            write_record(run_dir, data.fingerprint)
     log.info(
         "data %s: %d slices of %d patients (%s), split %s",
         data.data_path or "synthetic",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import os
 import re
 import shlex
 import sys
@@ -41,6 +42,7 @@ def new_run_dir(config: RunConfig, uses_loss_set: bool = True) -> Path:
     parent = Path(config.out)
     if parent.exists() and not parent.is_dir():
         raise UserError(f"{parent}: --out names a file, not a folder")
+    refuse_foreign_run_dir(parent, "--out")
     if config.name:
         name = config.name
     else:
@@ -64,6 +66,30 @@ def new_run_dir(config: RunConfig, uses_loss_set: bool = True) -> Path:
 def _taken(run_dir: Path) -> bool:
     """A folder that holds anything already belongs to another run (or to someone else)."""
     return run_dir.exists() and any(run_dir.iterdir())
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "config.toml").is_file() and (path / "run.json").is_file()
+
+
+def owning_run_dir(path: str | Path) -> Path | None:
+    """The run directory ``path`` is (or lies in), if any."""
+    here = Path(os.path.abspath(path))
+    for folder in (here, *here.parents):
+        if is_run_dir(folder):
+            return folder
+    return None
+
+
+def refuse_foreign_run_dir(out: str | Path, option: str, subject: Path | None = None) -> None:
+    """A command writes into another run's directory only when that run is its subject: ``out`` inside any other
+    run directory is refused in one line."""
+    owner = owning_run_dir(out)
+    if owner is not None and (subject is None or Path(os.path.abspath(subject)) != owner):
+        raise UserError(
+            f"{out}: {option} lies in the run directory {owner}, which this command does not own; choose a folder "
+            "outside it"
+        )
 
 
 def existing_run_dir(path: str | Path) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .lock import held
 
 
 def _kept(default: Any = None, factory: Any = None) -> Any:
@@ -117,7 +118,11 @@ class RunFacts:
             raise UserError(f"{path}: not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a JSON object")
-        return cls.from_dict(data)
+        facts = cls.from_dict(data)
+        if facts.status == "training" and not held(Path(run_dir)):
+            facts.status = "interrupted"
+            facts.error = facts.error or KILLED
+        return facts
 
     def in_plane_spacing(self, where: str | Path = "run.json") -> tuple[float, float] | None:
         """The in-plane pixel size, checked (a :class:`UserError` naming ``where`` when malformed)."""
@@ -156,10 +161,17 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: why a run recorded as training has no live process holding it
+KILLED = "its training process ended without recording why (killed, or the machine stopped)"
+
+
 def recorded_status(run_dir: str | Path) -> str:
-    """The status a run's run.json records ("done", "failed", ...; "" when it has no readable one)."""
+    """The status a run's run.json records ("done", "failed", ...; "" when it has no readable one); "training"
+    with no live process holding the run (see :mod:`.lock`) reads "interrupted"."""
     try:
         status = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("status")
     except (OSError, ValueError, AttributeError):
         return ""
+    if status == "training" and not held(Path(run_dir)):
+        return "interrupted"  # its process is gone: KILLED
     return status if isinstance(status, str) else ""

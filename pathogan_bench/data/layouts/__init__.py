@@ -3,9 +3,10 @@
 - ``msd``: the Medical Segmentation Decathlon (Task01_BrainTumour): 4D
   images in ``imagesTr/``, channels named by ``dataset.json`` "modality",
   labels by its "labels" table, in ``labelsTr/``;
-- ``nnunet``: nnU-Net v2 raw datasets: one file per channel
+- ``nnunet``: nnU-Net raw datasets: one file per channel
   (``imagesTr/CASE_0000.nii.gz``, ...) named by ``dataset.json``
-  "channel_names", labels by its "labels" table, ``file_ending``;
+  "channel_names" (v2, with ``file_ending``) or "modality" (v1), labels by
+  its "labels" table;
 - ``bids``: ``sub-XX/[ses-YY/]anat/sub-XX[_ses-YY]_FLAIR.nii.gz`` (``_T1w``,
   ``_T2w``, ``_ce-gadolinium_T1w``), lesion masks from ``derivatives/``;
 - ``ixi``: the IXI naming ``IXI002-Guys-0828-T2.nii.gz``.
@@ -31,10 +32,9 @@ from .decathlon import DescribedCollection, Scan, description_file, scan_msd, sc
 
 log = logging.getLogger("pathogan_bench")
 
-#: every axial slice (the default of layouts other than BraTS)
+#: every axial slice: the default of layouts not named after BraTS (MSD, nnU-Net, BIDS, IXI), which hold
+#: volumes of any depth; a BraTS copy in one of them reads the paper's slices with --slices 60 100
 EVERY_SLICE = (0, 100_000)
-#: MSD Task01 is BraTS 2016/2017: the paper's slices
-BRATS_MSD_SLICES = (60, 100)
 
 
 def _missing_file(cases: list[Case], modalities: Sequence[str]) -> None:
@@ -88,7 +88,6 @@ def collect_scan(
 
 
 __all__ = [
-    "BRATS_MSD_SLICES",
     "EVERY_SLICE",
     "Scan",
     "collect_scan",

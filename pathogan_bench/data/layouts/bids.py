@@ -22,8 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ...errors import UserError
-from ..cases import Case, _walk_files
+from ..cases import Case, _walk_files, put_once
 from .decathlon import LabelledCase
 
 _ENTITY = r"(?:_[a-zA-Z]+-[a-zA-Z0-9]+)*"
@@ -56,21 +55,15 @@ def scan_bids(root: Path) -> list[Case]:
         entities, suffix = match["entities"], match["suffix"]
         if suffix in MASK_SUFFIXES:
             if "lesion" in entities.lower():
-                _put(labels, key, path, "lesion mask")
+                put_once(labels, key, path, "lesion mask")
             elif re.search(r"_desc-brain(_|$)", entities):
-                _put(brains, key, path, "brain mask")
+                put_once(brains, key, path, "brain mask")
             continue
         modality = _modality(suffix, entities)
         if modality is None or "derivatives" in path.relative_to(root).parts[:-1]:
             continue
-        _put(images.setdefault(key, {}), modality, path, f"{suffix} image of {key}")
+        put_once(images.setdefault(key, {}), modality, path, f"{suffix} image of {key}")
     return [LabelledCase(key, files, labels.get(key), brains.get(key)) for key, files in sorted(images.items())]
-
-
-def _put(found: dict[str, Path], key: str, path: Path, what: str) -> None:
-    if key in found and found[key] != path:
-        raise UserError(f"{path}: a second {what} beside {found[key]}; keep one (move the other out of the folder)")
-    found[key] = path
 
 
 IXI_FILE = re.compile(r"^(?P<pid>IXI\d{3}-[A-Za-z]+-\d{3,4})[-_](?P<mod>T1|T2|PD|MRA|DTI-\d+)\.nii(\.gz)?$", re.I)
@@ -85,5 +78,5 @@ def scan_ixi(root: Path) -> list[Case]:
         if match is None or match["mod"].lower() not in IXI_MODALITIES:
             continue
         modality = IXI_MODALITIES[match["mod"].lower()]
-        _put(found.setdefault(match["pid"], {}), modality, path, f"{modality} image of {match['pid']}")
+        put_once(found.setdefault(match["pid"], {}), modality, path, f"{modality} image of {match['pid']}")
     return [LabelledCase(pid, files) for pid, files in sorted(found.items())]

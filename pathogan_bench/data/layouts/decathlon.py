@@ -1,4 +1,4 @@
-"""The Medical Segmentation Decathlon and nnU-Net v2 raw layouts, both described by a ``dataset.json``.
+"""The Medical Segmentation Decathlon and nnU-Net (v1 and v2) raw layouts, both described by a ``dataset.json``.
 
 MSD (Task01_BrainTumour)::
 
@@ -7,6 +7,11 @@ MSD (Task01_BrainTumour)::
     Task01_BrainTumour/imagesTr/BRATS_001.nii.gz   4D: the channels along the 4th axis
     Task01_BrainTumour/labelsTr/BRATS_001.nii.gz
     Task01_BrainTumour/imagesTs/BRATS_485.nii.gz   unlabelled
+
+nnU-Net v1 (``TaskXXX_Name``: per-channel files like v2, channels named by "modality" like MSD)::
+
+    Task501_Glioma/dataset.json          {"modality": {"0": "FLAIR", ...}, "labels": {"0": "background", ...}}
+    Task501_Glioma/imagesTr/CASE_0000.nii.gz, CASE_0001.nii.gz, ...
 
 nnU-Net v2::
 
@@ -17,7 +22,10 @@ nnU-Net v2::
     Dataset001_BrainTumour/imagesTs/...
 
 The whole tumour is every non-zero label, as for BraTS; label values the
-"labels" table does not name are refused.
+"labels" table does not name are refused. A role filled twice (``CASE.nii``
+beside ``CASE.nii.gz``, two label files of one case) is refused naming both
+files. Both layouts read every axial slice unless ``--slices`` or a
+"slice_range" in dataset.json says otherwise.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import UserError
-from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file, read_nifti
+from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file, put_once, read_nifti
 
 if TYPE_CHECKING:
     pass
@@ -229,16 +237,15 @@ def label_values(path: Path, table: Any) -> frozenset[int]:
     return frozenset(values)
 
 
-def _nifti(folder: Path, ending: str = "") -> list[Path]:
-    """The NIfTI (or ``ending``) files of a folder, without macOS resource forks (``._BRATS_001.nii.gz``)."""
+def _nifti(folder: Path) -> list[Path]:
+    """The NIfTI files of a folder (broken symbolic links included, so a reader names them), without macOS
+    resource forks (``._BRATS_001.nii.gz``)."""
     if not folder.is_dir():
         return []
     return [
         Path(e.path)
         for e in _entries(folder)
-        if _is_file(e)
-        and not e.name.startswith(".")
-        and (e.name.endswith(ending) if ending else NII.search(e.name) is not None)
+        if (_is_file(e) or e.is_symlink()) and not e.name.startswith(".") and NII.search(e.name) is not None
     ]
 
 
@@ -254,6 +261,8 @@ def scan_msd(root: Path) -> Scan:
         return Scan()
     path, desc = found
     table = channel_table(path, desc["modality"], "modality")
+    if _per_channel_files(root, len(table)):  # nnU-Net v1: read by scan_nnunet
+        return Scan()
     labels = label_values(path, desc.get("labels"))
     names = tuple(name for name, _ in table.values())
     channels = {modality: i for i, (_, modality) in table.items()}
@@ -266,14 +275,16 @@ def scan_msd(root: Path) -> Scan:
 
     def cases(folder: str, labelled: bool) -> list[Case]:
         out: list[Case] = []
+        images: dict[str, Path] = {}
         for image in _nifti(root / folder):
-            pid = NII.sub("", image.name)
-            label = root / "labelsTr" / image.name if labelled else None
+            put_once(images, NII.sub("", image.name), image, f"image of {NII.sub('', image.name)}")
+        for pid, image in sorted(images.items()):
+            label = label_file(root, pid) if labelled else None
             out.append(
                 ChannelCase(
                     pid,
                     {m: image for m in channels},
-                    label if label is not None and label.is_file() else None,
+                    label,
                     label_values=labels,
                     channels=channels,
                     channel_names=names,
@@ -285,41 +296,70 @@ def scan_msd(root: Path) -> Scan:
     return Scan(cases("imagesTr", True), cases("imagesTs", False), tuple(channels))
 
 
+CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(\.gz)?$")
+
+
+def _per_channel_files(root: Path, n_channels: int) -> bool:
+    """Whether imagesTr/ (or imagesTs/) holds one file per channel (CASE_0000.nii.gz: nnU-Net), not 4D images (MSD)."""
+    names = [p.name for folder in ("imagesTr", "imagesTs") for p in _nifti(root / folder)]
+    matches = [CHANNEL_FILE.match(name) for name in names]
+    return bool(names) and all(m is not None and int(m["channel"]) < n_channels for m in matches)
+
+
+def label_file(root: Path, pid: str) -> Path | None:
+    """labelsTr/PID.nii.gz (or .nii); both present is refused naming them."""
+    found: dict[str, Path] = {}
+    for ending in (".nii.gz", ".nii"):
+        candidate = root / "labelsTr" / f"{pid}{ending}"
+        if candidate.is_file() or candidate.is_symlink():
+            put_once(found, pid, candidate, f"segmentation of {pid}")
+    return found.get(pid)
+
+
 def scan_nnunet(root: Path) -> Scan:
-    """nnU-Net v2: imagesTr/CASE_XXXX<file_ending>, one file per channel named by dataset.json "channel_names"."""
+    """nnU-Net raw data: imagesTr/CASE_XXXX<file_ending>, one file per channel named by dataset.json
+    "channel_names" (v2) or "modality" (v1, whose files always end in .nii.gz)."""
     found = read_description(root)
-    if found is None or "channel_names" not in found[1]:
+    if found is None:
         return Scan()
     path, desc = found
-    table = channel_table(path, desc["channel_names"], "channel_names")
+    if "channel_names" in desc:
+        key = "channel_names"
+    elif "modality" in desc and _per_channel_files(
+        root, len(desc["modality"]) if isinstance(desc["modality"], dict) else 0
+    ):
+        key = "modality"
+    else:
+        return Scan()
+    table = channel_table(path, desc[key], key)
     labels = label_values(path, desc.get("labels"))
-    ending = desc.get("file_ending", ".nii.gz")
+    ending = desc.get("file_ending", ".nii.gz") if key == "channel_names" else ".nii.gz"
     if ending not in (".nii.gz", ".nii"):
         raise UserError(f'{path}: "file_ending" {ending!r}: only NIfTI (.nii.gz, .nii) is read; convert the images')
-    pattern = re.compile(rf"^(?P<case>.+)_(?P<channel>\d{{4}}){re.escape(ending)}$")
 
     def cases(folder: str, labelled: bool) -> list[Case]:
         files: dict[str, dict[str, Path]] = {}
-        for image in _nifti(root / folder, ending):
-            match = pattern.match(image.name)
+        for image in _nifti(root / folder):
+            match = CHANNEL_FILE.match(image.name)
             if match is None:
                 raise UserError(f"{image}: not named CASE_XXXX{ending} (XXXX: the channel number of {path.name})")
             channel = int(match["channel"])
             if channel not in table:
                 raise UserError(
-                    f'{image}: channel {channel} is not in "channel_names" of {path} '
+                    f'{image}: channel {channel} is not in "{key}" of {path} '
                     f"(channels 0 to {len(table) - 1}: {', '.join(n for n, _ in table.values())})"
                 )
-            files.setdefault(match["case"], {})[table[channel][1]] = image
+            name = table[channel][0]
+            put_once(files.setdefault(match["case"], {}), table[channel][1], image, f"{name} image of {match['case']}")
         out: list[Case] = []
         for pid, images in sorted(files.items()):
-            label = root / "labelsTr" / f"{pid}{ending}" if labelled else None
+            label = label_file(root, pid) if labelled else None
             expected = {m: root / folder / f"{pid}_{i:04d}{ending}" for i, (_, m) in table.items()}
             out.append(
                 LabelledCase(
                     pid,
                     images,
-                    label if label is not None and label.is_file() else None,
+                    label,
                     label_values=labels,
                     expected=expected,
                 )

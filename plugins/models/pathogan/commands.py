@@ -11,14 +11,19 @@ import torch
 
 from pathogan_bench.plugin import (
     HEALTHY,
+    SAMPLES,
+    SEED,
     UserError,
     get_registry,
     load_trained_model,
     prepare_data,
+    refuse_foreign_run_dir,
     save_nifti,
     save_sample_grid,
 )
 
+#: samples drawn at once (memory stays bounded whatever --n asks)
+CHUNK = 16
 #: mean pairwise Dice of the drawn label maps above which the samples are reported as one repeated pathology
 SAME_PATHOLOGY_DICE = 0.9
 
@@ -70,11 +75,11 @@ def _grid_title(n: int, similarity: float, collapsed: bool, any_label: bool) -> 
 
 @click.command("sample")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--n", type=click.IntRange(min=1), default=16, show_default=True, help="Number of samples.")
+@click.option("--n", type=SAMPLES.click_type(), default=16, show_default=True, help="Number of samples.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Default: RUN_DIR/samples.")
 @click.option(
     "--seed",
-    type=int,
+    type=SEED.click_type(),
     default=0,
     show_default=True,
     help="Seed of the healthy slices chosen and of the pathology codes delta_B drawn.",
@@ -99,13 +104,16 @@ def sample_command(run_dir: Path, n: int, out_dir: Path | None, seed: int, devic
     out_dir = out_dir or run_dir / "samples"
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out names a file, not a folder")
+    refuse_foreign_run_dir(out_dir, "--out", subject=run_dir)
     data = prepare_data(config, registry)
     idx = _healthy_slices(data, run_dir)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(idx, size=n, replace=len(idx) < n))
     dev = next(model.parameters()).device
     healthy = torch.from_numpy(np.ascontiguousarray(data.table.images[chosen], dtype=np.float32)).to(dev)
-    result = cast(Any, model).sample(healthy, generator=torch.Generator().manual_seed(seed))  # checked above
+    generator = torch.Generator().manual_seed(seed)
+    parts = [cast(Any, model).sample(chunk, generator=generator) for chunk in healthy.split(CHUNK)]  # checked above
+    result = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
     panels = {
         "healthy x_A": healthy,
         "label l_A": result["label"],
