@@ -149,8 +149,8 @@ class FAnoGAN(DifferenceModel):
     config_class = FAnoGANConfig
     config: FAnoGANConfig
     reference_schedule = ReferenceSchedule(
-        "f-AnoGAN's 50,000 encoder iterations of batch 64 (Schlegl et al. 2019's reference code, after the WGAN's "
-        "7 epochs), which the default split gives the second half of a run: 100,000 steps",
+        "f-AnoGAN's 50,000 encoder iterations of batch 64 after its WGAN's 7 epochs (Schlegl et al. 2019's "
+        "reference code; the encoder trains in the second half of a run)",
         steps=100_000,
     )
 

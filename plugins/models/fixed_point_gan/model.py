@@ -166,8 +166,8 @@ class FixedPointGAN(DifferenceModel):
     config_class = FixedPointGANConfig
     config: FixedPointGANConfig
     reference_schedule = ReferenceSchedule(
-        "Fixed-Point GAN's 200,000 discriminator iterations of batch 16, a generator update every 5th (Siddiquee "
-        "et al. 2019's reference code): 40,000 steps here, where a step holds 5 discriminator updates",
+        "Fixed-Point GAN's 200,000 discriminator iterations of batch 16 with a generator update every 5th "
+        "(Siddiquee et al. 2019's reference code; a step here is one generator update)",
         steps=40_000,
     )
 
