@@ -20,9 +20,9 @@ from pathogan_bench.engine.plan import plan_run
 from pathogan_bench.errors import UserError
 from pathogan_bench.registry import get_registry
 from pathogan_bench_plugins.models.anoddpm.model import AnoDDPM, AnoDDPMConfig
-from pathogan_bench_plugins.models.anoddpm.simplex import octave_simplex_noise
 from pathogan_bench_plugins.models.diffusion_guided.model import DiffusionGuided, GuidedConfig
 from pathogan_bench_plugins.shared.diffusion import NoiseSchedule
+from pathogan_bench_plugins.shared.simplex import octave_simplex_noise
 
 REGISTRY = get_registry()
 SIZE, CHANNELS = 32, 2

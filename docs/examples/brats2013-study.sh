@@ -17,7 +17,8 @@ common=(--config "$here/brats2013-study.toml" --data "$data" --modalities flair,
 
 # every model, every threshold policy (the default list), before and after a 3D median filter and the removal of
 # components below 0.1 ml
-pathogan-bench compare --models threshold,dae,unet,pathogan,cyclegan,mdgru,anoddpm,diffusion-guided --n-seeds 3 \
+models=threshold,dae,unet,pathogan,cyclegan,mdgru,anoddpm,diffusion-guided,cam,fixed-point-gan,vagan,fanogan,pddpm
+pathogan-bench compare --models "$models" --n-seeds 3 \
     --postprocess median:5,min-component:0.1ml "${common[@]}" "$@" --out "$out/models"
 # l_B held constant where Delta_B reads l_B * x_B
 pathogan-bench compare --models pathogan --model-option detach_label_in_delta=true --n-seeds 2 "${common[@]}" "$@" \

@@ -14,7 +14,7 @@ data=${1:?usage: brats2018-study.sh DATA_DIR [OUT_DIR] [extra options...]}
 out=${2:-study-2018}
 shift $(( $# > 1 ? 2 : 1 ))
 here=$(dirname "$0")
-models=threshold,dae,unet,pathogan,cyclegan,mdgru,anoddpm,diffusion-guided
+models=threshold,dae,unet,pathogan,cyclegan,mdgru,anoddpm,diffusion-guided,cam,fixed-point-gan,vagan,fanogan,pddpm
 cv=(--config "$here/brats2018-study.toml" --data "$data/brats2018-sample" --folds 5)
 scoring=(--postprocess median:5,min-component:0.1ml --threads 1)
 

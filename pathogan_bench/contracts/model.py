@@ -195,15 +195,16 @@ class SegmentationModel(nn.Module):
             self._schedulers[name] = linear_decay_schedule(optimizer, self.ctx.total_steps, decay_start)
         return optimizer
 
-    def update(self, name: str, loss: torch.Tensor) -> torch.Tensor:
+    def update(self, name: str, loss: torch.Tensor, advance_schedule: bool = True) -> torch.Tensor:
         """One update of optimizer ``name`` from ``loss``: gradients cleared, back-propagated, applied only if
-        finite (:func:`guarded_step`), the schedule advanced. Returns the 0-d bool tensor ``applied``."""
+        finite (:func:`guarded_step`), the schedule advanced (a model that updates an optimizer several times in
+        one training step advances its schedule on one of them only). Returns the 0-d bool tensor ``applied``."""
         optimizer = self._optimizers[name]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         applied = guarded_step(optimizer, loss)
         schedule = self._schedulers.get(name)
-        if schedule is not None:
+        if schedule is not None and advance_schedule:
             schedule.step()
         return applied
 
@@ -254,6 +255,12 @@ class SegmentationModel(nn.Module):
     def segment_and_translate(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """:meth:`segment` and :meth:`translate` of the same images; override to share one forward pass."""
         return self.segment(images), self.translate(images)
+
+    @torch.no_grad()
+    def slice_scores(self, images: torch.Tensor) -> torch.Tensor | None:
+        """Optional: how pathological each of (B,C,H,W) images is as a whole, (B,) (a slice classifier's
+        probability); the engine reports their AUROC against the slices' labels. None: the model scores no slice."""
+        return None
 
     @torch.no_grad()
     def preview(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -96,7 +96,7 @@ def level_separation(levels: np.ndarray, pathological: np.ndarray, bins: int = L
     shared = (n_path > 0) & (n_healthy > 0)
     total = n_path + n_healthy
     score = np.divide(n_path, total, out=np.zeros(bins), where=total > 0)[binned]
-    auroc = _auroc(score[pathological], score[~pathological])
+    auroc = rank_auroc(score[pathological], score[~pathological])
     where = np.flatnonzero(shared)
     return LevelSeparation(
         auroc=auroc,
@@ -123,7 +123,7 @@ def bin_ranges(shared_bins: Sequence[int], bins: int = LEVEL_BINS) -> str:
     return ", ".join(f"{lo / bins:.1f}-{(hi + 1) / bins:.1f}" for lo, hi in runs)
 
 
-def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+def rank_auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """P(score of a positive > score of a negative), ties counted half (Mann-Whitney); NaN without both."""
     if not len(positive) or not len(negative):
         return float("nan")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..contracts.model import SegmentationModel
+from ..data.levels import rank_auroc
 from ..data.slices import HEALTHY, PATHOLOGICAL, UNLABELLED, brain_pixels
 from ..errors import UserError
 from ..figures.style import preferred_channel
@@ -155,3 +156,31 @@ def predict_splits(
         brain=brain,
         change_outside=change,
     )
+
+
+@torch.no_grad()
+def slice_classification(
+    model: SegmentationModel, data: PreparedData, splits: list[str], device: torch.device, batch_size: int
+) -> dict[str, dict[str, float | int]] | None:
+    """For a model that scores whole slices (:meth:`SegmentationModel.slice_scores`), per evaluated split: the AUROC
+    of its scores for pathological vs healthy slices and the two counts; None for a model that scores none."""
+    table, out = data.table, {}
+    model.eval()
+    for split in splits:
+        idx = data.indices(split)
+        idx = idx[np.isin(table.domain[idx], (HEALTHY, PATHOLOGICAL))]
+        if not len(idx):
+            continue
+        scores = []
+        for start in range(0, len(idx), batch_size):
+            found = model.slice_scores(to_device(table.images[idx[start : start + batch_size]], device))
+            if found is None:
+                return None
+            scores.append(found.float().cpu().numpy())
+        score, pathological = np.concatenate(scores), table.domain[idx] == PATHOLOGICAL
+        out[split] = {
+            "auroc": rank_auroc(score[pathological], score[~pathological]),
+            "healthy": int((~pathological).sum()),
+            "pathological": int(pathological.sum()),
+        }
+    return out or None

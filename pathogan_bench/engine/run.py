@@ -34,7 +34,7 @@ from .build import build_model, total_steps
 from .calibration_maps import save_calibration_maps
 from .data_record import check_resumed_data, with_recorded_roots, write_record
 from .facts import budget, run_facts
-from .infer import calibrate, predict_splits
+from .infer import calibrate, predict_splits, slice_classification
 from .loggers import RunLoggers, report_files, summary_scores
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
@@ -326,6 +326,9 @@ def _finish(
     predictions.save(run_dir / "predictions.npz")
     if plan.scoring.needs_calibration:
         save_calibration_maps(model, data, plan.device, config.eval.batch_size, run_dir)
+    facts.slice_classification = slice_classification(
+        model, data, config.eval.splits, plan.device, config.eval.batch_size
+    )
     facts.status = "done"
     facts.threshold = float(model.threshold)
     facts.policies = list(config.eval.policies)

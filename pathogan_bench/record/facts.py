@@ -82,6 +82,9 @@ class RunFacts:
     budget_note: str = ""
     #: how the weights the run segments with were chosen (pathogan_bench.engine.selection; None: the last ones)
     selection: dict[str, Any] | None = None
+    #: a model that classifies slices: per evaluated split, the AUROC of its slice scores for pathological vs
+    #: healthy slices and the two counts (pathogan_bench.engine.infer.slice_classification)
+    slice_classification: dict[str, dict[str, Any]] | None = None
     #: the step training stopped at because validation brought no gain
     stopped_early_at: int | None = None
     #: "training", "stopped", "interrupted", "failed" or "done"
@@ -138,7 +141,15 @@ class RunFacts:
 
 
 #: facts run.json holds only once they are known
-OMITTED_WHEN_UNSET = ("score_seconds", "interrupted_at", "error", "reference_steps", "selection", "stopped_early_at")
+OMITTED_WHEN_UNSET = (
+    "score_seconds",
+    "interrupted_at",
+    "error",
+    "reference_steps",
+    "selection",
+    "stopped_early_at",
+    "slice_classification",
+)
 
 
 def _plain(value: Any) -> Any:

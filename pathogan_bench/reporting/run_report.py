@@ -62,6 +62,11 @@ def _training_lines(run: RunFacts) -> list[str]:
             + (f" on {run.device}" if run.device else "")
         )
     lines += _selection_lines(run)
+    for split, found in (run.slice_classification or {}).items():
+        lines.append(
+            f"- slice classifier ({split}): AUROC {found['auroc']:.3f} for {found['pathological']} pathological vs "
+            f"{found['healthy']} healthy slices"
+        )
     if run.budget_note:
         lines.append(f"- budget: {run.budget_note}")
     skipped = {k: v for k, v in run.skipped_updates.items() if v}

@@ -131,11 +131,18 @@ def group_count(channels: list[int]) -> int:
     return math.gcd(32, *channels)
 
 
-def make_unet(in_channels: int, image_size: int, options: DiffusionOptions, class_labels: int = 0) -> nn.Module:
-    """diffusers' UNet2DModel predicting the noise, laid out as guided-diffusion's U-Net for this image side."""
+def make_unet(
+    in_channels: int,
+    image_size: int,
+    options: DiffusionOptions,
+    class_labels: int = 0,
+    multipliers: tuple[float, ...] | None = None,
+) -> nn.Module:
+    """diffusers' UNet2DModel predicting the noise, laid out as guided-diffusion's U-Net for this image side (or
+    with the given channel ``multipliers`` per level)."""
     from diffusers import UNet2DModel
 
-    mults = level_multipliers(image_size)
+    mults = multipliers or level_multipliers(image_size)
     chans = [scaled(options.channels * m, options.width) for m in mults]
     attention = [
         has_attention(s, image_size, options.attention_resolutions) for s in level_sides(image_size, len(mults))

@@ -1,6 +1,8 @@
-"""GAN pieces shared by PathoGAN and the CycleGAN baseline: least-squares losses, the image pool, initialisation."""
+"""GAN pieces several models share: least-squares losses, the WGAN-GP penalty, the image pool, initialisation."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -95,3 +97,16 @@ class ImagePool(nn.Module):
         added = batch if accept is None else batch * accept.long()
         self.count.copy_(torch.clamp(self.count + added, max=self.size))
         return out
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017): E[(||grad_x critic(x_hat)||_2 - 1)^2] at random points x_hat on
+    the lines between ``real`` and ``fake`` images (one mixing weight per image), the gradient's norm taken over
+    every pixel and channel of an image; differentiable with respect to the critic's weights."""
+    alpha = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    scores = critic(mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

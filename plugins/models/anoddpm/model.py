@@ -35,9 +35,8 @@ from pathogan_bench_plugins.shared.diffusion import (
     make_unet,
     predict_noise,
 )
+from pathogan_bench_plugins.shared.simplex import octave_simplex_noise
 from pathogan_bench_plugins.shared.training import check_positive, evaluating
-
-from .simplex import octave_simplex_noise
 
 NOISE_KINDS = ("simplex", "gaussian")
 
