@@ -1,6 +1,7 @@
 """Built-in metrics: of masks, Dice, HD95, HD, ASSD, AVD (two variants) and per-patient Dice, computed by the scoring
 kernel in one pass; of probability maps, pixel AUROC, AUPRC and the best-threshold Dice, from one threshold-free
-pass. Each is stated once here, with every fact a report shows of it (label, unit, direction, note).
+pass, and the expected calibration error of the maps. Each is stated once here, with every fact a report shows of
+it (label, unit, direction, note).
 
 Each mask metric's factory takes ``empty="default"|"brats"`` (the empty-mask convention).
 """
@@ -8,6 +9,10 @@ Each mask metric's factory takes ``empty="default"|"brats"`` (the empty-mask con
 from __future__ import annotations
 
 import functools
+import math
+from typing import Any
+
+import numpy as np
 
 from pathogan_bench.plugin import MapScore, Metric, Spec, hookimpl
 
@@ -72,6 +77,29 @@ MASK_METRICS: tuple[Metric, ...] = (
     ),
 )
 
+#: equal-width probability bins of the expected calibration error
+ECE_BINS = 10
+
+
+def expected_calibration_error(prob: Any, ref: Any, valid: Any = None) -> float:
+    """ECE of the map read as a probability of lesion (Guo et al. 2017), over the valid (brain) pixels: the mean,
+    weighted by pixel count, of |mean probability - lesion fraction| in ten equal-width bins of [0, 1]."""
+    p = np.asarray(prob, dtype=np.float64)
+    r = np.asarray(ref, dtype=bool)
+    if valid is not None:
+        keep = np.asarray(valid, dtype=bool)
+        p, r = p[keep], r[keep]
+    p, r = p.ravel(), r.ravel()
+    if not len(p):
+        return math.nan
+    bins = np.minimum((np.clip(p, 0, 1) * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    counts = np.bincount(bins, minlength=ECE_BINS)
+    confidence = np.bincount(bins, weights=p, minlength=ECE_BINS)
+    positives = np.bincount(bins, weights=r.astype(np.float64), minlength=ECE_BINS)
+    filled = counts > 0
+    return float(np.abs(confidence[filled] - positives[filled]).sum() / len(p))
+
+
 MAP_METRICS: tuple[MapScore, ...] = (
     MapScore("auroc", "pixel AUROC of the probability map inside the brain", label="AUROC", field="auroc"),
     MapScore("auprc", "pixel average precision (AUPRC) inside the brain", label="AUPRC", field="auprc"),
@@ -80,6 +108,15 @@ MAP_METRICS: tuple[MapScore, ...] = (
         "Dice at the best threshold, chosen on the scored pixels themselves (optimistic)",
         label="best-threshold Dice",
         field="best_dice",
+    ),
+    MapScore(
+        "ece",
+        "expected calibration error of the map read as a lesion probability, 10 bins, inside the brain",
+        higher_is_better=False,
+        label="ECE",
+        function=expected_calibration_error,
+        note="ECE is the expected calibration error of the map read as a probability (0: a pixel's value is the "
+        "fraction of lesion among pixels of that value); a map used only through a threshold need not be calibrated",
     ),
 )
 

@@ -9,6 +9,10 @@
   al. 2025);
 - ``val-dice``: the threshold of the best pooled Dice on the brain pixels of
   the validation patients: it reads their pixel labels;
+- ``slice-labels``: the threshold whose masks (more than the paper's 20 of
+  240 x 240 pixels) best tell the validation patients' pathological slices
+  from their healthy ones: only slice labels are read, as weak supervision
+  allows; PathoGAN's own rule;
 - ``otsu``: per slice, Otsu's threshold of the map over that slice's brain
   pixels (Wolleb et al. 2022), exact on the distinct values (no 256-bin
   histogram);
@@ -22,7 +26,7 @@ import math
 
 import numpy as np
 
-from pathogan_bench.plugin import HEALTHY, PolicyData, Spec, hookimpl, threshold_free
+from pathogan_bench.plugin import HEALTHY, PATHOLOGICAL, PolicyData, Spec, hookimpl, threshold_free
 
 
 class ModelPolicy:
@@ -108,6 +112,62 @@ class ValidationDicePolicy:
         return float(threshold_free(cal.prob, cal.ref, cal.brain).best_threshold)
 
 
+#: the paper's rule for a pathological slice (more than 20 lesion pixels of a 240 x 240 slice), as an area fraction
+PATHOLOGICAL_AREA = 20 / 240**2
+
+
+def slice_label_threshold(prob: np.ndarray, brain: np.ndarray, domain: np.ndarray) -> tuple[float, float]:
+    """The threshold whose masks best tell pathological slices from healthy ones, and its balanced accuracy.
+
+    A slice is flagged when its mask (``prob >= t`` in the brain) has more pixels than the paper's
+    pathological-slice rule (20 of 240 x 240, scaled to the slice's area): flagged iff its (m+1)-th largest brain
+    probability is >= t. Of those per-slice scores, the one maximising balanced accuracy (Youden's J) over the
+    healthy and pathological slices is the threshold (among equals, the middle of their range). NaN without both
+    kinds of slices.
+    """
+    healthy, pathological = domain == HEALTHY, domain == PATHOLOGICAL
+    if not healthy.any() or not pathological.any():
+        return math.nan, math.nan
+    m = max(1, round(PATHOLOGICAL_AREA * prob.shape[-2] * prob.shape[-1]))
+    inside = np.where(brain, prob, -np.inf).reshape(len(prob), -1)
+    scores = -np.partition(-inside, m, axis=1)[:, m] if inside.shape[1] > m else np.full(len(prob), -np.inf)
+    keep = healthy | pathological
+    scores, positive = scores[keep], pathological[keep]
+    candidates = np.unique(scores[np.isfinite(scores)])[::-1]
+    if not len(candidates):
+        return math.nan, math.nan
+    flagged = scores[None, :] >= candidates[:, None]
+    tpr = (flagged & positive).sum(1) / positive.sum()
+    tnr = (~flagged & ~positive).sum(1) / (~positive).sum()
+    balanced = (tpr + tnr) / 2
+    tied = candidates[np.isclose(balanced, balanced.max(), rtol=0, atol=1e-12)]
+    # every threshold between the lowest and the highest tied score flags the same slices: the middle of that range
+    # moves least with the next patient
+    return float((tied.min() + tied.max()) / 2), float(balanced.max())
+
+
+class SliceLabelPolicy:
+    """The threshold whose masks best separate the validation patients' pathological slices from their healthy ones:
+    what weak supervision may read (slice labels, no pixel label)."""
+
+    label = "slice-labels"
+    optimistic = False
+    #: whether it reads maps of the validation (or training) patients
+    needs_calibration = True
+
+    def looks_at(self, data: PolicyData) -> str:
+        return (
+            f"the slice labels of the {data.calibration_patients} patients: masks flag their pathological slices and "
+            "leave their healthy ones empty (best balanced accuracy)"
+        )
+
+    def thresholds(self, data: PolicyData) -> float:
+        cal = data.calibration
+        if cal is None:
+            return math.nan
+        return slice_label_threshold(cal.prob, cal.brain, cal.domain)[0]
+
+
 def otsu_threshold(values: np.ndarray) -> float:
     """Otsu's threshold of ``values``: the t maximising the between-class variance of {v < t} and {v >= t}.
 
@@ -176,6 +236,11 @@ def register_threshold_policies() -> list[Spec]:
             "fpr:Q: the threshold flagging Q % of the validation patients' healthy-slice brain pixels",
         ),
         Spec("val-dice", ValidationDicePolicy, "best pooled Dice on the validation patients (reads their labels)"),
+        Spec(
+            "slice-labels",
+            SliceLabelPolicy,
+            "the threshold whose masks best separate the validation patients' pathological and healthy slices",
+        ),
         Spec("otsu", OtsuPolicy, "per slice, Otsu's threshold of the map over the brain"),
         Spec("oracle", OraclePolicy, "best pooled Dice on the scored patients themselves (optimistic)"),
     ]

@@ -13,9 +13,9 @@ from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULT
 #: the modes torch.compile accepts
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 #: the metrics a run scores unless told otherwise: Table 1's, per-patient Dice, and three of probability maps
-DEFAULT_METRICS = ["dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice"]
+DEFAULT_METRICS = ["dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice", "ece"]
 #: the threshold policies a run scores side by side unless told otherwise
-DEFAULT_POLICIES = ["model", "fpr:1", "fpr:5", "val-dice", "otsu", "oracle"]
+DEFAULT_POLICIES = ["model", "fpr:1", "fpr:5", "slice-labels", "val-dice", "otsu", "oracle"]
 
 
 @dataclass(frozen=True)
@@ -223,16 +223,18 @@ class TrainConfig:
     )
     #: the run fails when more than this fraction of optimizer updates was skipped (non-finite loss or gradients)
     max_skipped_fraction: float = 0.1
-    #: how the weights the run segments with are chosen: "" (the last ones) or "val-dice" (the best Dice on the
-    #: validation patients, fully supervised models only), validated every ``validate_every`` steps; training stops
-    #: after ``patience`` validations without a gain (0: trains every step)
+    #: how the weights the run segments with are chosen: "" (the last ones), "val-dice" (the best Dice on the
+    #: validation patients, fully supervised models only) or "val-slices" (how well the maps separate the validation
+    #: patients' pathological slices from their healthy ones: slice labels only, any model), validated every
+    #: ``validate_every`` steps; training stops after ``patience`` validations without a gain (0: trains every step)
     select_by: str = option(
         "",
         flag="--select-by",
         kind="choice",
-        choices=("", "val-dice"),
+        choices=("", "val-dice", "val-slices"),
         help="Segment with the weights of the best validation score instead of the last: val-dice (the validation "
-        "patients' Dice; fully supervised models).",
+        "patients' Dice; fully supervised models) or val-slices (how well the maps separate their pathological "
+        "from their healthy slices; slice labels only, any model).",
     )
     validate_every: int = option(
         500, flag="--validate-every", help="Steps between validations of --select-by (default 500)."

@@ -161,6 +161,9 @@ class SegmentationModel(nn.Module):
     reference_schedule: ClassVar[ReferenceSchedule | None] = None
     #: probability above which a pixel is labelled pathological
     threshold: float = 0.5
+    #: how the run fits :attr:`threshold` after :meth:`calibrate`: "" keeps it, or the name of a registered threshold
+    #: policy fitted on the validation patients' maps (e.g. "slice-labels": their slice labels only)
+    threshold_rule: str = ""
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__()

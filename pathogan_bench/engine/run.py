@@ -31,7 +31,7 @@ from ..utils.device import configure_threads
 from ..utils.io import write_json, write_text
 from .batches import training_batches
 from .build import build_model, total_steps
-from .calibration_maps import save_calibration_maps
+from .calibration_maps import calibration_maps, fit_model_rule, save_calibration_maps
 from .data_record import check_resumed_data, with_recorded_roots, write_record
 from .facts import budget, run_facts
 from .infer import calibrate, predict_splits, slice_classification
@@ -321,11 +321,17 @@ def _finish(
     config, started = plan.config, time.perf_counter()
     trainer.finish_selection()
     calibrate(model, data, plan.device)
+    maps = None
+    if plan.scoring.needs_calibration or model.threshold_rule:
+        maps = calibration_maps(model, data, plan.device, config.eval.batch_size)
+    facts.threshold_rule = fit_model_rule(model, maps, plan.registry) or None
+    if facts.threshold_rule:
+        log.info("threshold rule %s", facts.threshold_rule)
     trainer.save()  # the final checkpoint includes what calibration fitted
     predictions = predict_splits(model, data, config.eval.splits, plan.device, config.eval.batch_size)
     predictions.save(run_dir / "predictions.npz")
     if plan.scoring.needs_calibration:
-        save_calibration_maps(model, data, plan.device, config.eval.batch_size, run_dir)
+        save_calibration_maps(model, data, plan.device, config.eval.batch_size, run_dir, maps)
     facts.slice_classification = slice_classification(
         model, data, config.eval.splits, plan.device, config.eval.batch_size
     )

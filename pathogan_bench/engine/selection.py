@@ -6,7 +6,11 @@ Criteria, by name:
 
 - ``val-dice``: the Dice of the validation patients' labelled slices pooled, at the model's own threshold; it
   reads their pixel labels, so only fully supervised models may select by it (early stopping, as nnU-Net and the
-  MDGRU paper select their models).
+  MDGRU paper select their models);
+- ``val-slices``: how well the maps tell the validation patients' pathological slices from their healthy ones
+  (the AUROC of each slice's score: its (m+1)-th largest brain probability, m the paper's 20 of 240 x 240 pixels
+  scaled to the slice); it reads slice labels only, so weakly supervised and healthy-trained models may select
+  by it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from .infer import predict
 from .prepare import PreparedData
 
 #: criterion -> the supervision kinds allowed to select by it (what the criterion reads must be theirs to read)
-CRITERIA: dict[str, tuple[str, ...]] = {"val-dice": ("full",)}
+CRITERIA: dict[str, tuple[str, ...]] = {"val-dice": ("full",), "val-slices": ("full", "weak", "healthy")}
+#: the paper's rule for a pathological slice (more than 20 lesion pixels of a 240 x 240 slice), as an area fraction
+PATHOLOGICAL_AREA = 20 / 240**2
 
 
 @dataclass
@@ -110,6 +116,10 @@ def make_selection(
         raise UserError(f"train.select_by = {criterion!r}: the run has no validation patients to select on")
     images, masks = data.table.images[idx], np.asarray(data.table.masks[idx], dtype=bool)
     brain = brain_pixels(images)
+    if criterion == "val-slices":
+        return Selection(
+            criterion, slice_separation(images, data.table.domain[idx], device, batch_size), every, patience
+        )
 
     def pooled_dice(model: SegmentationModel) -> float:
         prob, _ = predict(model, images, device, batch_size)
@@ -118,6 +128,43 @@ def make_selection(
         return 2.0 * int((pred & masks).sum()) / total if total else 1.0
 
     return Selection(criterion, pooled_dice, every, patience)
+
+
+def slice_scores(prob: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Each slice's (m+1)-th largest brain probability (m: the paper's pathological-slice area): a mask at a threshold
+    below it has more than m pixels, i.e. flags the slice as pathological."""
+    m = max(1, round(PATHOLOGICAL_AREA * prob.shape[-2] * prob.shape[-1]))
+    inside = np.where(brain, prob, -1.0).reshape(len(prob), -1)
+    return -np.partition(-inside, m, axis=1)[:, m]
+
+
+def slice_separation(
+    images: np.ndarray, domain: np.ndarray, device: torch.device, batch_size: int
+) -> Callable[[SegmentationModel], float]:
+    """The ``val-slices`` score of a model: the AUROC of :func:`slice_scores` of the healthy against the
+    pathological validation slices (ties count half); NaN without both."""
+    from ..data.slices import HEALTHY, PATHOLOGICAL
+
+    keep = (domain == HEALTHY) | (domain == PATHOLOGICAL)
+    images, positive = images[keep], domain[keep] == PATHOLOGICAL
+    brain = brain_pixels(images)
+
+    def score(model: SegmentationModel) -> float:
+        if not positive.any() or positive.all():
+            return math.nan
+        prob, _ = predict(model, images, device, batch_size)
+        values = slice_scores(prob, brain)
+        ranks = _average_ranks(values)
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+    return score
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(values), dtype=np.float64)
 
 
 def check_criterion(criterion: str, supervision: str) -> None:

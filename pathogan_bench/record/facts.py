@@ -53,6 +53,8 @@ class RunFacts:
     split_sizes: dict[str, dict[str, int]] = _kept(factory=dict)
     #: the model's own threshold on its calibrated map
     threshold: float | None = _kept(None)
+    #: how that threshold was fitted after training, when the model's rule fits it ("" when the model keeps its own)
+    threshold_rule: str | None = _kept(None)
     #: training, split and data seeds (the data seed only for generated data)
     seeds: dict[str, int | None] = _kept(factory=dict)
     split_protocol: str = _kept("")
@@ -100,7 +102,11 @@ class RunFacts:
 
     def summary_dict(self) -> dict[str, Any]:
         """The facts a run's summary keeps, in their order."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.metadata.get("summary")}
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in fields(self)
+            if f.metadata.get("summary") and (getattr(self, f.name) is not None or f.name not in OMITTED_WHEN_UNSET)
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunFacts:
@@ -149,6 +155,7 @@ OMITTED_WHEN_UNSET = (
     "selection",
     "stopped_early_at",
     "slice_classification",
+    "threshold_rule",
 )
 
 

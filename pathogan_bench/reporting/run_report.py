@@ -69,6 +69,8 @@ def _training_lines(run: RunFacts) -> list[str]:
         )
     if run.budget_note:
         lines.append(f"- budget: {run.budget_note}")
+    if run.threshold_rule:
+        lines.append(f"- the model's threshold: {run.threshold_rule}")
     skipped = {k: v for k, v in run.skipped_updates.items() if v}
     if skipped:
         lines.append(

@@ -23,8 +23,9 @@ same code runs at 1/8 width on 32-64 px images in tests.
 
 Registered generator (factory ``(in_channels, out_channels, image_size,
 width=1.0, **options)``): ``resnet9`` (the CycleGAN reference generator).
-Registered discriminator (factory ``(in_channels, width=1.0, **options)``):
-``patchgan``. PathoGAN's own generators (``pathogan-vae``,
+Registered discriminators (factory ``(in_channels, width=1.0, **options)``):
+``patchgan`` and ``patchgan-multiscale``; :func:`patchgan_layers` gives the depth
+whose receptive field is the paper's share of the image side. PathoGAN's own generators (``pathogan-vae``,
 ``pathogan-residual``) are built from these layers in
 ``pathogan_bench_plugins.models.pathogan.networks``.
 """
@@ -138,6 +139,50 @@ class PatchGAN(nn.Module):
         return self.net(x)
 
 
+#: the reference PatchGAN's receptive field, 70 px, over the paper's 240 px slices: the share of a slice one
+#: discriminator output judges
+PAPER_FIELD_FRACTION = 70 / 240
+
+
+def patchgan_field(layers: int) -> int:
+    """The receptive field (px) of one output of :class:`PatchGAN` with ``layers`` (70 at 3, 34 at 2, 16 at 1)."""
+    strides = [2] * max(layers, 1) + [1] * (2 if layers >= 1 else 1)
+    field, jump = 1, 1
+    for stride in strides:  # every layer is a 4 x 4 convolution
+        field += 3 * jump
+        jump *= stride
+    return field
+
+
+def patchgan_layers(image_size: int, fraction: float = PAPER_FIELD_FRACTION, most: int = 6) -> int:
+    """The PatchGAN depth whose receptive field is closest to ``fraction`` of the image side (3 at the paper's
+    240 px, 2 at 128 px, 1 at 64 px, 0 at 32 px): a discriminator that judges local tissue at every image size,
+    not whole anatomy at small ones."""
+    target = fraction * image_size
+    return min(range(most + 1), key=lambda n: (abs(patchgan_field(n) - target), n))
+
+
+class MultiScalePatchGAN(nn.Module):
+    """PatchGANs on the image and on copies halved in size (pix2pixHD, Wang et al. 2018): coarse scales see more of
+    the slice with the same layers. Returns every scale's scores flattened side by side, (B, N), which the
+    least-squares losses average like one map."""
+
+    def __init__(self, in_channels: int, width: float = 1.0, layers: int = 3, features: int = 64, scales: int = 2):
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales = {scales}: expected at least 1")
+        self.scales = nn.ModuleList(PatchGAN(in_channels, width, layers, features) for _ in range(scales))
+        self.halve = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = []
+        for i, disc in enumerate(self.scales):
+            if i:
+                x = self.halve(x)
+            scores.append(disc(x).flatten(1))
+        return torch.cat(scores, dim=1)
+
+
 def parameter_count(factory, *args, **kwargs) -> int:
     """Parameters of a network, built on the meta device (no memory is allocated)."""
     with torch.device("meta"):
@@ -153,4 +198,7 @@ def register_generators():
 
 @hookimpl
 def register_discriminators():
-    return [Spec("patchgan", PatchGAN, "CycleGAN reference 70 x 70 PatchGAN, instance norm, LeakyReLU 0.2")]
+    return [
+        Spec("patchgan", PatchGAN, "CycleGAN reference 70 x 70 PatchGAN, instance norm, LeakyReLU 0.2"),
+        Spec("patchgan-multiscale", MultiScalePatchGAN, "PatchGANs on the image and halved copies (pix2pixHD)"),
+    ]
