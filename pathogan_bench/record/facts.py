@@ -83,6 +83,8 @@ class RunFacts:
     selection: dict[str, Any] | None = None
     #: the step training stopped at because validation brought no gain
     stopped_early_at: int | None = None
+    #: with --compile: the mode, the compiled networks and those that fell back to eager (name: error)
+    compiled: dict[str, Any] | None = None
     #: "training", "stopped", "interrupted", "failed" or "done"
     status: str = ""
     score_seconds: float | None = None
@@ -133,7 +135,15 @@ class RunFacts:
 
 
 #: facts run.json holds only once they are known
-OMITTED_WHEN_UNSET = ("score_seconds", "interrupted_at", "error", "reference_steps", "selection", "stopped_early_at")
+OMITTED_WHEN_UNSET = (
+    "score_seconds",
+    "interrupted_at",
+    "error",
+    "reference_steps",
+    "selection",
+    "stopped_early_at",
+    "compiled",
+)
 
 
 def _plain(value: Any) -> Any:

@@ -260,6 +260,15 @@ class PathoGAN(SegmentationModel):
             "discriminators", [*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
         )
 
+    def networks_to_compile(self) -> dict[str, torch.nn.Module]:
+        """G_A's parts (training calls its encoders and decoder, not its forward), G_B and both discriminators."""
+        parts = {
+            f"gen_a.{name}": part
+            for name, part in self.gen_a.named_children()
+            if any(p.requires_grad for p in part.parameters())
+        }
+        return {**(parts or {"gen_a": self.gen_a}), "gen_b": self.gen_b, "disc_a": self.disc_a, "disc_b": self.disc_b}
+
     # -- the two generators --------------------------------------------------------------------------------------------
     def generate_a(
         self, x: torch.Tensor, delta: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor | None] | None = None
