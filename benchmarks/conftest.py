@@ -9,51 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from speed import PAPER_BATCH, PAPER_CHANNELS, PAPER_SIZE, build, fake_batch, sync
 
-from pathogan_bench.contracts.model import ModelContext
-from pathogan_bench.engine.loss_sets import resolve_loss_set
-from pathogan_bench.registry import get_registry
-
-PAPER_SIZE = 240
-PAPER_CHANNELS = 4
-PAPER_BATCH = 4
-
-
-def build(
-    model: str,
-    size: int,
-    channels: int,
-    width: float,
-    device: str,
-    batch: int = 4,
-    amp: bool = False,
-    channels_last: bool = False,
-    loss_set: str = "full",
-):
-    registry = get_registry()
-    ctx = ModelContext(
-        in_channels=channels,
-        image_size=size,
-        modalities=("flair", "t1", "t1c", "t2")[:channels],
-        device=torch.device(device),
-        total_steps=10_000,
-        loss_terms=resolve_loss_set(registry, loss_set),
-        loss_set=loss_set,
-        batch_size=batch,
-        amp=amp,
-        channels_last=channels_last,
-        registry=registry,
-    )
-    return registry.create("model", model, ctx, width=width).to(device)
-
-
-def fake_batch(supervision: str, batch: int, channels: int, size: int, device: str) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = lambda: (torch.rand(batch, channels, size, size, generator=gen) * 2 - 1).to(device)  # noqa: E731
-    if supervision == "full":
-        mask = (torch.rand(batch, 1, size, size, generator=gen) > 0.8).float().to(device)
-        return {"image": x(), "mask": mask}
-    return {"x_a": x(), "x_b": x()}
+__all__ = ["PAPER_BATCH", "PAPER_CHANNELS", "PAPER_SIZE", "build", "fake_batch", "sync"]
 
 
 def mean_seconds(benchmark) -> float | None:
@@ -67,11 +25,6 @@ def record_rate(benchmark, key: str, items: float) -> None:
     mean = mean_seconds(benchmark)
     if mean:
         benchmark.extra_info[key] = items / mean
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 @pytest.fixture

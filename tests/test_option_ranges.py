@@ -133,8 +133,9 @@ def data_never_read():
     def reached(*args, **kwargs):
         raise ReachedData
 
-    for module, name in DATA_ENTRIES:
-        patch.setattr(importlib.import_module(module), name, reached)
+    modules = [importlib.import_module(module) for module, _ in DATA_ENTRIES]  # all imported before any is patched
+    for module, (_, name) in zip(modules, DATA_ENTRIES):
+        patch.setattr(module, name, reached)
     yield
     patch.undo()
 

@@ -333,3 +333,79 @@ def test_segment_and_translate_share_one_pass_of_g_b(model):
     prob, out = model.segment_and_translate(images)
     assert torch.allclose(prob, model.segment(images), atol=1e-6)
     assert torch.allclose(out["translated"], model.translate(images)["translated"], atol=1e-6)
+
+
+# -- batched passes ----------------------------------------------------------------------------------------------------
+
+
+def first_losses(steps: int, **options) -> list[dict[str, float]]:
+    torch.manual_seed(0)
+    model = make_model(**options)
+    out = []
+    for step in range(steps):
+        torch.manual_seed(100 + step)
+        out.append({k: float(v) for k, v in model.train_step(make_batch(step), step).items()})
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [{"batched_passes": True}, {"batched_passes": True, "paired_discriminators": True}],
+    ids=["batched", "batched-paired-discriminators"],
+)
+def test_batched_passes_give_the_losses_of_one_call_per_pass_for_20_steps(options):
+    """The same objective: on one thread the two ways differ only in the order of floating-point sums."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference, batched = first_losses(20, batched_passes=False), first_losses(20, **options)
+    finally:
+        torch.set_num_threads(before)
+    assert [set(step) for step in batched] == [set(step) for step in reference]
+    for step, (got, expected) in enumerate(zip(batched, reference)):
+        for key, value in expected.items():
+            assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-5), f"step {step}: {key}"
+    assert batched[0] != batched[-1], "the losses must change as the model trains"
+
+
+def test_paired_discriminators_score_and_train_as_two_calls():
+    from pathogan_bench_plugins.shared.networks import PatchGAN, paired_patchgan
+
+    torch.manual_seed(0)
+    a, b = PatchGAN(CHANNELS, width=0.125), PatchGAN(CHANNELS, width=0.125)
+    x_a, x_b = torch.randn(3, CHANNELS, SIZE, SIZE), torch.randn(3, CHANNELS, SIZE, SIZE)
+    score_a, score_b = paired_patchgan(a, b, x_a, x_b)
+    (score_a.square().mean() + 2 * score_b.mean()).backward()
+    paired_grads = [p.grad.clone() for p in [*a.parameters(), *b.parameters()]]
+    a.zero_grad(), b.zero_grad()
+    expected_a, expected_b = a(x_a), b(x_b)
+    (expected_a.square().mean() + 2 * expected_b.mean()).backward()
+    torch.testing.assert_close(score_a, expected_a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(score_b, expected_b, rtol=1e-5, atol=1e-6)
+    for got, p in zip(paired_grads, [*a.parameters(), *b.parameters()]):
+        torch.testing.assert_close(got, p.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_paired_discriminators_need_two_patchgans():
+    from pathogan_bench.plugin import Spec, hookimpl
+    from pathogan_bench.registry import Registry
+    from pathogan_bench_plugins.models import pathogan as pathogan_plugin
+    from pathogan_bench_plugins.shared import networks
+    from pathogan_bench_plugins.shared.networks import PatchGAN, pairing_problem
+
+    assert pairing_problem(PatchGAN(2, width=0.125), PatchGAN(2, width=0.125)) is None
+    assert "same layers" in pairing_problem(PatchGAN(2, width=0.125), PatchGAN(2, width=0.25))
+    assert "PatchGAN" in pairing_problem(PatchGAN(2), torch.nn.Conv2d(2, 1, 3))
+
+    class Plain:
+        @staticmethod
+        @hookimpl
+        def register_discriminators():
+            return [Spec("plain", lambda n, width=1.0: torch.nn.Conv2d(n, 1, 3), "one convolution")]
+
+    registry = Registry.from_plugins(pathogan_plugin, networks, Plain)
+    ctx = ModelContext(in_channels=CHANNELS, image_size=SIZE, registry=registry)
+    PathoGAN(ctx, **OPTIONS, discriminator="plain")  # unpaired: any discriminator
+    with pytest.raises(ModelOptionsError, match="paired_discriminators = true needs two PatchGAN"):
+        PathoGAN(ctx, **OPTIONS, discriminator="plain", paired_discriminators=True)

@@ -203,3 +203,21 @@ def test_a_stopped_run_resumes_its_selection_and_stops_where_the_uninterrupted_o
     assert resumed.selection.best_step == 4
     for key, value in straight.selection.best_state.items():
         torch.testing.assert_close(resumed.selection.best_state[key], value, rtol=0, atol=0)
+
+
+def test_a_loss_window_sums_on_the_device_and_counts_non_finite_steps_and_their_streak():
+    from pathogan_bench.engine.loss_log import LossWindow
+
+    nan, inf = float("nan"), float("inf")
+    window = LossWindow(0, {"opt": torch.tensor(3)})
+    for a, b in [(1.0, 2.0), (nan, 4.0), (3.0, inf)]:
+        window.add({"a": torch.tensor(a), "b": torch.tensor(b)})
+    summary = window.close(3, {"opt": torch.tensor(5)})
+    assert summary.steps == 3 and summary.means == {"a": 2.0, "b": 3.0}
+    assert summary.nonfinite == {"a": 1, "b": 1} and summary.worst_streak == 2 and summary.skipped == {"opt": 2}
+    following = LossWindow(3, {}, window.streak)  # a streak goes on across windows
+    following.add({"a": torch.tensor(nan), "b": torch.tensor(1.0)})
+    with pytest.raises(ValueError, match="same loss names"):
+        following.add({"a": torch.tensor(1.0)})
+    assert following.close(4, {}).worst_streak == 3
+    assert LossWindow(4, {}).close(4, {}).steps == 0

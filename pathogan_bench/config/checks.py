@@ -9,7 +9,7 @@ from ..data.splits import SPLIT_NAMES
 from ..data.synthetic_knobs import DIFFICULTIES, LEVELS
 from ..errors import UserError
 from .ranges import CONFIG_RANGES
-from .schema import COMPILE_MODES
+from .schema import COMPILE_BACKENDS, COMPILE_MODES
 
 #: the networks downsample 16x; smaller images have nothing left to encode
 MIN_IMAGE_SIZE = 32
@@ -88,6 +88,8 @@ def check_config(config: Any, source: str = "config") -> None:
         _fail(
             source, "train.compile_mode", train.compile_mode, ", ".join(COMPILE_MODES[:-1]) + " or " + COMPILE_MODES[-1]
         )
+    if train.compile_backend not in COMPILE_BACKENDS:
+        _fail(source, "train.compile_backend", train.compile_backend, ", ".join(COMPILE_BACKENDS))
     if not ev.splits or any(s not in SPLIT_NAMES for s in ev.splits):
         _fail(source, "eval.splits", ev.splits, "a list of train, val and test")
     if any(not isinstance(n, str) or "/" in n or "\\" in n for n in (config.name,)) or config.name in (".", ".."):

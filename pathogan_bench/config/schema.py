@@ -12,6 +12,9 @@ from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULT
 
 #: the modes torch.compile accepts
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+#: torch.compile backends that need nothing beyond torch: inductor generates code (the modes apply to it alone);
+#: aot_eager and eager trace the networks and run the traced operations as they are (for checking the path quickly)
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 #: the metrics a run scores unless told otherwise: Table 1's, per-patient Dice, and three of probability maps
 DEFAULT_METRICS = ["dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice", "ece"]
 #: the threshold policies a run scores side by side unless told otherwise
@@ -214,6 +217,8 @@ class TrainConfig:
         choices=COMPILE_MODES,
         help="torch.compile mode (implies --compile; default reduce-overhead: CUDA graphs).",
     )
+    #: torch.compile backend, one of COMPILE_BACKENDS
+    compile_backend: str = "inductor"
     deterministic: bool = option(False, flag="--deterministic", kind="flag", help="Deterministic algorithms (slower).")
     #: CPU threads for torch; 0 = the physical cores available to this process (see pathogan_bench.utils.device)
     threads: int = option(

@@ -219,6 +219,14 @@ class SegmentationModel(nn.Module):
             self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack this form
         self._placed = True
 
+    def networks_to_compile(self) -> dict[str, nn.Module]:
+        """The networks whose forward ``--compile`` wraps in torch.compile, by name: every child module holding
+        trainable parameters. A model whose training calls parts of a network (an encoder and a decoder, not the
+        network's own forward) names those parts instead."""
+        return {
+            name: child for name, child in self.named_children() if any(p.requires_grad for p in child.parameters())
+        }
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return dict(self._optimizers)
 

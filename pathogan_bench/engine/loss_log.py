@@ -39,47 +39,59 @@ class WindowSummary:
 
 
 class LossWindow:
+    """The losses of the steps between two log points, as a few device tensors: one sum and one count of non-finite
+    values per loss name, the current and the longest streak of steps with a non-finite loss."""
+
     def __init__(self, start: int, skipped_at_start: dict[str, torch.Tensor], streak: torch.Tensor | None = None):
         self.start, self.t0 = start, time.perf_counter()
         self.skipped_at_start = skipped_at_start
-        self.sums: dict[str, torch.Tensor] = {}
-        self.bad: dict[str, torch.Tensor] = {}
+        #: the loss names, in the order of the first step's dict
+        self.keys: list[str] = []
+        self.sums: torch.Tensor | None = None
+        self.bad: torch.Tensor | None = None
         self.streak = streak
         self.worst: torch.Tensor | None = None
 
     def add(self, losses: dict[str, torch.Tensor]) -> None:
-        if not self.sums:
+        """Add one step's losses (0-d tensors; every step logs the same names) with a few kernels and no host sync."""
+        if self.sums is None:
+            self.keys = list(losses)
             device = next(iter(losses.values())).device
-            self.sums = {k: torch.zeros((), device=v.device) for k, v in losses.items()}
-            self.bad = {k: torch.zeros((), device=v.device, dtype=torch.long) for k, v in losses.items()}
+            self.sums = torch.zeros(len(self.keys), device=device)
+            self.bad = torch.zeros(len(self.keys), device=device, dtype=torch.long)
             if self.streak is None:
                 self.streak = torch.zeros((), device=device, dtype=torch.long)
             self.worst = torch.zeros((), device=device, dtype=torch.long)
-        nonfinite = []
-        for key, value in losses.items():
-            finite = torch.isfinite(value)
-            self.sums[key] += torch.where(finite, value.float(), 0.0)
-            self.bad[key] += (~finite).long()
-            nonfinite.append(~finite)
-        any_bad = torch.stack(nonfinite).any()
-        assert self.streak is not None and self.worst is not None  # set by the first call
-        self.streak = torch.where(any_bad, self.streak + 1, 0)
+        elif list(losses) != self.keys:
+            raise ValueError(
+                f"train_step logged {', '.join(losses)} after {', '.join(self.keys)}: every step must log the same "
+                "loss names"
+            )
+        assert self.bad is not None and self.streak is not None and self.worst is not None  # set by the first call
+        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        finite = torch.isfinite(values)
+        self.sums += torch.where(finite, values, 0.0)
+        self.bad += (~finite).long()
+        self.streak = torch.where(finite.all(), 0, self.streak + 1)
         self.worst = torch.maximum(self.worst, self.streak)
 
     def close(self, step: int, skipped_now: dict[str, torch.Tensor]) -> WindowSummary:
         seconds = time.perf_counter() - self.t0
-        keys, names = list(self.sums), list(skipped_now)
+        names = list(skipped_now)
         skipped = [skipped_now[n] - self.skipped_at_start.get(n, 0) for n in names]
-        if self.worst is None:  # no step in the window
+        if self.sums is None or self.bad is None or self.worst is None:  # no step in the window
             return WindowSummary(0, seconds, {}, {}, {}, 0)
-        parts = (
-            [self.sums[k] for k in keys]
-            + [self.bad[k].float() for k in keys]
-            + [s.float().reshape(()) for s in skipped]
-            + [self.worst.float()]
-        )
-        values = torch.stack(parts).cpu().tolist()  # one transfer to the host per window
-        n = step - self.start
+        device = self.sums.device
+        parts = [
+            self.sums,
+            self.bad.float(),
+            torch.stack([torch.as_tensor(s, device=device).float().reshape(()) for s in skipped])
+            if skipped
+            else self.sums.new_zeros(0),
+            self.worst.float().reshape(1),
+        ]
+        values = torch.cat(parts).cpu().tolist()  # one transfer to the host per window
+        keys, n = self.keys, step - self.start
         bad = {k: int(values[len(keys) + i]) for i, k in enumerate(keys)}
         means = {k: (values[i] / (n - bad[k]) if n > bad[k] else math.nan) for i, k in enumerate(keys)}
         skipped_counts = {name: int(values[2 * len(keys) + i]) for i, name in enumerate(names)}

@@ -30,7 +30,7 @@ def load_trained_model(
     ckpt, state = found
     try:
         modalities = tuple(info.modalities)
-        model = build_model(plan, len(modalities), int(info.image_size), modalities, int(info.steps or 1))
+        model, _ = build_model(plan, len(modalities), int(info.image_size), modalities, int(info.steps or 1))
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(

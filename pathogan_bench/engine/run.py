@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shlex
 import time
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ def run(
         check_resumed_data(config, plan.registry, resume_dir)
     configure_threads(config.train.threads)
     if config.train.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace, set before its first use (torch's documentation)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(config.seed)
@@ -206,7 +209,9 @@ def _run(
     batches = training_batches(plan, data.table, data.indices("train"), data.healthy_source())
     steps = total_steps(plan, batches)
     table = data.table
-    model = build_model(plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps)
+    model, compiled = build_model(
+        plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps
+    )
     facts = run_facts(plan, model, data, steps, batches.level_matching)
     facts.reference_steps, facts.budget_note = budget(plan.model, steps, batches.epoch_steps)
     warn_level_shortcut(facts)
@@ -243,6 +248,7 @@ def _run(
     facts.steps_done = trainer.step
     facts.train_seconds = round(trainer.train_seconds, 2)
     facts.skipped_updates = dict(trainer.skipped)
+    facts.compiled = compiled.facts() if compiled is not None else None
     facts.stopped_early_at = trainer.stopped_early
     facts.selection = trainer.selection.facts() if trainer.selection is not None else None
     _check_skipped(trainer, config, console, record.enabled)

@@ -89,6 +89,8 @@ class RunFacts:
     slice_classification: dict[str, dict[str, Any]] | None = None
     #: the step training stopped at because validation brought no gain
     stopped_early_at: int | None = None
+    #: with --compile: the mode, the compiled networks and those that fell back to eager (name: error)
+    compiled: dict[str, Any] | None = None
     #: "training", "stopped", "interrupted", "failed" or "done"
     status: str = ""
     score_seconds: float | None = None
@@ -156,6 +158,7 @@ OMITTED_WHEN_UNSET = (
     "stopped_early_at",
     "slice_classification",
     "threshold_rule",
+    "compiled",
 )
 
 

@@ -46,8 +46,12 @@ def lsgan_generator(scores: torch.Tensor) -> torch.Tensor:
 
 def lsgan_discriminator(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """The discriminator's side: E[(D(real) - 1)^2] + E[D(fake)^2], real and fake scored in one pass."""
-    scores = disc(torch.cat([real, fake.detach()]))
-    real_scores, fake_scores = scores.split([real.shape[0], fake.shape[0]])
+    return lsgan_discriminator_loss(disc(torch.cat([real, fake.detach()])), real.shape[0])
+
+
+def lsgan_discriminator_loss(scores: torch.Tensor, real: int) -> torch.Tensor:
+    """E[(D(real) - 1)^2] + E[D(fake)^2] from the scores of ``real`` real images followed by those of the fakes."""
+    real_scores, fake_scores = scores.split([real, scores.shape[0] - real])
     return ((real_scores - 1) ** 2).mean() + (fake_scores**2).mean()
 
 

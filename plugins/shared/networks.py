@@ -33,6 +33,7 @@ whose receptive field is the paper's share of the image side. PathoGAN's own gen
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pathogan_bench.plugin import Spec, hookimpl
@@ -181,6 +182,52 @@ class MultiScalePatchGAN(nn.Module):
                 x = self.halve(x)
             scores.append(disc(x).flatten(1))
         return torch.cat(scores, dim=1)
+
+
+def _layer_signature(layer: nn.Module) -> tuple | None:
+    """What a grouped call must match of a PatchGAN layer; None for a layer it cannot run grouped."""
+    if isinstance(layer, nn.Conv2d) and layer.groups == 1 and layer.padding_mode == "zeros":
+        return ("conv", layer.weight.shape, layer.stride, layer.padding, layer.dilation, layer.bias is not None)
+    if isinstance(layer, nn.InstanceNorm2d) and not layer.affine and not layer.track_running_stats:
+        return ("instance-norm", layer.eps)
+    if isinstance(layer, nn.LeakyReLU):
+        return ("leaky-relu", layer.negative_slope)
+    return None
+
+
+def pairing_problem(a: nn.Module, b: nn.Module) -> str | None:
+    """Why two discriminators cannot run as one grouped call (:func:`paired_patchgan`); None when they can."""
+    if not (isinstance(a, PatchGAN) and isinstance(b, PatchGAN)):
+        return f"needs two PatchGAN discriminators, not {type(a).__name__} and {type(b).__name__}"
+    signatures = [(_layer_signature(x), _layer_signature(y)) for x, y in zip(a.net, b.net)]
+    if len(a.net) != len(b.net) or any(x is None or x != y for x, y in signatures):
+        return "needs two discriminators of the same layers (convolutions, instance norm without parameters, LeakyReLU)"
+    return None
+
+
+def paired_patchgan(
+    a: PatchGAN, b: PatchGAN, x_a: torch.Tensor, x_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a(x_a)`` and ``b(x_b)`` as one grouped call: the inputs side by side along the channels, each convolution
+    with both networks' weights and ``groups=2``, so each half of the channels sees only its own network.
+
+    Instance norm and LeakyReLU act on each channel of each image alone, so
+    this is the same computation as two calls (up to the order of
+    floating-point sums), in half the kernel launches. Check the pair with
+    :func:`pairing_problem` first.
+    """
+    h = torch.cat([x_a, x_b], dim=1)
+    for layer_a, layer_b in zip(a.net, b.net):
+        if isinstance(layer_a, nn.Conv2d) and isinstance(layer_b, nn.Conv2d):
+            bias = None if layer_a.bias is None or layer_b.bias is None else torch.cat([layer_a.bias, layer_b.bias])
+            weight = torch.cat([layer_a.weight, layer_b.weight])
+            h = F.conv2d(h, weight, bias, layer_a.stride, layer_a.padding, layer_a.dilation, groups=2)
+        elif isinstance(layer_a, nn.InstanceNorm2d):
+            h = F.instance_norm(h, eps=layer_a.eps)
+        else:
+            h = layer_a(h)
+    score_a, score_b = h.chunk(2, dim=1)
+    return score_a, score_b
 
 
 def parameter_count(factory, *args, **kwargs) -> int:

@@ -27,7 +27,14 @@ One training step (the CycleGAN reference order):
 
 Independent generator passes run as one batch (G_A on [x_A, x_B]; G_B on
 [x_B, y_B, x_A]): instance norm normalises each image on its own, so this
-is the same computation as separate calls, with fewer, larger kernels.
+is the same computation as separate calls, with fewer, larger kernels
+(``batched_passes``; false runs one call per pass). The step's random
+draws are made in one place, in one order, so both ways draw the same
+numbers. ``paired_discriminators`` also evaluates D_A and D_B as one
+grouped call (their PatchGAN layers side by side, each group of channels
+seeing only its own network's weights): the same computation again; off
+by default, since grouped convolutions run slower than two calls on the
+CPU.
 
 Choices where the paper is open:
 
@@ -70,7 +77,8 @@ from typing import Any, NamedTuple
 import torch
 
 from pathogan_bench.plugin import ModelContext, ModelOptionsError, ReferenceSchedule, SegmentationModel
-from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator
+from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator_loss
+from pathogan_bench_plugins.shared.networks import paired_patchgan, pairing_problem
 from pathogan_bench_plugins.shared.training import autocast, to_layout
 
 from .step import TranslationStep
@@ -108,6 +116,10 @@ class PathoGANConfig:
     label_noise: float = 1.0
     #: hold G_B's label map l_B constant in delta_B = Delta_B(l_B * x_B) of the B -> A -> B cycle (training)
     detach_label_in_delta: bool = False
+    #: run the independent generator passes of a training step as batched calls (false: one call per pass)
+    batched_passes: bool = True
+    #: evaluate D_A and D_B as one grouped call (PatchGAN discriminators only)
+    paired_discriminators: bool = False
 
     def check(self) -> None:
         """Raise ValueError naming the first option out of range."""
@@ -125,8 +137,9 @@ class PathoGANConfig:
             raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
         if not math.isfinite(self.label_noise) or self.label_noise < 0:
             raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
-        if not isinstance(self.detach_label_in_delta, bool):
-            raise ValueError(f"detach_label_in_delta = {self.detach_label_in_delta!r}: expected true or false")
+        for name in ("detach_label_in_delta", "batched_passes", "paired_discriminators"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} = {getattr(self, name)!r}: expected true or false")
         self.betas = (float(self.betas[0]), float(self.betas[1]))  # a TOML config gives a list
 
 
@@ -144,16 +157,53 @@ class Translation(NamedTuple):
 
 
 def residual_translation(r: torch.Tensor, x: torch.Tensor, noise: torch.Tensor | None = None) -> Translation:
-    """eq. 6: label map, inpaintings and translation from the n + 1 maps r and the input x."""
-    logit = r[:, :1] if noise is None else r[:, :1] + noise
+    """eq. 6: label map, inpaintings and translation from the n + 1 maps r and the input x (``noise``: eps)."""
+    logit = r[:, :1] if noise is None else r[:, :1] + noise.to(r.dtype)
     label = torch.sigmoid(logit)
     inpainting = torch.tanh(r[:, 1:])
     return Translation(label, logit, inpainting, label * inpainting + (1 - label) * x)
 
 
-def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """A draw from N(mean, exp(logvar)) that gradients pass through."""
-    return mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """A draw from N(mean, exp(logvar)) that gradients pass through; ``noise`` is its standard normal draw."""
+    noise = torch.randn_like(mean) if noise is None else noise.to(mean.dtype)
+    return mean + noise * torch.exp(0.5 * logvar)
+
+
+def _parts(noise: torch.Tensor | None, sizes: list[int]) -> list[torch.Tensor | None]:
+    return [None] * len(sizes) if noise is None else list(noise.split(sizes))
+
+
+class StepNoise(NamedTuple):
+    """The random draws of one training step, for b healthy and b' pathological images of H x W pixels.
+
+    Drawn in one place and in this order, so that the passes use the same
+    numbers whether they run batched or one by one. The label eps are None
+    when ``label_noise`` is 0.
+    """
+
+    delta_prior: torch.Tensor  # (b, z): delta_B of G_A(x_A) in the A -> B -> A cycle
+    gamma: torch.Tensor  # (b + b', z): the reparameterisation of Gamma_A(x_A), Gamma_A(x_B)
+    label_a: torch.Tensor | None  # (b + b', 1, H, W): eps of G_A(x_A, delta_prior), G_A(x_B, 0)
+    label_b: torch.Tensor | None  # (b' + 2b, 1, H, W): eps of G_B(x_B), G_B(y_B), G_B(x_A)
+    delta: torch.Tensor  # (b', z): the reparameterisation of Delta_B(l_B * x_B)
+    gamma_cycle: torch.Tensor  # (b', z): of Gamma_A(y_A)
+    label_cycle: torch.Tensor | None  # (b', 1, H, W): eps of G_A(y_A, delta_B)
+
+    @classmethod
+    def draw(cls, x_a: torch.Tensor, x_b: torch.Tensor, z: int, label_noise: float) -> StepNoise:
+        b, b2, (h, w), device = x_a.shape[0], x_b.shape[0], x_a.shape[-2:], x_a.device
+
+        def eps(n: int) -> torch.Tensor | None:
+            return torch.randn(n, 1, h, w, device=device) * label_noise if label_noise else None
+
+        delta_prior = torch.randn(b, z, device=device)
+        gamma = torch.randn(b + b2, z, device=device)
+        label_a = eps(b + b2)
+        label_b = eps(b2 + 2 * b)
+        delta = torch.randn(b2, z, device=device)
+        gamma_cycle = torch.randn(b2, z, device=device)
+        return cls(delta_prior, gamma, label_a, label_b, delta, gamma_cycle, eps(b2))
 
 
 def _check_vae_interface(name: str, network: Any) -> None:
@@ -192,6 +242,9 @@ class PathoGAN(SegmentationModel):
         )
         self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
         self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        problem = pairing_problem(self.disc_a, self.disc_b) if cfg.paired_discriminators else None
+        if problem:
+            raise ModelOptionsError(f"paired_discriminators = true {problem} (discriminator '{cfg.discriminator}')")
         if cfg.init != "network":
             for net in (self.gen_a, self.gen_b, self.disc_a, self.disc_b):
                 init_weights(net, cfg.init, cfg.init_gain)
@@ -207,46 +260,51 @@ class PathoGAN(SegmentationModel):
             "discriminators", [*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
         )
 
+    def networks_to_compile(self) -> dict[str, torch.nn.Module]:
+        """G_A's parts (training calls its encoders and decoder, not its forward), G_B and both discriminators."""
+        parts = {
+            f"gen_a.{name}": part
+            for name, part in self.gen_a.named_children()
+            if any(p.requires_grad for p in part.parameters())
+        }
+        return {**(parts or {"gen_a": self.gen_a}), "gen_b": self.gen_b, "disc_a": self.disc_a, "disc_b": self.disc_b}
+
     # -- the two generators --------------------------------------------------------------------------------------------
-    def _label_noise(self, r: torch.Tensor, stochastic: bool) -> torch.Tensor | None:
-        if not stochastic or self.config.label_noise == 0:
-            return None
-        return torch.randn_like(r[:, :1]) * self.config.label_noise
-
     def generate_a(
-        self, x: torch.Tensor, delta: torch.Tensor, stochastic: bool
+        self, x: torch.Tensor, delta: torch.Tensor, noise: tuple[torch.Tensor, torch.Tensor | None] | None = None
     ) -> tuple[Translation, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """G_A(x, delta_B), healthy -> pathological. Returns (translation, mean, logvar, gamma) of Gamma_A(x)."""
+        """G_A(x, delta_B), healthy -> pathological. ``noise``: a training pass's draws (gamma's standard normal
+        draw, the label eps); None: the deterministic pass (gamma = its mean, eps = 0). Returns (translation, mean,
+        logvar, gamma) of Gamma_A(x)."""
         mean, logvar = self.gen_a.encode_anatomy(x)
-        gamma = reparameterise(mean, logvar) if stochastic else mean
+        gamma = mean if noise is None else reparameterise(mean, logvar, noise[0])
         r = self.gen_a.decode(gamma, delta.to(gamma.dtype))
-        return residual_translation(r, x, self._label_noise(r, stochastic)), mean, logvar, gamma
+        return residual_translation(r, x, None if noise is None else noise[1]), mean, logvar, gamma
 
-    def generate_b(self, x: torch.Tensor, stochastic: bool) -> Translation:
-        """G_B(x), pathological -> healthy."""
-        r = self.gen_b(x)
-        return residual_translation(r, x, self._label_noise(r, stochastic))
+    def generate_b(self, x: torch.Tensor, label_eps: torch.Tensor | None = None) -> Translation:
+        """G_B(x), pathological -> healthy, with a training pass's label eps (None: eps = 0)."""
+        return residual_translation(self.gen_b(x), x, label_eps)
+
+    def discriminate(self, for_a: torch.Tensor, for_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D_A(for_a) and D_B(for_b): one grouped call with ``paired_discriminators`` (inputs of one shape)."""
+        if self.config.paired_discriminators and for_a.shape == for_b.shape:
+            return paired_patchgan(self.disc_a, self.disc_b, for_a, for_b)
+        return self.disc_a(for_a), self.disc_b(for_b)
 
     def forward_step(self, x_a: torch.Tensor, x_b: torch.Tensor) -> TranslationStep:
         """The training forward pass (eps and encodings drawn) of one batch."""
-        b, z = x_a.shape[0], self.config.z
-        delta_prior = torch.randn(b, z, device=x_a.device)
-        # G_A on the real healthy x_a (delta_B from the prior) and, for the identity loss, on x_b with delta_B = 0
-        both_a, mu_gamma, logvar_gamma, gamma = self.generate_a(
-            torch.cat([x_a, x_b]), torch.cat([delta_prior, torch.zeros_like(delta_prior)]), stochastic=True
-        )
-        forward_a, identity_a = both_a.split([b, x_b.shape[0]])
-        # G_B on x_b (translation), on y_b (cycle A -> B -> A) and, for the identity loss, on x_a
-        forward_b, cycle_b, identity_b = self.generate_b(
-            torch.cat([x_b, forward_a.translated, x_a]), stochastic=True
-        ).split([x_b.shape[0], b, b])
+        noise = StepNoise.draw(x_a, x_b, self.config.z, self.config.label_noise)
+        passes = self._batched_passes if self.config.batched_passes else self._separate_passes
+        forward_a, identity_a, encoded, forward_b, cycle_b, identity_b = passes(x_a, x_b, noise)
+        mu_gamma, logvar_gamma, gamma = encoded
         # Delta_B encodes the pathology that G_B removed; G_A puts it back into y_a (cycle B -> A -> B)
         label_b = forward_b.label.detach() if self.config.detach_label_in_delta else forward_b.label
         mu_delta, logvar_delta = self.gen_a.encode_pathology(label_b * x_b)
-        delta_b = reparameterise(mu_delta, logvar_delta)
-        cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, stochastic=True)
-        d_fake_a = self.disc_a(forward_b.translated) if self.adversarial else None
-        d_fake_b = self.disc_b(forward_a.translated) if self.adversarial else None
+        delta_b = reparameterise(mu_delta, logvar_delta, noise.delta)
+        cycle_a, _, _, _ = self.generate_a(forward_b.translated, delta_b, (noise.gamma_cycle, noise.label_cycle))
+        d_fake_a, d_fake_b = (
+            self.discriminate(forward_b.translated, forward_a.translated) if self.adversarial else (None, None)
+        )
         return TranslationStep(
             x_a=x_a,
             x_b=x_b,
@@ -268,16 +326,47 @@ class PathoGAN(SegmentationModel):
             rec_b=cycle_a.translated,
             idt_l_a=identity_a.label,
             idt_l_b=identity_b.label,
-            mu_gamma=mu_gamma[:b],
-            logvar_gamma=logvar_gamma[:b],
-            gamma_a=gamma[:b],
+            mu_gamma=mu_gamma,
+            logvar_gamma=logvar_gamma,
+            gamma_a=gamma,
             mu_delta=mu_delta,
             logvar_delta=logvar_delta,
             delta_b=delta_b,
-            delta_prior=delta_prior,
+            delta_prior=noise.delta_prior,
             d_fake_a=d_fake_a,
             d_fake_b=d_fake_b,
         )
+
+    def _batched_passes(self, x_a: torch.Tensor, x_b: torch.Tensor, noise: StepNoise) -> tuple[Any, ...]:
+        """The passes that need no Delta_B, as two calls: G_A on [x_a, x_b], G_B on [x_b, y_b, x_a]."""
+        b, b2 = x_a.shape[0], x_b.shape[0]
+        # G_A on the real healthy x_a (delta_B from the prior) and, for the identity loss, on x_b with delta_B = 0
+        both_a, mean, logvar, gamma = self.generate_a(
+            torch.cat([x_a, x_b]),
+            torch.cat([noise.delta_prior, noise.delta_prior.new_zeros(b2, self.config.z)]),
+            (noise.gamma, noise.label_a),
+        )
+        forward_a, identity_a = both_a.split([b, b2])
+        # G_B on x_b (translation), on y_b (cycle A -> B -> A) and, for the identity loss, on x_a
+        forward_b, cycle_b, identity_b = self.generate_b(
+            torch.cat([x_b, forward_a.translated, x_a]), noise.label_b
+        ).split([b2, b, b])
+        return forward_a, identity_a, (mean[:b], logvar[:b], gamma[:b]), forward_b, cycle_b, identity_b
+
+    def _separate_passes(self, x_a: torch.Tensor, x_b: torch.Tensor, noise: StepNoise) -> tuple[Any, ...]:
+        """The same passes as :meth:`_batched_passes`, one call each, with the same draws."""
+        b, b2 = x_a.shape[0], x_b.shape[0]
+        gamma_a, gamma_b = noise.gamma.split([b, b2])
+        eps_forward_a, eps_identity_a = _parts(noise.label_a, [b, b2])
+        eps_forward_b, eps_cycle_b, eps_identity_b = _parts(noise.label_b, [b2, b, b])
+        forward_a, mean, logvar, gamma = self.generate_a(x_a, noise.delta_prior, (gamma_a, eps_forward_a))
+        identity_a, _, _, _ = self.generate_a(
+            x_b, noise.delta_prior.new_zeros(b2, self.config.z), (gamma_b, eps_identity_a)
+        )
+        forward_b = self.generate_b(x_b, eps_forward_b)
+        cycle_b = self.generate_b(forward_a.translated, eps_cycle_b)
+        identity_b = self.generate_b(x_a, eps_identity_b)
+        return forward_a, identity_a, (mean, logvar, gamma), forward_b, cycle_b, identity_b
 
     # -- training ------------------------------------------------------------------------------------------------------
     def generator_loss(self, step: TranslationStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -299,8 +388,11 @@ class PathoGAN(SegmentationModel):
         accept = torch.ones((), dtype=torch.bool, device=step.y_a.device) if accept is None else accept
         fake_a = self.pool_a(step.y_a, accept=accept & torch.isfinite(step.y_a).all())
         fake_b = self.pool_b(step.y_b, accept=accept & torch.isfinite(step.y_b).all())
+        # real and fake images of each domain scored in one pass
+        scores_a, scores_b = self.discriminate(torch.cat([step.x_a, fake_a]), torch.cat([step.x_b, fake_b]))
         return 0.5 * (
-            lsgan_discriminator(self.disc_a, step.x_a, fake_a) + lsgan_discriminator(self.disc_b, step.x_b, fake_b)
+            lsgan_discriminator_loss(scores_a, step.x_a.shape[0])
+            + lsgan_discriminator_loss(scores_b, step.x_b.shape[0])
         )
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
@@ -337,7 +429,7 @@ class PathoGAN(SegmentationModel):
     def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pathological -> healthy: ``label`` l_B, ``inpainting`` p_B and ``translated`` y_A."""
         with autocast(self.ctx):
-            out = self.generate_b(to_layout(images, self.ctx), stochastic=False)
+            out = self.generate_b(to_layout(images, self.ctx))
         return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
 
     @torch.no_grad()
@@ -351,7 +443,7 @@ class PathoGAN(SegmentationModel):
         """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
         with autocast(self.ctx):
             x = to_layout(pathological, self.ctx)
-            label = self.generate_b(x, stochastic=False).label
+            label = self.generate_b(x).label
             mean, _ = self.gen_a.encode_pathology(label * x)
         return mean.float()
 
@@ -370,7 +462,7 @@ class PathoGAN(SegmentationModel):
             device = generator.device if generator is not None else healthy.device
             delta = torch.randn(healthy.shape[0], self.config.z, generator=generator, device=device)
         with autocast(self.ctx):
-            out, _, _, _ = self.generate_a(to_layout(healthy, self.ctx), delta.to(healthy.device), stochastic=False)
+            out, _, _, _ = self.generate_a(to_layout(healthy, self.ctx), delta.to(healthy.device))
         return {"translated": out.translated.float(), "label": out.label.float(), "inpainting": out.inpainting.float()}
 
     @torch.no_grad()
