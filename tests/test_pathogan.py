@@ -161,7 +161,17 @@ def test_pathology_encoder_is_trained_through_the_cycle():
 
 def test_train_step_logs_detached_scalars_per_term(model):
     logs = model.train_step(make_batch(), 0)
-    assert set(logs) == {"G/gan", "G/cycle", "G/vae", "G/identity", "G/relevancy", "G/kl", "G/total", "D/gan"}
+    assert set(logs) == {
+        "G/gan",
+        "G/cycle",
+        "G/vae",
+        "G/identity",
+        "G/relevancy",
+        "G/kl",
+        "G/total",
+        "D/gan",
+        "label/B",
+    }
     for name, value in logs.items():
         assert value.ndim == 0 and not value.requires_grad and torch.isfinite(value), name
     weights = {t.name: t.weight for t in model.terms}
@@ -244,7 +254,7 @@ def test_custom_loss_term_reads_the_step():
     )
     m = PathoGAN(ctx, **OPTIONS)
     logs = m.train_step(make_batch(), 0)
-    assert set(logs) == {"G/lesion-size", "G/total"}
+    assert set(logs) == {"G/lesion-size", "G/total", "label/B"}
     assert logs["G/total"].item() == pytest.approx(2 * logs["G/lesion-size"].item())
 
 
@@ -409,3 +419,75 @@ def test_paired_discriminators_need_two_patchgans():
     PathoGAN(ctx, **OPTIONS, discriminator="plain")  # unpaired: any discriminator
     with pytest.raises(ModelOptionsError, match="paired_discriminators = true needs two PatchGAN"):
         PathoGAN(ctx, **OPTIONS, discriminator="plain", paired_discriminators=True)
+
+
+# -- the scale rules, the averaged generators, the collapse watch and the threshold rule ----------------------------
+
+
+def test_the_paper_network_keeps_its_size_under_the_scale_rules():
+    """At the paper's size (width 1, 240 px, four channels) the rules give back the paper's networks exactly."""
+    registry = get_registry()
+    ctx = ModelContext(4, 240, total_steps=10, loss_terms=resolve_loss_set(registry, "full"), registry=registry)
+    paper = PathoGAN(ctx)
+    nets = (paper.gen_a, paper.gen_b, paper.disc_a, paper.disc_b)
+    assert sum(p.numel() for n in nets for p in n.parameters()) == 79_666_541
+
+
+def test_small_images_get_a_local_discriminator_and_the_papers_bottleneck_values():
+    from pathogan_bench_plugins.shared.networks import patchgan_field
+
+    local, reference = make_model(), make_model(discriminator_field="reference", bottleneck="paper-layers")
+    convs = [m for m in local.disc_a.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2 and patchgan_field(0) / SIZE == pytest.approx(10 / 32)  # 32 px: no strided layer kept
+    assert len([m for m in reference.disc_a.modules() if isinstance(m, torch.nn.Conv2d)]) == 5
+    encoder = local.gen_a.anatomy_encoder.features[-1][-1]
+    assert encoder.out_channels * (SIZE // 16) ** 2 >= 15**3  # the paper's C1-15 at 15 x 15
+    assert local.gen_a.decoder.channels * (SIZE // 16) ** 2 >= 15**2
+    assert make_model(discriminator_options={"layers": 2}).disc_a.net[2].stride == (2, 2)  # an explicit depth wins
+
+
+def test_resize_upsampling_builds_and_trains():
+    model = make_model(upsampling="resize")
+    assert any(isinstance(m, torch.nn.Upsample) for m in model.gen_b.modules())
+    logs = model.train_step(make_batch(), 0)
+    assert torch.isfinite(logs["G/total"])
+
+
+def test_averaged_generators_follow_training_and_serve_inference():
+    torch.manual_seed(0)
+    model = make_model(ema=0.9)
+    assert model.ema_b is not None and not any(p.requires_grad for p in model.ema_b.parameters())
+    before = snapshot(model.ema_b)
+    for step in range(3):
+        model.train_step(make_batch(), step)
+    after = snapshot(model.ema_b)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    live = dict(model.gen_b.named_parameters())
+    assert any(not torch.equal(after[k], live[k].detach()) for k in live)  # an average, not a copy
+    images = make_batch()["x_b"]
+    with torch.no_grad():
+        expected = torch.sigmoid(model.ema_b(images)[:, 0])
+    assert torch.allclose(model.segment(images), expected)
+    assert model.extra_state()["ema_updates"] == 3
+
+
+def test_a_collapse_to_the_identity_is_seen_said_once_and_kept(caplog):
+    from pathogan_bench_plugins.models.pathogan.model import COLLAPSE_WINDOW
+
+    model = make_model(collapse_area=0.5, total_steps=10 * COLLAPSE_WINDOW)  # every map counts as empty
+    with caplog.at_level("WARNING", logger="pathogan_bench"):
+        for step in range(1, 2 * COLLAPSE_WINDOW + 1):
+            model._watch_collapse(torch.tensor(0.01), step)
+    assert model.collapsed_at == COLLAPSE_WINDOW
+    assert sum("collapsed to the identity" in r.message for r in caplog.records) == 1
+    assert "step 100" in model.notes()[0]
+    restored = make_model()
+    restored.load_extra_state(model.extra_state())
+    assert restored.collapsed_at == COLLAPSE_WINDOW and make_model().notes() == []
+
+
+def test_the_threshold_rule_names_the_policy_the_run_fits():
+    assert make_model().threshold_rule == "slice-labels"
+    assert make_model(threshold_rule="fixed").threshold_rule == ""
+    with pytest.raises(Exception, match="threshold_rule"):
+        make_model(threshold_rule="median")

@@ -22,6 +22,7 @@ from rich.console import Console
 from ..config import RunConfig, to_toml
 from ..engine import plan_run
 from ..engine.prepare import data_seed, scan_data, split_seed
+from ..engine.refine import REFINABLE, refine_config
 from ..errors import UserError
 from ..record.facts import recorded_status
 from ..registry import Registry
@@ -151,8 +152,13 @@ def plan_study(
                 out=str(out_dir / "runs"),
                 name=tag,
                 data=dataclasses.replace(data, label_fraction=fraction, folds=folds, fold=fold),
+                train=dataclasses.replace(base.train, refine=False),  # the refining run is planned on its own
             )
             planned.append((config, ComparedRun(name, seed, fraction, out_dir / "runs" / tag, supervision, fold)))
+            if base.train.refine and supervision in REFINABLE:
+                refined = refine_config(config, out_dir / "runs" / tag)
+                label = f"{refined.model} (refined {name})"
+                planned.append((refined, ComparedRun(label, seed, 1.0, out_dir / "runs" / refined.name, "weak", fold)))
     return planned
 
 

@@ -105,6 +105,8 @@ def compared_run(run_dir: Path) -> ComparedRun:
     config = run_dir / "config.toml"
     fold = int(load_toml(config).get("data", {}).get("fold", 0)) if config.is_file() else 0
     model = facts.model + (f" ({facts.loss_set})" if facts.loss_set not in ("", "-", "full") else "")
+    if facts.pseudo_labels:  # trained on another model's masks: a row of its own
+        model += f" (refined {facts.pseudo_labels.get('model', '?')})"
     if facts.selection:  # trained to the best validation: another row than the same model's fixed budget
         model += f" (best {facts.selection['criterion']})"
     return ComparedRun(model, facts.seed, facts.label_fraction, run_dir, facts.supervision, fold)

@@ -132,6 +132,15 @@ class DataConfig:
         help="A folder of healthy scans (IXI, CamCAN, ...; every slice healthy, no labels needed) that the healthy "
         "training slices come from; the test split stays --data's.",
     )
+    #: a weakly supervised (or healthy-trained) run whose masks of the training slices are this run's pixel labels
+    #: (see pathogan_bench.engine.refine); the validation and test labels are only scored
+    pseudo_labels: str = option(
+        "",
+        flag="--pseudo-labels",
+        kind="path",
+        help="A weakly supervised run directory whose masks of the training slices replace their pixel labels "
+        "(train a unet on them; validation and test labels are only scored).",
+    )
     #: patient-level cross-validation: ``folds`` test folds (0 = none); this run is fold ``fold`` (1-based)
     folds: int = 0
     fold: int = 0
@@ -220,6 +229,15 @@ class TrainConfig:
     #: torch.compile backend, one of COMPILE_BACKENDS
     compile_backend: str = "inductor"
     deterministic: bool = option(False, flag="--deterministic", kind="flag", help="Deterministic algorithms (slower).")
+    #: after a weakly supervised or healthy-trained run, train a unet on its masks of the training slices and
+    #: segment with it as a run of its own (RUN-refined; pathogan_bench.engine.refine)
+    refine: bool = option(
+        False,
+        flag="--refine",
+        kind="flag",
+        help="Then train a unet on the model's masks of its own training slices (RUN-refined), scored as a run of "
+        "its own (weakly supervised and healthy-trained models).",
+    )
     #: CPU threads for torch; 0 = the physical cores available to this process (see pathogan_bench.utils.device)
     threads: int = option(
         0,

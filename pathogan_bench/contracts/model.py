@@ -299,6 +299,11 @@ class SegmentationModel(nn.Module):
         if known is not None:
             _refuse_unknown(name, options, known)
 
+    def notes(self) -> list[str]:
+        """Optional: what the run's report and console should say of this training (e.g. a collapse the model
+        detected), one sentence each."""
+        return []
+
     def extra_state(self) -> dict[str, Any]:
         """Plain data (numbers, strings) to keep in checkpoints, e.g. a fitted threshold."""
         return {"threshold": float(self.threshold)}

@@ -22,6 +22,7 @@ from .loggers import check_loggers
 from .loss_sets import loss_set_pairs
 from .model_options import model_class, model_options
 from .prepare import check_data_folder
+from .refine import check_refinement
 from .selection import check_criterion
 
 
@@ -68,6 +69,9 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     model.check_options(options)
     if config.train.select_by:
         check_criterion(config.train.select_by, model.supervision)
+    check_refinement(config, model.supervision)
+    if config.data.pseudo_labels and not (Path(config.data.pseudo_labels) / "config.toml").is_file():
+        raise UserError(f"{config.data.pseudo_labels}: data.pseudo_labels names no run directory (no config.toml)")
     pairs = loss_set_pairs(registry, config.loss_set, config.loss, config.without, config.loss_sets)
     evaluation = config.eval
     try:

@@ -39,6 +39,7 @@ from .infer import calibrate, predict_splits, slice_classification
 from .loggers import RunLoggers, report_files, summary_scores
 from .plan import RunPlan, plan_run
 from .prepare import PreparedData, prepare_data
+from .refine import REFINABLE, apply_pseudo_labels, refine_config
 from .run_figures import write_examples
 from .rundir import RunRecord, attach_log, detach_log, new_run_dir, resume_command
 from .selection import make_selection
@@ -56,6 +57,8 @@ class RunResult:
     summary: Summary | None = None
     #: "done" or "stopped" (at ``train.stop_at``)
     status: str = "done"
+    #: the refining run (``train.refine``), when one was trained
+    refined: Path | None = None
 
 
 def run(
@@ -92,7 +95,22 @@ def run(
     )
     announce = partial(console.print, soft_wrap=True, markup=False, highlight=False)
     with run_lock(run_dir, announce) if rank0 else contextlib.nullcontext():
-        return _run_locked(plan, run_dir, resume_dir, console, tags)
+        result = _run_locked(plan, run_dir, resume_dir, console, tags)
+    if config.train.refine and result.status == "done" and rank0:
+        result.refined = _refine(plan, run_dir, console, tags)
+    return result
+
+
+def _refine(plan: RunPlan, run_dir: Path, console: Console, tags: dict[str, str] | None) -> Path | None:
+    """``--refine``: a unet trained on the run's masks of its training slices, as RUN-refined beside it."""
+    if plan.supervision not in REFINABLE:
+        console.print(
+            f"--refine: {plan.config.model} is {plan.supervision}ly supervised; nothing to refine", soft_wrap=True
+        )
+        return None
+    config = refine_config(plan.config, run_dir)
+    console.rule(f"{config.name} (a unet on the masks of {run_dir.name})")
+    return run(config, console=console, tags=tags).run_dir
 
 
 def _run_locked(
@@ -194,6 +212,7 @@ def _run(
 ) -> RunResult:
     config = plan.config
     data = prepare_data(config, plan.registry)
+    pseudo = apply_pseudo_labels(data, config, plan.registry) if config.data.pseudo_labels else None
     if record.enabled:
         write_json(run_dir / "splits.json", data.splits)
         if not resuming or read_record(run_dir) is None:
@@ -213,6 +232,8 @@ def _run(
         plan, int(table.images.shape[1]), int(table.images.shape[-1]), tuple(table.modalities), steps
     )
     facts = run_facts(plan, model, data, steps, batches.level_matching)
+    if pseudo is not None:  # trained on a weak model's masks: as weakly supervised as its source
+        facts.pseudo_labels, facts.supervision = pseudo, f"weak (pseudo-labels of {pseudo['model']})"
     facts.reference_steps, facts.budget_note = budget(plan.model, steps, batches.epoch_steps)
     warn_level_shortcut(facts)
     if facts.budget_note and model.trainable:
@@ -341,6 +362,9 @@ def _finish(
     facts.slice_classification = slice_classification(
         model, data, config.eval.splits, plan.device, config.eval.batch_size
     )
+    facts.model_notes = model.notes() or None
+    for note in facts.model_notes or ():
+        console.print(f"[yellow]note: {note}", soft_wrap=True)
     facts.status = "done"
     facts.threshold = float(model.threshold)
     facts.policies = list(config.eval.policies)

@@ -55,6 +55,10 @@ class RunFacts:
     threshold: float | None = _kept(None)
     #: how that threshold was fitted after training, when the model's rule fits it ("" when the model keeps its own)
     threshold_rule: str | None = _kept(None)
+    #: a refining run: the source run whose masks of the training slices were its pixel labels, and their counts
+    pseudo_labels: dict[str, Any] | None = _kept(None)
+    #: what the model said of its training (SegmentationModel.notes), e.g. a collapse it detected
+    model_notes: list[str] | None = _kept(None)
     #: training, split and data seeds (the data seed only for generated data)
     seeds: dict[str, int | None] = _kept(factory=dict)
     split_protocol: str = _kept("")
@@ -158,6 +162,8 @@ OMITTED_WHEN_UNSET = (
     "stopped_early_at",
     "slice_classification",
     "threshold_rule",
+    "model_notes",
+    "pseudo_labels",
     "compiled",
 )
 

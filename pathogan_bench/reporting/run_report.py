@@ -71,6 +71,14 @@ def _training_lines(run: RunFacts) -> list[str]:
         lines.append(f"- budget: {run.budget_note}")
     if run.threshold_rule:
         lines.append(f"- the model's threshold: {run.threshold_rule}")
+    lines += [f"- note: {note}" for note in run.model_notes or ()]
+    if run.pseudo_labels:
+        found = run.pseudo_labels
+        lines.append(
+            f"- pixel labels: the masks of {found['model']} ({found['run']}, threshold {found['threshold']:.3f}) on "
+            f"its {found['slices']} training slices ({found['slices_with_lesion']} with a lesion; healthy slices empty "
+            "by their slice label); no patient's pixel label was read"
+        )
     skipped = {k: v for k, v in run.skipped_updates.items() if v}
     if skipped:
         lines.append(

@@ -67,8 +67,20 @@ def down(cin: int, cout: int, act: type[nn.Module] = nn.ELU) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.InstanceNorm2d(cout), act())
 
 
-def up(cin: int, cout: int, act: type[nn.Module] = nn.ELU) -> nn.Sequential:
-    """``uf``: stride-2 3 x 3 transposed convolution doubling the size, instance norm, activation."""
+#: how ``uf`` doubles the size: the paper's transposed convolution, or nearest-neighbour resizing then a 3 x 3
+#: convolution (Odena et al. 2016), which cannot draw checkerboard patterns
+UPSAMPLING = ("transposed", "resize")
+
+
+def up(cin: int, cout: int, act: type[nn.Module] = nn.ELU, upsampling: str = "transposed") -> nn.Sequential:
+    """``uf``: stride-2 3 x 3 transposed convolution doubling the size (or ``upsampling="resize"``: nearest x 2 and
+    a reflection-padded 3 x 3 convolution), instance norm, activation."""
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling = {upsampling!r}: expected one of {', '.join(UPSAMPLING)}")
+    if upsampling == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), *conv(cin, cout, 3), nn.InstanceNorm2d(cout), act()
+        )
     return nn.Sequential(
         nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1), nn.InstanceNorm2d(cout), act()
     )

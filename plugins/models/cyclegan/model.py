@@ -38,6 +38,7 @@ import torch
 from pathogan_bench.plugin import ModelContext, ReferenceSchedule, hookimpl
 from pathogan_bench_plugins.shared.difference import DifferenceModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator, lsgan_generator
+from pathogan_bench_plugins.shared.networks import patchgan_layers
 from pathogan_bench_plugins.shared.training import autocast, check_positive, evaluating, to_layout
 
 
@@ -47,6 +48,9 @@ class CycleGANConfig:
     width: float = 1.0
     generator: str = "resnet9"
     discriminator: str = "patchgan"
+    #: how much of the slice one discriminator output judges: "image-fraction" (the paper's 70 of 240 px at every
+    #: image size) or "reference" (70 px whatever the size)
+    discriminator_field: str = "image-fraction"
     lr: float = 2e-4
     beta1: float = 0.5
     #: lambda_A = lambda_B of the reference
@@ -67,6 +71,10 @@ class CycleGANConfig:
 
     def check(self) -> None:
         check_positive(self, "width", "lr", "init_std", "softness", "smoothing")
+        if self.discriminator_field not in ("image-fraction", "reference"):
+            raise ValueError(
+                f"discriminator_field = {self.discriminator_field!r}: expected image-fraction or reference"
+            )
         if self.pool_size < 0:
             raise ValueError(f"pool_size = {self.pool_size}: expected >= 0")
         if not 0 < self.percentile <= 100:
@@ -90,8 +98,11 @@ class CycleGAN(DifferenceModel):
         n = ctx.in_channels
         self.gen_ab = ctx.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
         self.gen_ba = ctx.create("generator", cfg.generator, n, n, ctx.image_size, width=cfg.width)
-        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width)
-        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width)
+        disc_options = {}
+        if cfg.discriminator in ("patchgan", "patchgan-multiscale") and cfg.discriminator_field == "image-fraction":
+            disc_options["layers"] = patchgan_layers(ctx.image_size)
+        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **disc_options)
+        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **disc_options)
         for network in (self.gen_ab, self.gen_ba, self.disc_a, self.disc_b):
             init_weights(network, "normal", cfg.init_std)
         image_shape = (n, ctx.image_size, ctx.image_size)

@@ -70,7 +70,9 @@ Choices where the paper is open:
 
 from __future__ import annotations
 
+import logging
 import math
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -78,10 +80,19 @@ import torch
 
 from pathogan_bench.plugin import ModelContext, ModelOptionsError, ReferenceSchedule, SegmentationModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator_loss
-from pathogan_bench_plugins.shared.networks import paired_patchgan, pairing_problem
+from pathogan_bench_plugins.shared.networks import UPSAMPLING, paired_patchgan, pairing_problem, patchgan_layers
 from pathogan_bench_plugins.shared.training import autocast, to_layout
 
+from .networks import BOTTLENECKS
 from .step import TranslationStep
+
+log = logging.getLogger("pathogan_bench")
+
+#: values of PathoGANConfig.discriminator_field and .threshold_rule
+FIELDS = ("image-fraction", "reference")
+THRESHOLD_RULES = ("slice-labels", "fixed")
+#: steps between checks of the label area (one host transfer each)
+COLLAPSE_WINDOW = 100
 
 #: what G_A's network must provide (see pathogan_bench_plugins.models.pathogan.networks.VAEGenerator)
 VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
@@ -120,6 +131,23 @@ class PathoGANConfig:
     batched_passes: bool = True
     #: evaluate D_A and D_B as one grouped call (PatchGAN discriminators only)
     paired_discriminators: bool = False
+    #: how much of the slice one discriminator output judges: "image-fraction" (the paper's 70 of 240 px at every
+    #: image size: PatchGAN layers from pathogan_bench_plugins.shared.networks.patchgan_layers) or "reference" (the
+    #: reference's 70 px whatever the size); a "layers" in discriminator_options wins
+    discriminator_field: str = "image-fraction"
+    #: the VAE's bottlenecks: "paper-values" (at least the paper's number of values at any size) or "paper-layers"
+    bottleneck: str = "paper-values"
+    #: how the generators double the size: "transposed" (the paper) or "resize" (nearest, then a convolution)
+    upsampling: str = "transposed"
+    #: how the threshold of the label map is chosen after training: "slice-labels" (the one whose masks best tell
+    #: the validation patients' pathological slices from their healthy ones: slice labels only) or "fixed" (0.5)
+    threshold_rule: str = "slice-labels"
+    #: decay of an exponential moving average of the generators' weights, which then segment, translate and sample
+    #: (0: off; 0.999 averages over about the last thousand steps)
+    ema: float = 0.0
+    #: a mean label map l_B on the pathological training images below this, after a tenth of the steps, is reported
+    #: as a collapse to the identity (nothing marked, nothing inpainted)
+    collapse_area: float = 1e-3
 
     def check(self) -> None:
         """Raise ValueError naming the first option out of range."""
@@ -137,6 +165,18 @@ class PathoGANConfig:
             raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
         if not math.isfinite(self.label_noise) or self.label_noise < 0:
             raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
+        for name, allowed in (
+            ("discriminator_field", FIELDS),
+            ("bottleneck", BOTTLENECKS),
+            ("upsampling", UPSAMPLING),
+            ("threshold_rule", THRESHOLD_RULES),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} = {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+        if not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
+            raise ValueError(f"ema = {self.ema!r}: expected a decay in [0, 1) (0: off)")
+        if not isinstance(self.collapse_area, (int, float)) or not 0 <= self.collapse_area < 1:
+            raise ValueError(f"collapse_area = {self.collapse_area!r}: expected a fraction in [0, 1)")
         for name in ("detach_label_in_delta", "batched_passes", "paired_discriminators"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} = {getattr(self, name)!r}: expected true or false")
@@ -206,6 +246,12 @@ class StepNoise(NamedTuple):
         return cls(delta_prior, gamma, label_a, label_b, delta, gamma_cycle, eps(b2))
 
 
+def _frozen_copy(network: torch.nn.Module) -> torch.nn.Module:
+    copy = deepcopy(network)
+    copy.requires_grad_(False)
+    return copy
+
+
 def _check_vae_interface(name: str, network: Any) -> None:
     missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
     if missing:
@@ -225,6 +271,7 @@ class PathoGAN(SegmentationModel):
     uses_loss_set = True
     config_class = PathoGANConfig
     config: PathoGANConfig
+    label_area_sum: torch.Tensor  # a buffer: the label areas of the steps since the last collapse check
 
     def __init__(self, ctx: ModelContext, **options: Any):
         super().__init__(ctx, **options)
@@ -233,15 +280,21 @@ class PathoGAN(SegmentationModel):
         factory = ctx.factory("generator", cfg.generator_a)
         if isinstance(factory, type):  # fail before building a network that cannot serve as Z_A
             _check_vae_interface(cfg.generator_a, factory)
+        shape = {"upsampling": cfg.upsampling}  # the built-in generators' options; another generator gets its own
+        own_a = {**shape, "bottleneck": cfg.bottleneck} if cfg.generator_a == "pathogan-vae" else {}
+        own_b = shape if cfg.generator_b == "pathogan-residual" else {}
         self.gen_a = ctx.create(
-            "generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z, **cfg.generator_a_options
+            "generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z, **own_a, **cfg.generator_a_options
         )
         _check_vae_interface(cfg.generator_a, self.gen_a)
         self.gen_b = ctx.create(
-            "generator", cfg.generator_b, n, n + 1, size, width=cfg.width, **cfg.generator_b_options
+            "generator", cfg.generator_b, n, n + 1, size, width=cfg.width, **own_b, **cfg.generator_b_options
         )
-        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
-        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **cfg.discriminator_options)
+        disc_options = dict(cfg.discriminator_options)
+        if cfg.discriminator in ("patchgan", "patchgan-multiscale") and cfg.discriminator_field == "image-fraction":
+            disc_options.setdefault("layers", patchgan_layers(size))
+        self.disc_a = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **disc_options)
+        self.disc_b = ctx.create("discriminator", cfg.discriminator, n, width=cfg.width, **disc_options)
         problem = pairing_problem(self.disc_a, self.disc_b) if cfg.paired_discriminators else None
         if problem:
             raise ModelOptionsError(f"paired_discriminators = true {problem} (discriminator '{cfg.discriminator}')")
@@ -259,6 +312,26 @@ class PathoGAN(SegmentationModel):
         self.add_optimizer(
             "discriminators", [*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
         )
+        # averaged copies of the generators (in the checkpoints; never trained directly)
+        self.ema_a = _frozen_copy(self.gen_a) if cfg.ema else None
+        self.ema_b = _frozen_copy(self.gen_b) if cfg.ema else None
+        self.ema_updates = 0
+        self.register_buffer("label_area_sum", torch.zeros(()))
+        #: the step from which the label maps stayed empty (None: no collapse seen)
+        self.collapsed_at: int | None = None
+
+    @property
+    def threshold_rule(self) -> str:  # type: ignore[override]
+        return "" if self.config.threshold_rule == "fixed" else self.config.threshold_rule
+
+    @property
+    def eval_a(self) -> Any:
+        """G_A as inference uses it: its average when ``ema`` is on (a network with the VAE interface)."""
+        return self.ema_a if self.ema_a is not None else self.gen_a
+
+    @property
+    def eval_b(self) -> torch.nn.Module:
+        return self.ema_b if self.ema_b is not None else self.gen_b
 
     def networks_to_compile(self) -> dict[str, torch.nn.Module]:
         """G_A's parts (training calls its encoders and decoder, not its forward), G_B and both discriminators."""
@@ -404,9 +477,12 @@ class PathoGAN(SegmentationModel):
         forward = forward.float()
         total, logs = self.generator_loss(forward)
         logs["G/total"] = total.detach()
+        logs["label/B"] = forward.l_b.detach().mean()
         finite = torch.isfinite(logs["G/total"])
         if total.requires_grad:
             finite = self.update("generators", total)
+            self._average_generators()
+        self._watch_collapse(torch.where(finite, logs["label/B"], torch.zeros_like(logs["label/B"])), step)
         if self.adversarial:
             self.disc_a.requires_grad_(True)
             self.disc_b.requires_grad_(True)
@@ -417,19 +493,72 @@ class PathoGAN(SegmentationModel):
             logs["D/gan"] = loss_d.detach()
         return logs
 
+    @torch.no_grad()
+    def _average_generators(self) -> None:
+        """ema_X <- d ema_X + (1 - d) gen_X, with d ramped up over the first steps (d_t = min(ema, (1 + t) / (10 + t)))
+        so that early averages do not keep the random initialisation."""
+        if self.ema_a is None or self.ema_b is None:
+            return
+        self.ema_updates += 1
+        t = self.ema_updates
+        decay = min(self.config.ema, (1 + t) / (10 + t))
+        for ema, net in ((self.ema_a, self.gen_a), (self.ema_b, self.gen_b)):
+            averaged: list[torch.Tensor] = list(ema.parameters())
+            live: list[torch.Tensor] = list(net.parameters())
+            torch._foreach_lerp_(averaged, live, 1.0 - decay)
+            for a, b in zip(ema.buffers(), net.buffers()):
+                a.copy_(b)
+
+    def _watch_collapse(self, label_area: torch.Tensor, step: int) -> None:
+        """Every COLLAPSE_WINDOW steps (one host transfer), after a tenth of the run: a mean label map below
+        ``collapse_area`` on the pathological images is a collapse to the identity, said once."""
+        self.label_area_sum += label_area.float()
+        if step % COLLAPSE_WINDOW or step < max(COLLAPSE_WINDOW, self.ctx.total_steps // 10):
+            return
+        mean = float(self.label_area_sum) / COLLAPSE_WINDOW
+        self.label_area_sum.zero_()
+        if mean < self.config.collapse_area and self.collapsed_at is None:
+            self.collapsed_at = step
+            log.warning(
+                "PathoGAN collapsed to the identity at step %d: the mean label map on pathological images is %.1e "
+                "(below collapse_area %.0e), nothing is marked or inpainted; segment with earlier weights "
+                "(--select-by val-slices) or a shorter schedule",
+                step,
+                mean,
+                self.config.collapse_area,
+            )
+
+    def notes(self) -> list[str]:
+        if self.collapsed_at is None:
+            return []
+        return [
+            f"training collapsed to the identity at step {self.collapsed_at}: the label maps on pathological images "
+            "went empty"
+        ]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "collapsed_at": self.collapsed_at, "ema_updates": self.ema_updates}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        found = state.get("collapsed_at")
+        self.collapsed_at = int(found) if found is not None else None
+        self.ema_updates = int(state.get("ema_updates", 0))
+
     # -- inference (eps = 0, encoder means) ----------------------------------------------------------------------------
     @torch.no_grad()
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """l_B = sigmoid(r0) of G_B: pathology probabilities (B,H,W)."""
         with autocast(self.ctx):
-            r = self.gen_b(to_layout(images, self.ctx))
+            r = self.eval_b(to_layout(images, self.ctx))
         return torch.sigmoid(r[:, 0].float())
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pathological -> healthy: ``label`` l_B, ``inpainting`` p_B and ``translated`` y_A."""
         with autocast(self.ctx):
-            out = self.generate_b(to_layout(images, self.ctx))
+            x = to_layout(images, self.ctx)
+            out = residual_translation(self.eval_b(x), x)
         return {"label": out.label.float(), "inpainting": out.inpainting.float(), "translated": out.translated.float()}
 
     @torch.no_grad()
@@ -443,8 +572,8 @@ class PathoGAN(SegmentationModel):
         """delta_B = mean of Delta_B(l_B * x_B): the pathology of each image as an encoding (B, z)."""
         with autocast(self.ctx):
             x = to_layout(pathological, self.ctx)
-            label = self.generate_b(x).label
-            mean, _ = self.gen_a.encode_pathology(label * x)
+            label = residual_translation(self.eval_b(x), x).label
+            mean, _ = self.eval_a.encode_pathology(label * x)
         return mean.float()
 
     @torch.no_grad()
@@ -462,7 +591,9 @@ class PathoGAN(SegmentationModel):
             device = generator.device if generator is not None else healthy.device
             delta = torch.randn(healthy.shape[0], self.config.z, generator=generator, device=device)
         with autocast(self.ctx):
-            out, _, _, _ = self.generate_a(to_layout(healthy, self.ctx), delta.to(healthy.device))
+            x = to_layout(healthy, self.ctx)
+            gamma, _ = self.eval_a.encode_anatomy(x)
+            out = residual_translation(self.eval_a.decode(gamma, delta.to(x.device, gamma.dtype)), x)
         return {"translated": out.translated.float(), "label": out.label.float(), "inpainting": out.inpainting.float()}
 
     @torch.no_grad()

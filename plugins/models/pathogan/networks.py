@@ -35,7 +35,15 @@ class ResidualGenerator(nn.Module):
     label map and r1..n into the inpaintings (eq. 6).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, image_size: int = 240, width: float = 1.0, blocks: int = 9):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        image_size: int = 240,
+        width: float = 1.0,
+        blocks: int = 9,
+        upsampling: str = "transposed",
+    ):
         super().__init__()
         if image_size % 4:
             raise ValueError(f"image size {image_size} must be a multiple of 4 (two d layers)")
@@ -45,8 +53,8 @@ class ResidualGenerator(nn.Module):
             down(f64, f128),
             down(f128, f256),
             *[ResidualBlock(f256) for _ in range(blocks)],
-            up(f256, f128),
-            up(f128, f64),
+            up(f256, f128, upsampling=upsampling),
+            up(f128, f64, upsampling=upsampling),
             conv(f64, out_channels, 7),
         )
         init_weights(self)
@@ -58,17 +66,39 @@ class ResidualGenerator(nn.Module):
 # -- Z_A: Gamma_A, Delta_B and E_A -------------------------------------------------------------------------------------
 
 
+#: the paper's bottlenecks at 240 px: C1-15 keeps 15 x 15 x 15 values, F2Q a 15 x 15 square
+PAPER_ENCODER_VALUES, PAPER_DECODER_VALUES = 15 * 15 * 15, 15 * 15
+#: how the bottleneck scales: "paper-values" keeps at least the paper's number of values at any image size and width
+#: (more channels where the map is smaller than 15 x 15); "paper-layers" the paper's channel counts times the width
+BOTTLENECKS = ("paper-values", "paper-layers")
+
+
+def bottleneck_channels(kind: str, i: int, paper_channels: int, paper_values: int, width: float) -> int:
+    """Channels of a bottleneck map of i x i (the paper's 15 x 15 at 240 px)."""
+    if kind not in BOTTLENECKS:
+        raise ValueError(f"bottleneck = {kind!r}: expected one of {', '.join(BOTTLENECKS)}")
+    layers = scaled(paper_channels, width)
+    return layers if kind == "paper-layers" else max(layers, -(-paper_values // (i * i)))
+
+
 class Encoder(nn.Module):
     """Gamma_A / Delta_B: ``c7-64, d128, d256, d512, d1024, C1-15, Q2F, l(z*i)t, l(2*z)``.
 
     Returns the mean and log-variance of the encoding, each (B, z).
     """
 
-    def __init__(self, in_channels: int, image_size: int = 240, width: float = 1.0, z: int = 256):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int = 240,
+        width: float = 1.0,
+        z: int = 256,
+        bottleneck: str = "paper-layers",
+    ):
         super().__init__()
         i = _bottleneck_size(image_size)
         f = [scaled(n, width) for n in (64, 128, 256, 512, 1024)]
-        squeezed = scaled(15, width)
+        squeezed = bottleneck_channels(bottleneck, i, 15, PAPER_ENCODER_VALUES, width)
         self.features = nn.Sequential(
             conv_norm_act(in_channels, f[0], 7),
             down(f[0], f[1]),
@@ -92,24 +122,35 @@ class Decoder(nn.Module):
     the raw maps r at the full image size.
     """
 
-    def __init__(self, out_channels: int, image_size: int = 240, width: float = 1.0, z: int = 256, blocks: int = 9):
+    def __init__(
+        self,
+        out_channels: int,
+        image_size: int = 240,
+        width: float = 1.0,
+        z: int = 256,
+        blocks: int = 9,
+        bottleneck: str = "paper-layers",
+        upsampling: str = "transposed",
+    ):
         super().__init__()
         self.i = i = _bottleneck_size(image_size)
+        # the paper's F2Q makes one 15 x 15 channel; "paper-values" keeps its 225 values on smaller maps
+        self.channels = c = bottleneck_channels(bottleneck, i, 1, PAPER_DECODER_VALUES, 1.0)
         f = {n: scaled(n, width) for n in (64, 128, 256, 512, 1024)}
-        self.head = nn.Sequential(nn.Linear(2 * z, i * i), nn.ELU(), nn.Linear(i * i, i * i))
+        self.head = nn.Sequential(nn.Linear(2 * z, c * i * i), nn.ELU(), nn.Linear(c * i * i, c * i * i))
         self.body = nn.Sequential(
-            conv_norm_act(1, f[1024], 3),
-            up(f[1024], f[512]),
-            up(f[512], f[256]),
+            conv_norm_act(c, f[1024], 3),
+            up(f[1024], f[512], upsampling=upsampling),
+            up(f[512], f[256], upsampling=upsampling),
             conv(f[256], f[256], 7, nn.ELU),
             *[ResidualBlock(f[256]) for _ in range(blocks)],
-            up(f[256], f[128]),
-            up(f[128], f[64]),
+            up(f[256], f[128], upsampling=upsampling),
+            up(f[128], f[64], upsampling=upsampling),
             conv(f[64], out_channels, 7),
         )
 
     def forward(self, gamma: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        square = self.head(torch.cat([gamma, delta], dim=1)).view(-1, 1, self.i, self.i)
+        square = self.head(torch.cat([gamma, delta], dim=1)).view(-1, self.channels, self.i, self.i)
         return self.body(square)
 
 
@@ -131,11 +172,13 @@ class VAEGenerator(nn.Module):
         width: float = 1.0,
         z: int = 256,
         blocks: int = 9,
+        bottleneck: str = "paper-layers",
+        upsampling: str = "transposed",
     ):
         super().__init__()
-        self.anatomy_encoder = Encoder(in_channels, image_size, width, z)
-        self.pathology_encoder = Encoder(in_channels, image_size, width, z)
-        self.decoder = Decoder(out_channels, image_size, width, z, blocks)
+        self.anatomy_encoder = Encoder(in_channels, image_size, width, z, bottleneck)
+        self.pathology_encoder = Encoder(in_channels, image_size, width, z, bottleneck)
+        self.decoder = Decoder(out_channels, image_size, width, z, blocks, bottleneck, upsampling)
         self.z = z
         init_weights(self)
 
