@@ -1,7 +1,8 @@
 """Built-in threshold policies (pathogan_bench.contracts.threshold_policy), registered like any plugin's.
 
-- ``model``: the model's own label-free rule (its calibrated map at 0.5):
-  the default, what Table 1 reports;
+- ``model``: the model's own label-free rule (its calibrated map at its
+  threshold: 0.5, or fitted after training by its ``threshold_rule``): the
+  default, what Table 1 reports;
 - ``fpr:Q``: the threshold at which Q % of the healthy brain pixels of the
   validation patients (of the training patients when there is no validation
   split) are flagged; healthy pixels are the brain pixels of their healthy
@@ -38,7 +39,7 @@ class ModelPolicy:
     needs_calibration = False
 
     def looks_at(self, data: PolicyData) -> str:
-        return "the model's own calibration (healthy validation images, no labels)"
+        return "the model's own rule, fitted without pixel labels (how: the report's first lines)"
 
     def thresholds(self, data: PolicyData) -> float:
         return float(data.model_threshold)
@@ -229,7 +230,7 @@ class OraclePolicy:
 @hookimpl
 def register_threshold_policies() -> list[Spec]:
     return [
-        Spec("model", ModelPolicy, "the model's own label-free rule: its calibrated map at 0.5"),
+        Spec("model", ModelPolicy, "the model's own label-free rule: its calibrated map at its threshold"),
         Spec(
             "fpr",
             FalsePositiveRatePolicy,
