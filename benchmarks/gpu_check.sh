@@ -21,7 +21,7 @@ wheels=""
 keep=0
 pass=()
 # pure-Python dependencies of the package and of its tests, fetched with --fetch-wheels
-pure=(pluggy click rich tomli-w nibabel diffusers pytest pytest-timeout pytest-benchmark py-cpuinfo)
+pure=(pluggy click rich tomli-w nibabel diffusers pytest pytest-timeout pytest-benchmark)
 
 fail() {
     echo "gpu_check.sh: $*" >&2
