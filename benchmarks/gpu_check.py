@@ -389,6 +389,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     budget = Budget(args.started or time.time(), args.budget)
+    if not args.dry_run and not args.data.is_dir():
+        print(f"gpu check: no data at {args.data} (--data): the PathoGAN run will be skipped", file=sys.stderr)
     args.work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "command": args.command,

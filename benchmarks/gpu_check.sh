@@ -21,7 +21,7 @@ wheels=""
 keep=0
 pass=()
 # pure-Python dependencies of the package and of its tests, fetched with --fetch-wheels
-pure=(pluggy click rich tomli-w nibabel diffusers pytest pytest-timeout pytest-benchmark py-cpuinfo)
+pure=(pluggy click rich tomli-w nibabel diffusers pytest pytest-timeout pytest-benchmark)
 
 fail() {
     echo "gpu_check.sh: $*" >&2
@@ -33,7 +33,12 @@ while [ $# -gt 0 ]; do
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --wheels) wheels="${2:?--wheels needs a folder}"; shift 2 ;;
     --keep) keep=1; shift ;;
-    --budget | --data) pass+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+    --budget)
+        [[ "${2:-}" =~ ^[0-9]+([.][0-9]+)?$ ]] || fail "--budget ${2:-}: expected a number of seconds"
+        pass+=("$1" "$2"); shift 2 ;;
+    --data)
+        [ -d "${2:-}" ] || fail "--data ${2:-}: not a folder"
+        pass+=("$1" "$(cd "$2" && pwd)"); shift 2 ;;
     --dry-run) pass+=("$1"); shift ;;
     --fetch-wheels)
         dest="${2:?--fetch-wheels needs a folder}"
@@ -53,9 +58,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -z "$wheels" ] || [ -d "$wheels" ] || fail "--wheels $wheels: not a folder"
+"$python" -c "import torch" 2>/dev/null || fail "$python cannot import torch; set PYTHON to an interpreter that can"
 mkdir -p "$out" || fail "--out $out: cannot make the folder"
 out="$(cd "$out" && pwd)"
-"$python" -c "import torch" 2>/dev/null || fail "$python cannot import torch; set PYTHON to an interpreter that can"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"
 if [ "$keep" = 1 ]; then

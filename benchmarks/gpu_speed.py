@@ -133,30 +133,41 @@ def _train_step(
     batch = fake_batch(type(model).supervision, size.batch, size.channels, size.size, device)
     started = time.perf_counter()
     flops = flops_of(lambda: model.train_step(batch, 0))  # counted eagerly: compiling changes no arithmetic
+    slow = time.perf_counter() - started > 1.0
+    compiled = None
     if m.compile:
         from pathogan_bench.engine.build import compile_networks
 
         # a dry run traces the networks without generating code: inductor's C++ build takes minutes on a CPU
         compiled = compile_networks(model, "reduce-overhead", "aot_eager" if dry_run else "inductor")
-    for i in range(2):  # warm-up: caches, autotuning, compilation
+    # warm-up (caches, autotuning, compilation); a step of over a second has had its warm-up in the FLOP count
+    for i in range(2 if compiled is not None or not slow else 0):
         model.train_step(batch, 1 + i)
-    first = timed(lambda i: model.train_step(batch, 3 + i), 1, device)
-    left = seconds - (time.perf_counter() - started)
-    steps = max(1, min(most, int(left / max(first, 1e-6))))
-    reset_peak_memory(device)
-    elapsed = timed(lambda i: model.train_step(batch, 4 + i), steps, device)
-    per_step = elapsed / steps
+    per_step, steps, peak = _rate(
+        lambda i: model.train_step(batch, 3 + i), seconds - (time.perf_counter() - started), most, device
+    )
     row = {
         "steps": steps,
         "steps_per_s": 1 / per_step,
         "ms_per_step": per_step * 1e3,
-        "peak_memory_gib": peak_memory_gib(device),
+        "peak_memory_gib": peak,
         "gflop_per_step": flops / 1e9,
         "flops_per_s": flops / per_step,
     }
-    if m.compile:
+    if compiled is not None:
         row["eager_fallbacks"] = compiled.eager_fallbacks
     return row
+
+
+def _rate(call: Any, seconds: float, most: int, device: str) -> tuple[float, int, float | None]:
+    """Seconds per call (one timed call, then as many more as fit in ``seconds``, at most ``most``), the number of
+    calls timed and the peak memory while timing."""
+    reset_peak_memory(device)
+    first = timed(call, 1, device)
+    more = min(most - 1, int((seconds - first) / max(first, 1e-6)))
+    if more < 1:
+        return first, 1, peak_memory_gib(device)
+    return timed(lambda i: call(1 + i), more, device) / more, more, peak_memory_gib(device)
 
 
 def _volume(model: Any, size: Size, device: str, seconds: float, most: int) -> dict[str, Any]:
@@ -169,15 +180,12 @@ def _volume(model: Any, size: Size, device: str, seconds: float, most: int) -> d
                 model.segment(volume[start : start + VOLUME_BATCH])
 
     started = time.perf_counter()
-    flops = flops_of(lambda: segment(0))
-    first = timed(segment, 1, device)
-    repeats = max(1, min(most, int((seconds - (time.perf_counter() - started)) / max(first, 1e-6))))
-    reset_peak_memory(device)
-    per_volume = timed(segment, repeats, device) / repeats
+    flops = flops_of(lambda: segment(0))  # also the warm-up
+    per_volume, repeats, peak = _rate(segment, seconds - (time.perf_counter() - started), most, device)
     return {
         "repeats": repeats,
         "seconds_per_volume": per_volume,
-        "peak_memory_gib": peak_memory_gib(device),
+        "peak_memory_gib": peak,
         "gflop_per_volume": flops / 1e9,
         "flops_per_s": flops / per_volume,
     }

@@ -145,7 +145,7 @@ def test_bf16_gives_the_float32_losses_and_maps_within_tolerance(device, name):
     assert not problems, f"{name} in {dtype} against float32:\n" + "\n".join(problems)
 
 
-# -- whole runs ------------------------------------------------------------------------------------------------------
+# -- whole runs (the compiled one last: compiling takes the longest) -------------------------------------------------
 
 
 @pytest.fixture
@@ -153,40 +153,6 @@ def tiny_config(tmp_path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_RUN.replace("checkpoint_every = 1000", "checkpoint_every = 2"))
     return path
-
-
-@pytest.mark.slow
-def test_compile_trains_or_falls_back_with_one_message(device, tiny_config, tmp_path):
-    """On CUDA the networks compile as a run compiles them (inductor, CUDA graphs); on the CPU they are traced with
-    aot_eager instead, since inductor's C++ code for six networks takes minutes to build there."""
-    if not device.startswith("cuda"):
-        tiny_config.write_text(tiny_config.read_text().replace("[train]\n", '[train]\ncompile_backend = "aot_eager"\n'))
-    code, _, err = invoke_cli(
-        "run",
-        "--config",
-        tiny_config,
-        *RUN_MODEL,
-        "--steps",
-        "6",
-        "--stop-at",
-        "3",
-        "--compile",
-        "--device",
-        device,
-        "--out",
-        tmp_path,
-        "--name",
-        "compiled",
-    )
-    assert code == 0, err
-    facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
-    compiled = facts["compiled"]
-    assert compiled["networks"] and facts["steps_done"] == 3
-    said = [line for line in err.splitlines() if "torch.compile" in line]
-    assert len(said) == (1 if compiled["eager_fallbacks"] else 0), err
-    losses = pd.read_csv(tmp_path / "compiled" / "losses.csv")
-    assert losses.drop(columns=["step"]).notna().all().all()
-    print(f"compiled {compiled['mode']}: {compiled['networks']}; eager fallbacks: {compiled['eager_fallbacks']}")
 
 
 def run_command(config: Path, out: Path, name: str, device: str, *extra: str) -> list[str]:
@@ -263,3 +229,37 @@ def test_a_killed_and_resumed_run_equals_one_trained_straight_through(device, ti
         f"{len(differing)} of {len(got)} tensors differ after a kill at step {saved.stem} and a resume to {stop} "
         f"(largest: {differing[:3]}); torch said: {nondeterministic[:5]}"
     )
+
+
+@pytest.mark.slow
+def test_compile_trains_or_falls_back_with_one_message(device, tiny_config, tmp_path):
+    """On CUDA the networks compile as a run compiles them (inductor, CUDA graphs); on the CPU they are traced with
+    aot_eager instead, since inductor's C++ code for six networks takes minutes to build there."""
+    if not device.startswith("cuda"):
+        tiny_config.write_text(tiny_config.read_text().replace("[train]\n", '[train]\ncompile_backend = "aot_eager"\n'))
+    code, _, err = invoke_cli(
+        "run",
+        "--config",
+        tiny_config,
+        *RUN_MODEL,
+        "--steps",
+        "6",
+        "--stop-at",
+        "3",
+        "--compile",
+        "--device",
+        device,
+        "--out",
+        tmp_path,
+        "--name",
+        "compiled",
+    )
+    assert code == 0, err
+    facts = json.loads((tmp_path / "compiled" / "run.json").read_text())
+    compiled = facts["compiled"]
+    assert compiled["networks"] and facts["steps_done"] == 3
+    said = [line for line in err.splitlines() if "torch.compile" in line]
+    assert len(said) == (1 if compiled["eager_fallbacks"] else 0), err
+    losses = pd.read_csv(tmp_path / "compiled" / "losses.csv")
+    assert losses.drop(columns=["step"]).notna().all().all()
+    print(f"compiled {compiled['mode']}: {compiled['networks']}; eager fallbacks: {compiled['eager_fallbacks']}")

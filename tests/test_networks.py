@@ -111,3 +111,16 @@ def test_initialisation_is_normal_002_with_zero_biases():
 def test_registered_names(registry):
     assert {"pathogan-vae", "pathogan-residual", "resnet9"} <= set(registry.names("generator"))
     assert "patchgan" in registry.names("discriminator")
+
+
+@pytest.mark.parametrize("padding", [(3, 3, 3, 3), (1, 2, 0, 1), (0, 0, 2, 2)])
+def test_reflection_padding_by_slices_has_the_values_and_gradients_of_torchs(padding):
+    from pathogan_bench_plugins.shared.networks import reflect_by_slices
+
+    x = torch.randn(2, 3, 9, 8, requires_grad=True)
+    weights = torch.randn(2, 3, 9 + padding[2] + padding[3], 8 + padding[0] + padding[1])
+    expected = torch.nn.functional.pad(x, padding, mode="reflect")
+    (grad,) = torch.autograd.grad((expected * weights).sum(), x)
+    got = reflect_by_slices(x, padding)
+    assert torch.equal(got, expected)
+    torch.testing.assert_close(torch.autograd.grad((got * weights).sum(), x)[0], grad)

@@ -48,9 +48,35 @@ def scaled(features: int, width: float) -> int:
 # -- layers in the paper's notation ---------------------------------------------------------------------------------
 
 
+def reflect_by_slices(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Reflection padding (left, right, top, bottom) built from flipped slices: the values of
+    ``F.pad(x, padding, mode="reflect")``, with a backward that adds no gradient twice in the same place."""
+    left, right, top, bottom = padding
+    width, height = x.shape[-1], x.shape[-2]
+    x = torch.cat([x[..., 1 : left + 1].flip(-1), x, x[..., width - right - 1 : width - 1].flip(-1)], dim=-1)
+    rows = [x[..., 1 : top + 1, :].flip(-2), x, x[..., height - bottom - 1 : height - 1, :].flip(-2)]
+    return torch.cat(rows, dim=-2)
+
+
+class ReflectionPad2d(nn.ReflectionPad2d):
+    """Reflection padding whose backward is deterministic on CUDA when torch is asked for deterministic algorithms.
+
+    CUDA's reflection-padding backward adds gradients with atomic operations,
+    in an order that varies from run to run (torch warns under
+    ``--deterministic``); then the padding is built from flipped slices
+    instead (:func:`reflect_by_slices`), a few more kernels with the same
+    values. Otherwise it is ``nn.ReflectionPad2d``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda and torch.are_deterministic_algorithms_enabled():
+            return reflect_by_slices(x, self.padding)
+        return super().forward(x)
+
+
 def conv(cin: int, cout: int, k: int, act: type[nn.Module] | None = None) -> nn.Sequential:
     """``Ck-f`` (``act`` None) or ``Ck-f`` + activation: reflection-padded stride-1 convolution."""
-    layers: list[nn.Module] = [nn.ReflectionPad2d(k // 2)] if k > 1 else []
+    layers: list[nn.Module] = [ReflectionPad2d(k // 2)] if k > 1 else []
     layers.append(nn.Conv2d(cin, cout, k))
     if act is not None:
         layers.append(act())

@@ -33,8 +33,7 @@ draws are made in one place, in one order, so both ways draw the same
 numbers. ``paired_discriminators`` also evaluates D_A and D_B as one
 grouped call (their PatchGAN layers side by side, each group of channels
 seeing only its own network's weights): the same computation again; off
-by default, since grouped convolutions run slower than two calls on the
-CPU.
+by default, since on the CPU the grouped call is no faster than two.
 
 Choices where the paper is open:
 
