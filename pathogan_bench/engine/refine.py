@@ -66,14 +66,15 @@ def check_refinement(config: RunConfig, supervision: str) -> None:
 def apply_pseudo_labels(data: PreparedData, config: RunConfig, registry: Any) -> dict[str, Any]:
     """Replace the training patients' masks of ``data`` by the source run's masks (in place; the cached slices are
     not changed) and return what was done, for the run's facts."""
+    from ..record.facts import recorded_status
     from .infer import predict
     from .reload import load_trained_model
 
-    from ..record.facts import recorded_status
-
     source = Path(config.data.pseudo_labels)
     if recorded_status(source) != "done":
-        raise UserError(f"{source}: not finished (status {recorded_status(source) or 'unknown'}); refine a finished run")
+        raise UserError(
+            f"{source}: not finished (status {recorded_status(source) or 'unknown'}); refine a finished run"
+        )
     model, _, info = load_trained_model(source, config.device, registry)
     if info.supervision not in REFINABLE:
         raise UserError(
