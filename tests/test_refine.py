@@ -69,6 +69,13 @@ def test_pseudo_labels_replace_the_training_masks_only(refined):
     assert not masks[healthy].any()
     assert int(masks[train].sum()) == found["pixels"]
     assert np.array_equal(np.asarray(prepare_data(config, plan.registry).table.masks), truth)  # the cache kept
+    from pathogan_bench.engine.batches import training_batches
+
+    batches = training_batches(plan, data.table, train)
+    trained_on = len(batches.images)
+    healthy_train = int((data.table.domain[train] == HEALTHY).sum())
+    assert trained_on > healthy_train > 0  # healthy slices train too, with their empty masks
+    assert int(batches.masks.reshape(trained_on, -1).any(1).sum()) <= found["slices_with_lesion"]
 
 
 def test_refinement_is_refused_where_it_would_read_pixel_labels(tmp_path):

@@ -193,7 +193,8 @@ def training_batches(
 
     ``weak``: healthy and pathological images; ``healthy``: healthy images
     alone (``x_a``); ``none``: as ``weak`` (the model may ignore them);
-    ``full``: pathological images with their masks. With ``healthy_source``
+    ``full``: pathological images with their masks (a refining run, ``data.pseudo_labels``: the healthy ones
+    too, with their empty masks). With ``healthy_source``
     (the slices of a healthy cohort, part of ``train_idx``) the healthy
     images come from those slices alone and the pathological ones from the
     other training slices.
@@ -222,6 +223,8 @@ def training_batches(
         if len(patho_idx) == 0:
             raise UserError("the training split has no pathological slices; use more patients or another split")
         patho_idx = label_fraction(table, patho_idx, config.data.label_fraction, config.seed)
+        if config.data.pseudo_labels:  # refinement: the healthy slices, empty by their slice label, train too
+            patho_idx = np.sort(np.concatenate([patho_idx, healthy_idx]))
         return MaskedBatches(table.images[patho_idx], table.masks[patho_idx], batch_size, seed, device, augment)
     if len(healthy_idx) == 0:
         raise UserError(
