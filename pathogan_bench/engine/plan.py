@@ -22,7 +22,6 @@ from .loggers import check_loggers
 from .loss_sets import loss_set_pairs
 from .model_options import model_class, model_options
 from .prepare import check_data_folder
-from .refine import check_refinement
 from .selection import check_criterion
 
 
@@ -85,3 +84,19 @@ def plan_run(config: RunConfig, registry: Registry | None = None, dist: Distribu
     dist = dist or DistributedContext.from_env(config.device)
     device = dist.device if dist.world > 1 else torch.device(config.device)
     return RunPlan(config, registry, model, options, tuple(pairs), scoring, device, dist)
+
+
+def check_refinement(config: RunConfig, supervision: str) -> None:
+    """A refining run must train on pixel labels, and select nothing by the validation patients' pixel labels."""
+    if not config.data.pseudo_labels:
+        return
+    if supervision != "full":
+        raise UserError(
+            f"data.pseudo_labels: model '{config.model}' ({supervision} supervision) reads no pixel labels to replace; "
+            "pseudo-labels train a fully supervised model (e.g. unet)"
+        )
+    if config.train.select_by == "val-dice":
+        raise UserError(
+            "data.pseudo_labels with train.select_by = 'val-dice' would read the validation patients' pixel labels; "
+            "use val-slices or none"
+        )

@@ -47,22 +47,6 @@ def refine_config(config: RunConfig, run_dir: Path) -> RunConfig:
     )
 
 
-def check_refinement(config: RunConfig, supervision: str) -> None:
-    """A refining run must train on pixel labels, and select nothing by the validation patients' pixel labels."""
-    if not config.data.pseudo_labels:
-        return
-    if supervision != "full":
-        raise UserError(
-            f"data.pseudo_labels: model '{config.model}' ({supervision} supervision) reads no pixel labels to replace; "
-            "pseudo-labels train a fully supervised model (e.g. unet)"
-        )
-    if config.train.select_by == "val-dice":
-        raise UserError(
-            "data.pseudo_labels with train.select_by = 'val-dice' would read the validation patients' pixel labels; "
-            "use val-slices or none"
-        )
-
-
 def apply_pseudo_labels(data: PreparedData, config: RunConfig, registry: Any) -> dict[str, Any]:
     """Replace the training patients' masks of ``data`` by the source run's masks (in place; the cached slices are
     not changed) and return what was done, for the run's facts."""
