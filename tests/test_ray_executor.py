@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from conftest import TINY_RUN, invoke_cli
 
 from pathogan_bench.engine.checkpoint import latest_checkpoint, load_checkpoint
+from pathogan_bench.record.lock import read_owner
 
 ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
 
@@ -25,6 +27,18 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     assert checkpoint is not None, run_dir
     return load_checkpoint(checkpoint)["model"]
+
+
+def stop_lock_owners(runs: Path) -> None:
+    """Ray's workers may live a moment past their killed driver, holding their runs: stop them as a user would."""
+    deadline = time.monotonic() + 30
+    for run in runs.iterdir():
+        owner = read_owner(run)
+        while owner is not None and owner.alive():
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(owner.pid, signal.SIGKILL)
+            time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -68,6 +82,7 @@ def test_a_study_killed_mid_run_is_resumed_by_the_same_command(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    stop_lock_owners(out / "runs")
     finished = invoke_cli(*args)  # the same command, without Ray, resumes the killed runs
     assert finished.code == 0, finished.output
     assert "resumed" in finished.err

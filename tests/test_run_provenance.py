@@ -17,7 +17,7 @@ from conftest import TINY_RUN, invoke_cli
 from pathogan_bench.data import synthesize
 from pathogan_bench.data.fingerprint import DATA_RECORD, read_record
 from pathogan_bench.record.facts import RunFacts, recorded_status
-from pathogan_bench.record.lock import LOCK_FILE
+from pathogan_bench.record.lock import LOCK_FILE, held
 
 MODEL = ("--model", "unet", "--model-option", "width=0.0625")
 
@@ -186,6 +186,27 @@ def test_a_second_process_on_a_run_refuses_and_a_dead_ones_lock_is_cleared(datas
     code, _, err = invoke_cli("run", "--resume", run_dir)
     assert code == 0 and f"removed the stale lock of process {dead}" in err
     assert recorded_status(run_dir) == "done" and not (run_dir / LOCK_FILE).exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see a process's state")
+def test_a_killed_process_no_one_has_reaped_holds_no_lock(tmp_path):
+    import signal
+    import socket
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": child.pid, "host": socket.gethostname()}))
+        assert held(tmp_path)
+        os.kill(child.pid, signal.SIGKILL)  # not waited for: a zombie until reaped, as under an init that never reaps
+        deadline = time.monotonic() + 10
+        while held(tmp_path):
+            assert time.monotonic() < deadline, "a zombie's lock still reads as held"
+            time.sleep(0.05)
+        os.kill(child.pid, 0)  # the zombie is still there: the lock is free although the pid exists
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_run_left_training_without_a_live_process_reads_interrupted(tmp_path):

@@ -38,10 +38,19 @@ class LockOwner:
             return False
         except PermissionError:  # another user's live process
             return True
-        return True
+        return not _is_zombie(self.pid)
 
     def describe(self) -> str:
         return f"process {self.pid} on {self.host} (since {self.started})"
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process that no parent has reaped yet (a container's init often never does): it holds nothing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:  # no /proc (macOS) or the process has just gone
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def read_owner(run_dir: Path) -> LockOwner | None:
