@@ -183,7 +183,7 @@ def overlay_key(threshold: float | None = 0.5, filled_truth: bool = False) -> li
             color=PRED_COLOUR,
             linewidth=PRED_WIDTH,
             linestyle=PRED_DASHES,
-            label=f"prediction: probability ≥ {threshold:g}",
+            label=f"prediction: probability ≥ {threshold:.3g}",
         )
         pred.set_path_effects(halo(PRED_WIDTH))
         handles.append(pred)
