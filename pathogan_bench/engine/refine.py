@@ -55,10 +55,9 @@ def apply_pseudo_labels(data: PreparedData, config: RunConfig, registry: Any) ->
     from .reload import load_trained_model
 
     source = Path(config.data.pseudo_labels)
-    if recorded_status(source) != "done":
-        raise UserError(
-            f"{source}: not finished (status {recorded_status(source) or 'unknown'}); refine a finished run"
-        )
+    status = recorded_status(source)
+    if status != "done":
+        raise UserError(f"{source}: not finished (status {status or 'unknown'}); refine a finished run")
     model, _, info = load_trained_model(source, config.device, registry)
     if info.supervision not in REFINABLE:
         raise UserError(
