@@ -217,3 +217,45 @@ def test_compare_warns_when_runs_were_scored_on_different_data(tmp_path):
     assert "different data" in result.err and "/elsewhere" in result.err
     text = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "**Warning:**" in text and "| steps |" in text
+
+
+def _variant(run_dir: Path, model_options: str = "", steps: int = 1000, seed: int = 0) -> ComparedRun:
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.toml").write_text(
+        f'model = "pathogan"\npreset = "quick"\n[model_options]\nwidth = 0.125\n{model_options}\n'
+        f"[train]\nsteps = {steps}\nthreads = {seed + 1}\n[data]\nimage_size = 64\nfold = {seed + 1}\n"
+    )
+    return ComparedRun("pathogan", seed, 1.0, run_dir, "weak")
+
+
+def test_runs_of_one_model_trained_differently_are_told_apart_by_what_differs(tmp_path):
+    from pathogan_bench.comparison.runs import mark_variants
+
+    plain = [_variant(tmp_path / f"plain{s}", seed=s) for s in range(2)]  # folds and threads differ: not variants
+    field = _variant(
+        tmp_path / "field", 'discriminator_field = "reference"\n[model_options.discriminator_options]\nlayers = 2'
+    )
+    longer = _variant(tmp_path / "longer", steps=3000)
+    names = [r.model for r in mark_variants([*plain, field, longer])]
+    assert names[:2] == ["pathogan (steps=1000)", "pathogan (steps=1000)"]
+    assert names[2] == "pathogan (discriminator_field=reference, discriminator_options.layers=2, steps=1000)"
+    assert names[3] == "pathogan (steps=3000)"
+    assert [r.model for r in mark_variants(plain)] == ["pathogan", "pathogan"]  # nothing differs: nothing named
+    other = ComparedRun("unet", 0, 1.0, tmp_path / "plain0", "full")  # another model is never compared with these
+    assert mark_variants([other, field])[0].model == "unet"
+
+
+@pytest.mark.slow
+def test_an_ablations_variants_are_rows_of_their_own_in_the_comparison(tmp_path):
+    runs = []
+    for variant, options in (("plain", ""), ("field", 'discriminator_field = "reference"')):
+        for seed in (0, 1):
+            run_dir = make_run(tmp_path / f"{variant}{seed}", model="pathogan", seed=seed)
+            (run_dir / "config.toml").write_text(f'model = "pathogan"\n[model_options]\n{options}\n')
+            runs.append(str(run_dir))
+    result = invoke_cli("compare", *runs, "--out", str(tmp_path / "cmp"))
+    assert result.code == 0, result.output
+    policies = pd.read_csv(tmp_path / "cmp" / "comparison_policies.csv")
+    assert set(policies["group"]) == {"pathogan", "pathogan (discriminator_field=reference)"}
+    markdown = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| pathogan (discriminator_field=reference) | 2 |" in markdown

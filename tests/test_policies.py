@@ -356,7 +356,7 @@ def test_a_models_margin_is_over_the_threshold_scored_on_the_same_test_patients(
         return found
 
     runs = [summary("threshold", 1, 0.50), summary("threshold", 2, 0.80), summary("pathogan", 2, 0.30)]
-    frame = policy_frame(["t1", "t2", "p2"], runs)
+    frame = policy_frame(["t1", "t2", "p2"], runs, [r.model for r in runs])
     margins = dict(zip(frame["run"], frame["dice_3d_margin"]))
     assert margins["t1"] == pytest.approx(0) and margins["t2"] == pytest.approx(0)
     assert margins["p2"] == pytest.approx(-0.5)  # against fold 2's threshold, not fold 1's
@@ -390,7 +390,8 @@ def test_the_pooled_policy_table_averages_a_models_runs_and_their_paired_margins
         summary("dae", 2, 0, 0.90),  # +20 over fold 2's
         summary("unet", 1, 0, 0.20, fraction=0.5),
     ]
-    text = policy_comparison_markdown([f"r{i}" for i in range(len(runs))], runs)
+    groups = [r.model + (" (50% labels)" if r.run.label_fraction < 1 else "") for r in runs]
+    text = policy_comparison_markdown([f"r{i}" for i in range(len(runs))], runs, groups)
     pooled = text.split("every run")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in pooled.splitlines() if line.startswith("| ")}
     assert "| threshold (reference) | 2 | 60.0 ± 14.1 | 30.0 ± 7.1 |" in pooled

@@ -164,7 +164,7 @@ def _compare_run_dirs(
     study's report over them (options that train or move runs are refused)."""
     from ..comparison import compare_runs
     from ..comparison.models import report_comparison
-    from ..comparison.runs import compared_run, is_study
+    from ..comparison.runs import compared_runs, is_study
     from ..registry import get_registry
     from ..utils.terminal import result_console
 
@@ -182,7 +182,7 @@ def _compare_run_dirs(
         if key in seen:
             raise UserError(f"{run_dir}: given twice (also as {seen[key]}); name each run once")
         seen[key] = run_dir
-    runs = [compared_run(Path(d)) for d in run_dirs]
+    runs = compared_runs([Path(d) for d in run_dirs])
     if is_study(runs):
         out_dir.mkdir(parents=True, exist_ok=True)
         seeds = ", ".join(str(s) for s in sorted({r.seed for r in runs}))

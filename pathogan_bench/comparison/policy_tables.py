@@ -32,17 +32,20 @@ def _mean(value: Any) -> float:
     return float(value) if value is not None else math.nan
 
 
-def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str = "test") -> pd.DataFrame:
+def policy_frame(
+    labels: Sequence[str], summaries: Sequence[Summary], groups: Sequence[str], split: str = "test"
+) -> pd.DataFrame:
     """One row per run, post-processing chain and policy of ``split``: means, detection, and the margin over the
-    threshold model's run under the same policy and chain (NaN when there is no such run)."""
+    threshold model's run under the same policy and chain (NaN when there is no such run). ``groups``: per run, the
+    row of the pooled tables it joins (its model, loss set, label fraction and variant)."""
     rows = []
-    for label, summary in zip(labels, summaries):
+    for label, summary, group in zip(labels, summaries, groups, strict=True):
         for row in summary.policies.get(split, []):
             n = row.get("healthy_slices", 0)
             entry: dict[str, Any] = {
                 "run": label,
                 "model": summary.model,
-                "group": group_label(summary),
+                "group": group,
                 "test_set": test_set(summary),
                 "supervision": summary.run.supervision,
                 "policy": policy_label(row),
@@ -66,17 +69,6 @@ def policy_frame(labels: Sequence[str], summaries: Sequence[Summary], split: str
             )
         ]
     return frame
-
-
-def group_label(summary: Summary) -> str:
-    """The runs pooled into one row of the pooled tables: one model, loss set and label fraction, whatever
-    the fold and training seed."""
-    run = summary.run
-    label = summary.model
-    if run.loss_set not in ("", "-", "full"):
-        label += f" ({run.loss_set})"
-    fraction = float(run.label_fraction or 1.0)
-    return label + (f" ({fraction:.0%} labels)" if fraction < 1 else "")
 
 
 def test_set(summary: Summary) -> str:
@@ -143,10 +135,12 @@ def pooled_policy_markdown(frame: pd.DataFrame, key: str, label: str) -> str:
     return text
 
 
-def policy_comparison_markdown(labels: Sequence[str], summaries: Sequence[Summary], split: str = "test") -> str:
+def policy_comparison_markdown(
+    labels: Sequence[str], summaries: Sequence[Summary], groups: Sequence[str], split: str = "test"
+) -> str:
     """Every model under every policy pooled over its runs, then every run (empty when no run has policy
     scores)."""
-    frame = policy_frame(labels, summaries, split)
+    frame = policy_frame(labels, summaries, groups, split)
     if not len(frame):
         return ""
     pooled = (

@@ -4,6 +4,7 @@ tables, which every table and figure of the comparison then reads."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +111,66 @@ def compared_run(run_dir: Path) -> ComparedRun:
     if facts.selection:  # trained to the best validation: another row than the same model's fixed budget
         model += f" (best {facts.selection['criterion']})"
     return ComparedRun(model, facts.seed, facts.label_fraction, run_dir, facts.supervision, fold)
+
+
+#: the settings of a run's config.toml that make it another variant of its model, not another fold or seed of it:
+#: every model option, every entry of these sections, and these keys
+VARIANT_SECTIONS = ("loss", "loss_sets")
+VARIANT_KEYS = {
+    "": ("preset", "without"),
+    "train": ("steps", "epochs", "batch_size", "level_matched"),
+    "data": ("image_size", "n_healthy", "n_pathological", "augment", "modalities", "slice_range"),
+}
+
+
+def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
+
+
+def variant_settings(run_dir: Path) -> dict[str, Any]:
+    """What the run was trained with that another run of its model may differ in: every model option (by its bare
+    name), loss weight and loss set (``loss.NAME``), and the schedule and data sizes; a setting its config.toml does
+    not hold is absent (the model's default)."""
+    path = run_dir / "config.toml"
+    table = load_toml(path) if path.is_file() else {}
+    found = _flat(table.get("model_options", {}))
+    for section in VARIANT_SECTIONS:
+        found.update(_flat(table.get(section, {}), f"{section}."))
+    for section, keys in VARIANT_KEYS.items():
+        values = table.get(section, {}) if section else table
+        found.update({key: values[key] for key in keys if key in values})
+    return found
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def mark_variants(runs: list[ComparedRun]) -> list[ComparedRun]:
+    """The runs, with those of one model that were trained with different settings told apart in their model
+    name: ``pathogan (discriminator_field=reference)``; settings every run of the model shares, and a run's
+    defaults, are not named (an ablation's rows next to the plain model's)."""
+    settings = {r.run_dir: variant_settings(r.run_dir) for r in runs}
+    marked = []
+    for run in runs:
+        kin = [settings[r.run_dir] for r in runs if r.model == run.model]
+        keys = sorted({k for found in kin for k in found})
+        differing = [k for k in keys if len({_shown(found.get(k, "default")) for found in kin}) > 1]
+        own = [f"{k}={_shown(settings[run.run_dir][k])}" for k in differing if k in settings[run.run_dir]]
+        marked.append(dataclasses.replace(run, model=f"{run.model} ({', '.join(own)})") if own else run)
+    return marked
+
+
+def compared_runs(run_dirs: list[Path]) -> list[ComparedRun]:
+    """Finished runs named on the command line, as a comparison's runs (:func:`compared_run`, then
+    :func:`mark_variants`)."""
+    return mark_variants([compared_run(d) for d in run_dirs])
 
 
 def is_study(runs: list[ComparedRun]) -> bool:

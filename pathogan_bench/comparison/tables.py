@@ -19,20 +19,19 @@ from ..utils.io import write_csv, write_text
 from ..utils.terminal import FittedTable, print_fitted
 from .certainty import assess, certainty_markdown, write_certainty
 from .policy_tables import policy_comparison_markdown, policy_frame
-from .runs import ComparedRun, LoadedRun, compared_run, load_runs
+from .runs import ComparedRun, LoadedRun, compared_runs, load_runs
 
 RUN_COLUMNS = ("model", "supervision", "loss_set", "data", "steps_done")
 
 
-def _labels(run_dirs: Sequence[Path], summaries: Sequence[Summary]) -> list[str]:
-    """One label per run: the model, with the loss set or folder name when models repeat."""
-    labels = [s.model for s in summaries]
+def _labels(run_dirs: Sequence[Path], groups: Sequence[str]) -> list[str]:
+    """One label per run: its group (the model, with what tells its variants apart), with the folder name when
+    groups repeat."""
+    labels = list(groups)
     if len(set(labels)) < len(labels):
-        labels = [f"{s.model} ({s.run.loss_set})" for s in summaries]
-    if len(set(labels)) < len(labels):
-        labels = [f"{s.model} ({d.name})" for s, d in zip(summaries, run_dirs)]
+        labels = [f"{g} ({d.name})" for g, d in zip(groups, run_dirs)]
     if len(set(labels)) < len(labels):  # runs of one name in different folders
-        labels = [f"{s.model} ({d.parent.name}/{d.name})" for s, d in zip(summaries, run_dirs)]
+        labels = [f"{g} ({d.parent.name}/{d.name})" for g, d in zip(groups, run_dirs)]
     if len(set(labels)) < len(labels):
         labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
     return labels
@@ -138,10 +137,12 @@ class RunTable:
     unit: str
     #: why the runs are not comparable, or None
     warning: str | None
+    #: per run, the row it is pooled into: its model, loss set, label fraction and variant (ComparedRun.label)
+    groups: list[str]
 
     @property
     def labels(self) -> list[str]:
-        return _labels(self.run_dirs, self.summaries)
+        return _labels(self.run_dirs, self.groups)
 
     def markdown(self) -> str:
         """The table with its warning, legend and the run directories, as markdown (no heading)."""
@@ -153,7 +154,7 @@ class RunTable:
             f"empty-mask convention: {', '.join(empties)}; steps: training steps done. Runs:\n\n"
             + "".join(f"- {s.model}: `{d}`\n" for s, d in zip(self.summaries, self.run_dirs))
             + self.levels_markdown()
-            + policy_comparison_markdown(self.labels, self.summaries)
+            + policy_comparison_markdown(self.labels, self.summaries, self.groups)
         )
 
     def levels_markdown(self) -> str:
@@ -206,7 +207,8 @@ def tabulate_runs(runs: Sequence[LoadedRun]) -> RunTable:
     unit = units.pop() if len(units) == 1 else "px or mm"
     table, metrics = comparison_table(paths, summaries)
     header, rows = _display_rows(summaries, metrics, unit)
-    return RunTable(paths, summaries, table, header, rows, unit, data_warning(summaries, paths))
+    groups = [r.run.label for r in runs]
+    return RunTable(paths, summaries, table, header, rows, unit, data_warning(summaries, paths), groups)
 
 
 def _stderr_note(message: str) -> None:
@@ -259,7 +261,7 @@ def _print_comparison(compared: RunTable, console: Console) -> None:
 
 def write_policy_outputs(compared: RunTable, out_dir: Path, figure: bool = True) -> None:
     """``comparison_policies.csv`` and ``policies.png`` when the runs scored threshold policies."""
-    policies = policy_frame(compared.labels, compared.summaries)
+    policies = policy_frame(compared.labels, compared.summaries, compared.groups)
     if not len(policies):
         return
     write_csv(out_dir / "comparison_policies.csv", policies)
@@ -289,7 +291,7 @@ def compare_runs(
     """
     if not run_dirs:
         raise UserError("compare: give at least one run directory")
-    runs = load_runs([compared_run(Path(d)) for d in run_dirs], registry)
+    runs = load_runs(compared_runs([Path(d) for d in run_dirs]), registry)
     compared = tabulate_runs(runs)
     out_dir = Path(out_dir)
     write_csv(out_dir / "comparison.csv", compared.table)
