@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -154,15 +155,18 @@ def _shown(value: Any) -> str:
 
 def mark_variants(runs: list[ComparedRun]) -> list[ComparedRun]:
     """The runs, with those of one model that were trained with different settings told apart in their model
-    name: ``pathogan (discriminator_field=reference)``; settings every run of the model shares, and a run's
-    defaults, are not named (an ablation's rows next to the plain model's)."""
-    settings = {r.run_dir: variant_settings(r.run_dir) for r in runs}
+    name: ``pathogan (discriminator_field=reference)``. A setting is named on the runs whose value differs from
+    the one most of the model's runs have (the first run's on a tie): an ablation's variants are rows next to the
+    plain model's, named by what they change."""
+    shown = {r.run_dir: {k: _shown(v) for k, v in variant_settings(r.run_dir).items()} for r in runs}
     marked = []
     for run in runs:
-        kin = [settings[r.run_dir] for r in runs if r.model == run.model]
-        keys = sorted({k for found in kin for k in found})
-        differing = [k for k in keys if len({_shown(found.get(k, "default")) for found in kin}) > 1]
-        own = [f"{k}={_shown(settings[run.run_dir][k])}" for k in differing if k in settings[run.run_dir]]
+        kin = [shown[r.run_dir] for r in runs if r.model == run.model]
+        own = []
+        for key in sorted({k for found in kin for k in found}):
+            usual = Counter(found.get(key, "default") for found in kin).most_common(1)[0][0]
+            if (value := shown[run.run_dir].get(key, "default")) != usual:
+                own.append(f"{key}={value}")
         marked.append(dataclasses.replace(run, model=f"{run.model} ({', '.join(own)})") if own else run)
     return marked
 
