@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pathogan_bench.data import default_cache_dir, synthetic_root
-from pathogan_bench.data.cases import scan_brats2012, scan_brats2013, scan_brats2017, scan_brats2021
+from pathogan_bench.data.brats_layouts import scan_brats2012, scan_brats2013, scan_brats2017, scan_brats2021
 from pathogan_bench.data.itk_image import require_simpleitk
 from pathogan_bench.data.layouts import Scan, scan_bids, scan_ixi, scan_msd, scan_nnunet
 from pathogan_bench.plugin import Case, CaseCollection, Layout, NamedFilesLayout, hookimpl

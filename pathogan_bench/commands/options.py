@@ -9,8 +9,9 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
+from ..config.option import Option
 from ..config.ranges import WORKERS, config_range
-from ..config.schema import Option, command_line_options
+from ..config.schema import command_line_options
 
 
 class CommaList(click.ParamType):
@@ -121,7 +122,7 @@ def run_only_options(func: Any) -> Any:
 
 def common_run_options(func: Any) -> Any:
     """Options shared by ``run`` and ``compare --models``: each sets a value of the run config, as the config
-    schema declares it (pathogan_bench.config.schema.Option), plus the config file and the loss and model
+    schema declares it (pathogan_bench.config.option.Option), plus the config file and the loss and model
     options written NAME=VALUE."""
     options = [
         click.option(

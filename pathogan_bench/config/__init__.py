@@ -19,14 +19,14 @@ _EXPORTS = {
     "resolve_config": "resolve",
     "resolve_preset": "resolve",
     "COMPILE_MODES": "schema",
-    "PRESETS": "schema",
+    "PRESETS": "presets",
     "DataConfig": "schema",
     "EvalConfig": "schema",
     "RunConfig": "schema",
     "TrainConfig": "schema",
-    "to_dict": "schema",
-    "to_table": "schema",
-    "to_toml": "schema",
+    "to_dict": "serialise",
+    "to_table": "serialise",
+    "to_toml": "serialise",
 }
 
 __all__ = list(_EXPORTS)

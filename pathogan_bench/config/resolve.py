@@ -21,7 +21,9 @@ from typing import Any, cast, get_type_hints
 from ..errors import UserError
 from ..utils.device import resolve_device
 from .checks import check_config
-from .schema import PRESETS, EvalConfig, RunConfig, command_line_options, parameter_name
+from .option import parameter_name
+from .presets import PRESETS
+from .schema import EvalConfig, RunConfig, command_line_options
 
 #: keys renamed since earlier versions: (table, old) -> new; old run directories still load
 RENAMED_KEYS = {("data", "split"): "split_fractions"}

@@ -1,14 +1,14 @@
-"""The run configuration: typed dataclasses, their defaults and the presets."""
+"""The run configuration: typed dataclasses and their defaults (the presets: :mod:`.presets`; config.toml:
+:mod:`.serialise`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import tomli_w
-
 from ..data.synthetic_knobs import DEFAULT_DIFFICULTY, DEFAULT_LEVELS, DIFFICULTIES, LEVELS
+from .option import Option, option
+from .presets import PRESETS
 
 #: the modes torch.compile accepts
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -19,51 +19,6 @@ COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 DEFAULT_METRICS = ["dice", "hd95", "avd", "dice_pp", "auroc", "auprc", "best_dice", "ece"]
 #: the threshold policies a run scores side by side unless told otherwise
 DEFAULT_POLICIES = ["model", "fpr:1", "fpr:5", "slice-labels", "val-dice", "otsu", "oracle"]
-
-
-@dataclass(frozen=True)
-class Option:
-    """How a config value is set on the command line (``run`` and ``compare --models``): the option's flag(s), its
-    help, and how the text is read (``kind``: "" as the field's type, "path", "file", "list", "slices", "choice",
-    "flag"; ``registry``: the registry kind its names complete from)."""
-
-    flag: str
-    help: str
-    kind: str = ""
-    choices: tuple[str, ...] = ()
-    example: str = ""
-    registry: str = ""
-    #: for ``run`` only (``compare`` has its own meaning for the flag, or none)
-    run_only: bool = False
-
-
-def option(default: Any = None, factory: Any = None, **cli: Any) -> Any:
-    """A config field that a command-line option sets (:class:`Option`)."""
-    metadata = {"option": Option(**cli)}
-    if factory is not None:
-        return field(default_factory=factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {
-        "model_options": {"width": 0.125},
-        "data": {
-            "synthetic_patients": 10,
-            "synthetic_size": 64,
-            "image_size": 64,
-            "n_healthy": 600,
-            "n_pathological": 600,
-        },
-        "train": {"epochs": 0, "steps": 400, "log_every": 20, "checkpoint_every": 200, "sample_every": 200},
-        "eval": {"figure_slices": 4},
-    },
-    "paper": {
-        "model_options": {"width": 1.0},
-        "data": {"synthetic_size": 240, "n_healthy": 1500, "n_pathological": 6000},
-        "train": {"epochs": 119, "steps": 0, "log_every": 100, "checkpoint_every": 5000, "sample_every": 5000},
-    },
-}
 
 
 @dataclass
@@ -380,33 +335,9 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
-
-
-def to_table(config: RunConfig) -> dict[str, Any]:
-    """The config as nested tables, as config.toml holds them."""
-    return dict(_drop_none(to_dict(config)))
-
-
-def to_toml(config: RunConfig) -> str:
-    header = (
-        "# pathogan-bench resolved run configuration\n# repeat this run: pathogan-bench run --config config.toml\n\n"
-    )
-    return header + tomli_w.dumps(to_table(config))
-
-
-def _drop_none(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_drop_none(v) for v in obj]
-    return obj
-
-
 def command_line_options() -> list[tuple[str, str, Option]]:
     """Every config value a command-line option sets, as the schema declares it: (table or "" for the top level,
-    key, :class:`~pathogan_bench.config.schema.Option`), in the schema's order."""
+    key, :class:`~pathogan_bench.config.option.Option`), in the schema's order."""
     tables: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
     found = []
     for top in fields(RunConfig):
@@ -417,8 +348,3 @@ def command_line_options() -> list[tuple[str, str, Option]]:
         elif "option" in top.metadata:
             found.append(("", top.name, top.metadata["option"]))
     return found
-
-
-def parameter_name(flag: str) -> str:
-    """The parameter name click gives an option: ``--test-data`` -> ``test_data``, ``--amp/--no-amp`` -> ``amp``."""
-    return flag.split("/")[0].lstrip("-").replace("-", "_")

@@ -1,7 +1,7 @@
 """Patient cases on disk: which file holds which modality, and reading them.
 
-Three BraTS naming schemes are understood; each dataset plugin builds a
-:class:`CaseCollection` from a folder. Modalities have canonical names
+Each dataset plugin builds a :class:`CaseCollection` from a folder (the BraTS
+naming schemes: :mod:`.brats_layouts`; the others: :mod:`.layouts`). Modalities have canonical names
 ``flair``, ``t1``, ``t1c`` and ``t2``.
 
 Nothing is left out silently. The modalities read are the requested ones,
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,140 +280,6 @@ def case_folder(case: Case) -> Path:
     """The folder of a case's files (for messages)."""
     files = [*case.images.values(), case.label, case.brain_mask]
     return next((f.parent for f in files if f is not None), Path(case.patient_id))
-
-
-# -- naming schemes ----------------------------------------------------------
-NII = re.compile(r"\.nii(\.gz)?$")
-
-
-def _entries(folder: Path) -> list[os.DirEntry[str]]:
-    """A folder's entries; an unreadable folder is an error naming it, never an empty listing."""
-    try:
-        with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
-    except PermissionError:
-        raise UserError(f"{folder}: cannot read the folder (permission denied)") from None
-    except NotADirectoryError:
-        raise UserError(f"{folder}: not a folder") from None
-    except OSError as exc:
-        raise UserError(f"{folder}: cannot read the folder ({exc.strerror or type(exc).__name__})") from None
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _is_file(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_file()
-    except OSError:
-        return False
-
-
-def _walk_files(root: Path, _seen: set[str] | None = None) -> Iterator[Path]:
-    """Every file under ``root``, sorted per folder, broken symbolic links included (a scanner that matches one
-    names it); a folder reached twice (through a symbolic link) is walked once, so a link loop ends. Stops with an
-    error at an unreadable folder."""
-    seen = set() if _seen is None else _seen
-    real = os.path.realpath(root)
-    if real in seen:
-        return
-    seen.add(real)
-    for entry in _entries(root):
-        if _is_dir(entry):
-            yield from _walk_files(Path(entry.path), seen)
-        elif _is_file(entry) or entry.is_symlink():
-            yield Path(entry.path)
-
-
-def put_once(found: dict[str, Path], key: str, path: Path, what: str) -> None:
-    """``found[key] = path``, refusing a second file for one role (never resolved by listing order) and a broken
-    symbolic link, each in one line naming the files."""
-    if path.is_symlink() and not path.exists():
-        raise UserError(f"{path}: a broken symbolic link (to {os.readlink(path)}), the {what}")
-    if key in found and os.path.realpath(found[key]) != os.path.realpath(path):
-        raise UserError(f"{path}: a second {what} beside {found[key]}; keep one (move the other out of the folder)")
-    found[key] = path
-
-
-def _nifti_files(folder: Path) -> list[Path]:
-    return [Path(e.path) for e in _entries(folder) if (_is_file(e) or e.is_symlink()) and NII.search(e.name)]
-
-
-def scan_brats2021(root: Path) -> list[Case]:
-    """``BraTS-GLI-00001-000/BraTS-GLI-00001-000-t2f.nii.gz`` (and ``-seg``); also the synthetic layout."""
-    pattern = re.compile(r"^(?P<pid>.+)-(?P<mod>t1n|t1c|t2w|t2f|seg)\.nii(\.gz)?$")
-    return _scan(root, pattern)
-
-
-def scan_brats2017(root: Path) -> list[Case]:
-    """``Brats17_XXX_1_flair.nii.gz`` etc., in HGG/LGG subfolders or flat."""
-    pattern = re.compile(r"^(?P<pid>Brats\d*_.+?)_(?P<mod>flair|t1ce|t1|t2|seg)\.nii(\.gz)?$", re.IGNORECASE)
-    return _scan(root, pattern)
-
-
-def _scan(root: Path, pattern: re.Pattern[str]) -> list[Case]:
-    found: dict[str, dict[str, Path]] = {}
-    for path in sorted(_walk_files(root)):
-        match = pattern.match(path.name)
-        if match:
-            role = "segmentation" if match["mod"].lower() == "seg" else f"{match['mod']} image"
-            put_once(found.setdefault(match["pid"], {}), match["mod"].lower(), path, f"{role} of {match['pid']}")
-    cases = []
-    for pid, files in sorted(found.items()):
-        label = files.pop("seg", None)
-        cases.append(Case(pid, {ALIASES[m]: p for m, p in files.items()}, label))
-    return cases
-
-
-DEEPMEDIC_FILES = {
-    "flair": "Flair_subtrMeanDivStd",
-    "t1c": "T1c_subtrMeanDivStd",
-    "t1": "T1_subtrMeanDivStd",
-    "t2": "T2_subtrMeanDivStd",
-}
-
-
-def scan_brats2013(root: Path) -> list[Case]:
-    """The BraTS 2013/2015 DeepMedic layout: one folder per patient."""
-    cases = []
-    for folder in (Path(e.path) for e in _entries(root) if _is_dir(e)):
-        files: dict[str, Path] = {}
-        for path in _nifti_files(folder):
-            put_once(files, NII.sub("", path.name), path, f"{NII.sub('', path.name)} file of {folder.name}")
-        images = {m: files[stem] for m, stem in DEEPMEDIC_FILES.items() if stem in files}
-        if images:
-            cases.append(Case(folder.name, images, files.get("OTMultiClass"), files.get("brainmask")))
-    return cases
-
-
-#: the BraTS 2012-2015 releases: BRATS_HG0001/VSD.Brain.XX.O.MR_Flair.54512/VSD.Brain.XX.O.MR_Flair.54512.mha
-NATIVE_FILE = re.compile(
-    r"^VSD\.Brain(?:_\d+more)?\.XX\.[A-Z]+\.(?P<mod>MR_Flair|MR_T1c|MR_T1|MR_T2|OT)\.\d+\.mha$", re.IGNORECASE
-)
-NATIVE_MODALITIES = {"mr_flair": "flair", "mr_t1": "t1", "mr_t1c": "t1c", "mr_t2": "t2", "ot": "seg"}
-
-
-def scan_brats2012(root: Path) -> list[Case]:
-    """The BraTS 2012-2015 releases as distributed (MetaImage files, one folder per image): a case is the folder
-    holding the ``VSD.Brain...`` folders; ``OT`` is the segmentation."""
-    found: dict[str, dict[str, Path]] = {}
-    for path in sorted(_walk_files(root)):
-        match = NATIVE_FILE.match(path.name)
-        if match is None:
-            continue
-        folder = path.parent.parent if path.parent.name.lower().startswith("vsd.") else path.parent
-        role = NATIVE_MODALITIES[match["mod"].lower()]
-        what = "segmentation (OT)" if role == "seg" else f"{match['mod']} image"
-        put_once(found.setdefault(folder.name, {}), role, path, f"{what} of {folder.name}")
-    cases = []
-    for pid, files in sorted(found.items()):
-        label = files.pop("seg", None)
-        cases.append(Case(pid, files, label))
-    return cases
 
 
 #: optional description of a dataset folder, e.g. {"slice_range": [18, 46]} for volumes that are not 155 slices deep

@@ -15,8 +15,9 @@ from ..data.fingerprint import DATA_RECORD, DataFingerprint, print_file, read_re
 from ..errors import UserError
 from ..registry import Registry
 from ..utils.io import write_json
+from .data_folders import preprocess_config
 from .datasets import AUTO, read_dataset
-from .prepare import data_root, fingerprint_of, preprocess_config, read_options, scan_data
+from .prepare import data_root, fingerprint_of, read_options, scan_data
 
 #: the config fields naming each role's folder
 ROOT_FIELDS = {"data": "path", "test": "test_path", "healthy": "healthy_path"}

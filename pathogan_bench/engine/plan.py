@@ -18,10 +18,10 @@ from ..errors import UserError
 from ..evaluation.scoring_plan import ScoringPlan, check_convention, plan_scoring
 from ..registry import Registry, get_registry
 from ..utils.distributed import DistributedContext
+from .data_folders import check_data_folder
 from .loggers import check_loggers
 from .loss_sets import loss_set_pairs
 from .model_options import model_class, model_options
-from .prepare import check_data_folder
 from .selection import check_criterion
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from ..config import RunConfig
 from ..data.cases import DESCRIPTION_FILE
 from ..data.fingerprint import DataFingerprint, print_folder
 from ..data.slices import HEALTHY, PATHOLOGICAL
-from ..errors import UserError
 from ..registry import Registry
+from .data_folders import check_data_folder, join_tables, preprocess_config
 from .datasets import AUTO, SYNTHETIC, read_dataset
+from .healthy_cohort import add_healthy_cohort
 
 log = logging.getLogger("pathogan_bench")
 
@@ -76,16 +76,6 @@ class PreparedData:
 def split_indices(table: datalib.SliceTable, splits: dict[str, list[str]], split: str) -> np.ndarray:
     members = np.isin(table.patient, np.asarray(splits.get(split, []), dtype=table.patient.dtype))
     return np.flatnonzero(members)
-
-
-def check_data_folder(root: Path) -> None:
-    """The data folder exists, is a folder and can be listed (the plan checks it before a run directory is made)."""
-    if not root.exists():
-        raise UserError(f"{root}: data folder not found")
-    if not root.is_dir():
-        raise UserError(f"{root}: not a folder")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise UserError(f"{root}: permission denied")
 
 
 def prepare_data(config: RunConfig, registry: Registry) -> PreparedData:
@@ -186,101 +176,6 @@ def fingerprint_of(
     return DataFingerprint(folders, list(modalities), list(slice_range) if slice_range is not None else None)
 
 
-def add_healthy_cohort(
-    config: RunConfig,
-    registry: Registry,
-    table: datalib.SliceTable,
-    root: Path,
-    healthy_root: Path,
-    cache: Path,
-    dataset: Any,
-) -> tuple[datalib.SliceTable, list[str], Any]:
-    """The labelled data's slices joined with a healthy cohort's, every cohort slice healthy by declaration; the
-    cohort's patients and its dataset.
-
-    The cohort is read in any supported layout with the labelled data's
-    modalities and preprocessing; its modalities, orientation, in-plane size
-    and pixel size must match (one line naming the folder otherwise).
-    Labels it may have are not used, but a lesion in them is an error.
-    """
-    check_data_folder(healthy_root)
-    found = read_dataset(
-        registry, AUTO, healthy_root, modalities=None, allow_missing_modalities=True, allow_unlabelled=True
-    )
-    has = set().union(*(case.images for case in found.cases)) if len(found) else set()
-    lacking = [m for m in table.modalities if m not in has]
-    if lacking:
-        raise UserError(
-            f"{healthy_root}: the healthy cohort has no {', '.join(lacking)} (it has {', '.join(sorted(has)) or 'none'}); "
-            f"train and test on common modalities, e.g. --modalities {','.join(m for m in table.modalities if m in has)}"
-        )
-    cohort_dataset = read_dataset(
-        registry,
-        AUTO,
-        healthy_root,
-        modalities=list(table.modalities),
-        skip_bad_cases=config.data.skip_bad_cases,
-        allow_missing_modalities=config.data.allow_missing_modalities,
-        allow_unlabelled=True,
-    )
-    cohort = datalib.prepare_slices(cohort_dataset, preprocess_config(config, dataset), cache / "slices")
-    lesions = np.flatnonzero(cohort.masks.reshape(len(cohort.masks), -1).any(axis=1))
-    if len(lesions):
-        raise UserError(
-            f"{healthy_root}: {len(lesions)} slice(s) of the healthy cohort have lesion labels "
-            f"(patient {cohort.patient[lesions[0]]}); a healthy cohort holds healthy scans only"
-        )
-    check_cohort_geometry(table, cohort, root, healthy_root)
-    shared = sorted(set(cohort.patients()) & set(table.patients()))
-    if shared:
-        raise UserError(f"{healthy_root}: patient(s) {', '.join(shared[:3])} are also in {root}")
-    healthy = dataclasses.replace(
-        cohort,
-        domain=np.full(len(cohort.domain), HEALTHY, dtype=np.int8),
-        masks=np.zeros(cohort.masks.shape, dtype=bool),
-    )
-    joined = join_tables(table, healthy, root, healthy_root)
-    log.info(
-        "healthy cohort %s: %d healthy slices of %d patients",
-        healthy_root,
-        len(healthy.domain),
-        len(healthy.patients()),
-    )
-    return joined, healthy.patients(), cohort_dataset
-
-
-def check_cohort_geometry(
-    table: datalib.SliceTable, cohort: datalib.SliceTable, root: Path, healthy_root: Path
-) -> None:
-    """The healthy cohort's volumes have the labelled data's orientation and voxel size (one line naming the
-    folder otherwise): a cohort must be registered to the test data's template first."""
-    from ..utils.orientation import axis_codes
-
-    codes = {
-        which: {"".join(axis_codes(v.get("affine"))[0]) for v in t.volumes.values()}
-        for which, t in (("data", table), ("cohort", cohort))
-    }
-    if codes["data"] != codes["cohort"]:
-        raise UserError(
-            f"{healthy_root}: orientation {', '.join(sorted(codes['cohort']))} differs from "
-            f"{', '.join(sorted(codes['data']))} of {root}; register the cohort to the test data's template "
-            "(docs/DATA.md, healthy cohorts)"
-        )
-    sizes = {
-        which: {
-            tuple(round(float(z), 3) for z in np.linalg.norm(np.asarray(v["affine"])[:3, :3], axis=0))
-            for v in t.volumes.values()
-            if v.get("affine")
-        }
-        for which, t in (("data", table), ("cohort", cohort))
-    }
-    if sizes["data"] and sizes["cohort"] and sizes["data"] != sizes["cohort"]:
-        raise UserError(
-            f"{healthy_root}: voxel size {_mm(sizes['cohort'])} mm differs from {_mm(sizes['data'])} mm of {root}; "
-            "resample the cohort to the test data's template (docs/DATA.md, healthy cohorts)"
-        )
-
-
 def data_seed(config: RunConfig) -> int:
     """The seed of the generated synthetic data (the run's seed unless ``data.synthetic_seed`` fixes it)."""
     return config.data.synthetic_seed if config.data.synthetic_seed >= 0 else config.seed
@@ -368,59 +263,3 @@ def _add_test_folder(
         preprocess=preprocess_config(config, dataset),
     )
     return join_tables(table, test_table, root, test_root), test_table.patients(), test_dataset
-
-
-def join_tables(
-    train: datalib.SliceTable, test: datalib.SliceTable, train_root: Path, test_root: Path
-) -> datalib.SliceTable:
-    """The slices of the data folder and of the test folder in one table (same modalities and pixel size)."""
-    shared = sorted(set(train.patients()) & set(test.patients()))
-    if shared:
-        raise UserError(
-            f"{test_root}: patient(s) {', '.join(shared[:3])} are also in {train_root}; "
-            "a test folder must hold other patients"
-        )
-    if tuple(test.modalities) != tuple(train.modalities):
-        raise UserError(
-            f"{test_root}: modalities {', '.join(test.modalities)} differ from "
-            f"{', '.join(train.modalities)} of {train_root} (choose them with --modalities)"
-        )
-    if test.images.shape[-2:] != train.images.shape[-2:]:
-        raise UserError(
-            f"{test_root}: slices of {test.images.shape[-2]}x{test.images.shape[-1]} px differ from "
-            f"{train.images.shape[-2]}x{train.images.shape[-1]} of {train_root} (set --image-size)"
-        )
-    if not np.allclose(test.spacing, train.spacing, rtol=1e-3):
-        raise UserError(
-            f"{test_root}: pixel size {tuple(round(s, 3) for s in test.spacing)} mm differs from "
-            f"{tuple(round(s, 3) for s in train.spacing)} mm of {train_root}; resample one of them"
-        )
-    return datalib.SliceTable(
-        images=np.concatenate([train.images, test.images]),
-        masks=np.concatenate([train.masks, test.masks]),
-        domain=np.concatenate([train.domain, test.domain]),
-        patient=np.concatenate([train.patient, test.patient]),
-        z=np.concatenate([train.z, test.z]),
-        modalities=train.modalities,
-        spacing=train.spacing,
-        volumes={**train.volumes, **test.volumes},
-        skipped=train.skipped + test.skipped,
-    )
-
-
-def _mm(sizes: set[tuple[float, ...]]) -> str:
-    return ", ".join(" x ".join(f"{z:g}" for z in size) for size in sorted(sizes))
-
-
-def preprocess_config(config: RunConfig, dataset: Any) -> datalib.PreprocessConfig:
-    dcfg = config.data
-    kwargs: dict[str, Any] = {
-        "image_size": dcfg.image_size or None,
-        "pathological_min_pixels": dcfg.pathological_min_pixels,
-        "skip_bad_cases": dcfg.skip_bad_cases,
-    }
-    if dcfg.slice_range:
-        kwargs["slice_range"] = tuple(dcfg.slice_range)
-    elif dataset.default_slice_range is not None:
-        kwargs["slice_range"] = tuple(dataset.default_slice_range)
-    return datalib.PreprocessConfig(**kwargs)

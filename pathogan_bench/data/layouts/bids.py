@@ -22,7 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..cases import Case, _walk_files, put_once
+from ..cases import Case
+from ..folders import put_once, walk_files
 from .decathlon import LabelledCase
 
 _ENTITY = r"(?:_[a-zA-Z]+-[a-zA-Z0-9]+)*"
@@ -47,7 +48,7 @@ def scan_bids(root: Path) -> list[Case]:
     images: dict[str, dict[str, Path]] = {}
     labels: dict[str, Path] = {}
     brains: dict[str, Path] = {}
-    for path in _walk_files(root):
+    for path in walk_files(root):
         match = BIDS_FILE.match(path.name)
         if match is None:
             continue
@@ -73,7 +74,7 @@ IXI_MODALITIES = {"t1": "t1", "t2": "t2"}
 def scan_ixi(root: Path) -> list[Case]:
     """``IXI002-Guys-0828-T2.nii.gz`` etc. anywhere below ``root``; unlabelled (a healthy cohort)."""
     found: dict[str, dict[str, Path]] = {}
-    for path in _walk_files(root):
+    for path in walk_files(root):
         match = IXI_FILE.match(path.name)
         if match is None or match["mod"].lower() not in IXI_MODALITIES:
             continue

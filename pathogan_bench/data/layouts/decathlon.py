@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import UserError
-from ..cases import NII, Case, CaseCollection, Volume, _entries, _first_line, _is_file, put_once, read_nifti
+from ..cases import Case, CaseCollection, Volume, _first_line, read_nifti
+from ..folders import NII, entries, is_file, put_once
 
 if TYPE_CHECKING:
     pass
@@ -244,8 +245,8 @@ def _nifti(folder: Path) -> list[Path]:
         return []
     return [
         Path(e.path)
-        for e in _entries(folder)
-        if (_is_file(e) or e.is_symlink()) and not e.name.startswith(".") and NII.search(e.name) is not None
+        for e in entries(folder)
+        if (is_file(e) or e.is_symlink()) and not e.name.startswith(".") and NII.search(e.name) is not None
     ]
 
 
