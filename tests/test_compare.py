@@ -262,3 +262,28 @@ def test_an_ablations_variants_are_rows_of_their_own_in_the_comparison(tmp_path)
     assert set(policies["group"]) == {"pathogan", "pathogan (discriminator_field=reference)"}
     markdown = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| pathogan (discriminator_field=reference) | 2 |" in markdown
+
+
+def test_the_pooled_translation_table_averages_each_variants_runs():
+    from pathogan_bench.comparison.pooled import Pooled, translation_table
+    from pathogan_bench.comparison.runs import LoadedRun
+    from pathogan_bench.record.facts import RunFacts
+    from pathogan_bench.record.summary import Summary
+
+    def loaded(model: str, seed: int, outside: float | None) -> LoadedRun:
+        facts = RunFacts(model="pathogan", seed=seed)
+        summary = Summary(facts, [], "default", "mm")
+        if outside is not None:
+            summary.translation = {"test": {"pathological": outside, "healthy": 2 * outside}}
+        empty = pd.DataFrame()
+        return LoadedRun(
+            ComparedRun(model, seed, 1.0, Path(f"r{seed}"), "weak"), facts, summary, empty, empty, empty, empty
+        )
+
+    runs = [loaded("pathogan", 0, 0.010), loaded("pathogan", 1, 0.020), loaded("pathogan (ema=0.999)", 2, 0.004)]
+    header, rows = translation_table(Pooled.of([*runs, loaded("threshold", 3, None)]))
+    assert header[2] == "outside the lesion, pathological slices"
+    assert rows == [
+        ["pathogan", "2", "0.015 ± 0.007", "0.030 ± 0.014"],
+        ["pathogan (ema=0.999)", "1", "0.004", "0.008"],
+    ]
