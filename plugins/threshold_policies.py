@@ -8,6 +8,8 @@
   split) are flagged; healthy pixels are the brain pixels of their healthy
   slices, so only slice labels are read (Behrendt et al. 2023, Frotscher et
   al. 2025);
+- ``fixed:T``: the same threshold T for every map (``fixed:0.5``: a
+  probability map's natural cut, the rule of most supervised segmenters);
 - ``val-dice``: the threshold of the best pooled Dice on the brain pixels of
   the validation patients: it reads their pixel labels;
 - ``slice-labels``: the threshold whose masks (more than the paper's 20 of
@@ -93,6 +95,29 @@ class FalsePositiveRatePolicy:
             return math.nan
         healthy = cal.brain & (cal.domain == HEALTHY)[:, None, None]
         return fpr_threshold(cal.prob[healthy], self.percent / 100.0)
+
+
+class FixedPolicy:
+    """One stated threshold for every map (no data read)."""
+
+    optimistic = False
+    #: whether it reads maps of the validation (or training) patients
+    needs_calibration = False
+
+    def __init__(self, value: str | None = None):
+        try:
+            self.value = float(value) if value is not None else 0.5
+        except ValueError:
+            raise ValueError(f"expected a threshold, e.g. fixed:0.5, got {value!r}") from None
+        if not math.isfinite(self.value):
+            raise ValueError(f"expected a finite threshold, e.g. fixed:0.5, got {value!r}")
+        self.label = f"fixed:{self.value:g}"
+
+    def looks_at(self, data: PolicyData) -> str:
+        return f"nothing: the same threshold {self.value:g} for every map"
+
+    def thresholds(self, data: PolicyData) -> float:
+        return self.value
 
 
 class ValidationDicePolicy:
@@ -236,6 +261,7 @@ def register_threshold_policies() -> list[Spec]:
             FalsePositiveRatePolicy,
             "fpr:Q: the threshold flagging Q % of the validation patients' healthy-slice brain pixels",
         ),
+        Spec("fixed", FixedPolicy, "fixed:T: the same threshold T for every map (default 0.5)"),
         Spec("val-dice", ValidationDicePolicy, "best pooled Dice on the validation patients (reads their labels)"),
         Spec(
             "slice-labels",

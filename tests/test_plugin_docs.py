@@ -19,7 +19,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "PLUGINS.md"
 FILES = {
     "pixelnet.py": "The shortest complete model",
     "sensitivity.py": "A metric in one file",
-    "fixed_threshold.py": "A threshold policy in one file",
+    "brain_percentile.py": "A threshold policy in one file",
     "plain_folders.py": "A data layout in one file",
 }
 
@@ -73,7 +73,9 @@ def test_each_documented_plugin_is_listed_with_its_facts_and_its_file(plugin_fol
         "higher is better",
         "pair",
     )
-    assert component("threshold-policy", "fixed")["source"] == str((plugin_folder / "fixed_threshold.py").resolve())
+    assert component("threshold-policy", "percentile")["source"] == str(
+        (plugin_folder / "brain_percentile.py").resolve()
+    )
     assert component("dataset", "plain-folders")["description"].startswith("One folder per patient")
 
 
@@ -91,17 +93,17 @@ def test_a_run_of_the_documented_plugins_reports_their_metric_and_policy(plugin_
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_RUN)
     args = ["run", "--config", config, "--data", root, "--model", "pixelnet", "--steps", "4", "--out", tmp_path]
-    args += ["--metrics", "dice,sensitivity,auroc", "--policies", "model,fixed:0.3", "--name", "pixel"]
+    args += ["--metrics", "dice,sensitivity,auroc", "--policies", "model,percentile:99", "--name", "pixel"]
     result = invoke_cli(*args)
     assert result.code == 0, result.output
     run = tmp_path / "pixel"
     report = (run / "report.md").read_text()
-    assert "Sensitivity (%)" in report and "| fixed:0.3 | none |" in report
-    assert "nothing: a fixed threshold" in report
+    assert "Sensitivity (%)" in report and "| percentile:99 | none |" in report
+    assert "its brain pixels' percentile" in report
     summary = json.loads((run / "summary.json").read_text())
     assert summary["metric_facts"]["sensitivity"]["label"] == "Sensitivity"
     code, out, err = invoke_cli("compare", run, "--out", tmp_path / "comparison")
     assert code == 0, err
     assert "Sensitivity (%)" in (tmp_path / "comparison" / "comparison.md").read_text()
-    bad = invoke_cli(*args[:-2], "--policies", "fixed:2", "--name", "bad")
-    assert bad.code == 2 and "threshold policy 'fixed:2': expected a threshold in (0, 1), got 2" in bad.err
+    bad = invoke_cli(*args[:-2], "--policies", "percentile:200", "--name", "bad")
+    assert bad.code == 2 and "threshold policy 'percentile:200': expected a percentile in (0, 100), got 200" in bad.err

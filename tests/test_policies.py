@@ -3,6 +3,7 @@ or scipy; a plugin of each kind appears in the run and comparison tables."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -399,3 +400,47 @@ def test_the_pooled_policy_table_averages_a_models_runs_and_their_paired_margins
     assert "| dae | 3 | 63.3 ± 25.2 (+6.7, 2/3) | 31.7 ± 12.6 (+3.3, 2/3) |" in pooled
     assert "unet (50% labels)" in rows and "20.0 (-30.0, 0/1)" in rows["unet (50% labels)"]
     assert pooled.count("post-processing: none") == 2  # 3D Dice and slice Dice
+
+
+def test_a_fixed_threshold_flags_the_same_pixels_whatever_the_data():
+    from pathogan_bench_plugins.threshold_policies import FixedPolicy
+
+    policy = FixedPolicy("0.3")
+    assert policy.label == "fixed:0.3" and not policy.needs_calibration and not policy.optimistic
+    assert policy.thresholds(None) == 0.3 and FixedPolicy().thresholds(None) == 0.5
+    for bad in ("high", "nan", "inf"):
+        with pytest.raises(ValueError, match="fixed"):
+            FixedPolicy(bad)
+    with pytest.raises(UserError):
+        plan_scoring(get_registry(), ["dice"], policies=["fixed:x"])
+
+
+def test_evaluate_rescores_a_finished_run_under_other_policies_without_touching_it(tmp_path):
+    from conftest import invoke_cli
+    from test_report import make_run
+
+    run_dir = make_run(tmp_path / "run", model="threshold")
+    first = invoke_cli("evaluate", str(run_dir))
+    assert first.code == 0, first.output
+    before = (run_dir / "summary.json").read_bytes()
+    result = invoke_cli(
+        "evaluate",
+        str(run_dir),
+        "--policies",
+        "model,fixed:0.95",
+        "--postprocess",
+        "min-component:2",
+        "--out",
+        str(tmp_path / "again"),
+    )
+    assert result.code == 0, result.output
+    rows = json.loads((tmp_path / "again" / "summary.json").read_text())["policies"]["test"]
+    by_policy = {r["policy"]: r for r in rows if r["postprocess"] == "none"}
+    assert set(by_policy) == {"model", "fixed:0.95"}
+    assert {r["postprocess"] for r in rows} == {"none", "min-component:2"}
+    assert by_policy["fixed:0.95"]["threshold"] == 0.95
+    assert by_policy["fixed:0.95"]["dice_3d"]["mean"] == 0.0  # the maps hold 0.9: nothing reaches 0.95
+    assert by_policy["model"]["dice_3d"]["mean"] > 0.5
+    assert (run_dir / "summary.json").read_bytes() == before  # --out leaves the run's own scores alone
+    bad = invoke_cli("evaluate", str(run_dir), "--policies", "no-such-rule", "--out", str(tmp_path / "bad"))
+    assert bad.code != 0 and "no-such-rule" in bad.err and bad.err.count("\n") == 1

@@ -163,13 +163,32 @@ def _score_pair(
     help="Empty-mask convention (default: the run's config, else 'default').",
 )
 @click.option(
+    "--policies",
+    type=CommaList(kind="threshold-policy", example="model,fixed:0.5,fpr:1"),
+    default=None,
+    help="Threshold policies scored side by side (default: the run's config).",
+)
+@click.option(
+    "--postprocess",
+    type=CommaList(kind="postprocess", example="median:5,min-component:0.1ml"),
+    default=None,
+    help="Post-processing steps per patient volume, in order (default: the run's config).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Write the tables and report here instead of replacing the run's own.",
 )
-def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None, out_dir: Path | None) -> None:
+def evaluate_command(
+    run_dir: Path,
+    metrics: list[str] | None,
+    empty: str | None,
+    policies: list[str] | None,
+    postprocess: list[str] | None,
+    out_dir: Path | None,
+) -> None:
     """Re-score a finished run from its predictions.npz and write its reports.
 
     Writes metrics_slices.csv, metrics_patients.csv, summary.json and
@@ -180,6 +199,7 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
     Examples:
         pathogan-bench evaluate runs/20260101-120000-pathogan-full --out rescored
         pathogan-bench evaluate runs/RUN --metrics dice,hd95,hd,assd,avd,avd_mean,dice_pp --empty brats
+        pathogan-bench evaluate runs/RUN --policies model,fixed:0.5,fpr:1 --out rescored
     """
     from ..engine.data_record import record_notes
     from ..engine.rundir import refuse_foreign_run_dir
@@ -196,6 +216,8 @@ def evaluate_command(run_dir: Path, metrics: list[str] | None, empty: str | None
         refuse_foreign_run_dir(out_dir, "--out", subject=run_dir)
     for note in record_notes(run_dir):
         click.echo(f"note: {note}", err=True)
-    summary = evaluate_run(run_dir, registry, metrics=metrics, empty=empty, out_dir=out_dir)
+    summary = evaluate_run(
+        run_dir, registry, metrics=metrics, empty=empty, out_dir=out_dir, policies=policies, postprocess=postprocess
+    )
     print_summary(summary, console=result_console())
     click.echo(f"reports written to {out_dir or run_dir}", err=True)
