@@ -2,7 +2,8 @@
 # The BraTS 2018 study of docs/RESULTS.md: the ten BraTS 2018 patients of the paper's own layout and modalities,
 # patient-level 5-fold cross-validation (one validation patient inside each training fold), every model, every
 # threshold policy before and after post-processing; the fully supervised references trained to convergence; the
-# four BraTS 2013 patients as a test set from another site; and one report with intervals, tests and ranks.
+# four BraTS 2013 patients as a test set from another site; one report with intervals, tests and ranks; and the
+# ablation of PathoGAN's rules.
 # Run it again to continue after a stop: finished runs are reused, an interrupted one resumed.
 #
 #   bash docs/examples/brats2018-study.sh DATA_DIR [OUT_DIR] [extra options...]
@@ -33,3 +34,15 @@ pathogan-bench compare --models "$models" --config "$here/brats2018-external.tom
 # 5. one report over every cross-validated run: pooled tables, intervals, paired tests against the FLAIR threshold,
 #    ranks
 pathogan-bench compare "$out"/models/runs/*-seed[0-9] "$out"/supervised/runs/*-seed[0-9] --out "$out/report"
+# 6. PathoGAN's rules one at a time (docs/RESULTS.md, the ablation): each variant on the same folds, every run
+#    re-scored with the fixed 0.5 threshold beside the others, one comparison with a row per variant
+pathogan-bench compare --models pathogan "${cv[@]}" "${scoring[@]}" "$@" --model-option discriminator_field=reference \
+    --out "$out/ablation/ref-field"
+pathogan-bench compare --models pathogan "${cv[@]}" "${scoring[@]}" "$@" --model-option bottleneck=paper-layers \
+    --out "$out/ablation/paper-layers"
+pathogan-bench compare --models pathogan "${cv[@]}" "${scoring[@]}" "$@" --steps 3000 --out "$out/ablation/steps3000"
+ablation=("$out"/models/runs/threshold-fold*-seed0 "$out"/models/runs/pathogan-fold*-seed0 "$out"/ablation/*/runs/*)
+for run in "${ablation[@]}"; do
+    pathogan-bench evaluate "$run" --policies model,fixed:0.5,fpr:1,fpr:5,slice-labels,val-dice,otsu,oracle > /dev/null
+done
+pathogan-bench compare "${ablation[@]}" --out "$out/ablation/report"
