@@ -280,22 +280,23 @@ def pooled_sections(pooled: Pooled, varied: str) -> list[str]:
             + markdown_table(*per_fold_table(pooled))
             + "\nmean ± std (median) over seeds of each run's mean.\n\n"
         )
-    header, rows = data_table(runs)
-    if rows:
-        sections.append(
-            "## Test patients\n\n"
-            + markdown_table(header, rows)
-            + "\nEvery labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 "
-            "tumour pixels, scored in the whole-scan columns only).\n\n"
-        )
-    header, rows = translation_table(pooled)
-    if rows:
-        sections.append(
-            "## What the translation changes outside the lesion (test)\n\n"
-            + markdown_table(header, rows)
-            + "\nMean |x - healed x| over brain pixels outside the reference lesion of pathological slices, and "
-            "over every brain pixel of healthy slices (normalised intensities, brain std 1/3), mean ± std over "
-            "each model's runs: a faithful translation to healthy changes nothing there.\n\n"
-        )
+    optional = (
+        (
+            "Test patients",
+            data_table(runs),
+            "Every labelled slice of each test patient (healthy: no tumour pixel; minor: 1 to 20 tumour pixels, "
+            "scored in the whole-scan columns only).",
+        ),
+        (
+            "What the translation changes outside the lesion (test)",
+            translation_table(pooled),
+            "Mean |x - healed x| over brain pixels outside the reference lesion of pathological slices, and over "
+            "every brain pixel of healthy slices (normalised intensities, brain std 1/3), mean ± std over each "
+            "model's runs: a faithful translation to healthy changes nothing there.",
+        ),
+    )
+    for title, (header, rows), caption in optional:
+        if rows:  # a section only where some run has what it shows
+            sections.append(f"## {title}\n\n" + markdown_table(header, rows) + f"\n{caption}\n\n")
     sections.append("## Time\n\n" + markdown_table(*time_table(pooled)) + "\n")
     return sections
