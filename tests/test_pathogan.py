@@ -12,8 +12,10 @@ from pathogan_bench.contracts.model import ModelContext, config_from_options
 from pathogan_bench.engine.loss_sets import resolve_loss_set
 from pathogan_bench.errors import ModelOptionsError
 from pathogan_bench.registry import get_registry
-from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig, residual_translation
+from pathogan_bench_plugins.models.pathogan.config import PathoGANConfig
+from pathogan_bench_plugins.models.pathogan.model import PathoGAN
 from pathogan_bench_plugins.models.pathogan.step import TranslationStep as PathoGANStep
+from pathogan_bench_plugins.models.pathogan.translation import residual_translation
 from pathogan_bench_plugins.shared.gan import ImagePool
 
 SIZE, CHANNELS, BATCH, Z = 32, 2, 2, 8

@@ -9,7 +9,8 @@ from test_pathogan import make_model as tiny_pathogan
 
 from pathogan_bench.contracts.model import config_from_options
 from pathogan_bench.errors import UserError
-from pathogan_bench_plugins.models.pathogan.model import PathoGAN, PathoGANConfig
+from pathogan_bench_plugins.models.pathogan.config import PathoGANConfig
+from pathogan_bench_plugins.models.pathogan.model import PathoGAN
 
 
 def make_model(**options) -> PathoGAN:

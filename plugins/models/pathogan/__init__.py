@@ -1,6 +1,8 @@
 """PathoGAN (Andermatt et al. 2018), the model this toolkit is built around, in one folder:
 
-- ``model.py``: the model (translation, training step, segmentation, sampling), configured by ``PathoGANConfig``;
+- ``model.py``: the model (networks' wiring, training step, segmentation, sampling);
+- ``config.py``: ``PathoGANConfig``, its options;
+- ``translation.py``: the residual translation of eq. 6 and a training step's random draws;
 - ``step.py``: ``TranslationStep``, the forward pass that loss terms read (the loss-term contract);
 - ``loss_terms.py``: the paper's loss terms (eq. 7-15) and loss sets (eq. 16-17);
 - ``networks.py``: its generators Z_A (``pathogan-vae``) and Z_B (``pathogan-residual``);
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 from pathogan_bench.plugin import Spec, hookimpl
 
+from .config import PathoGANConfig
 from .loss_terms import register_loss_sets, register_loss_terms
-from .model import PathoGAN, PathoGANConfig
+from .model import PathoGAN
 from .networks import ResidualGenerator, VAEGenerator
 from .step import TranslationStep
 

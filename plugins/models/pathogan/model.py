@@ -1,8 +1,10 @@
 """PathoGAN (Andermatt et al. 2018): weakly supervised pathology segmentation by
 translation between healthy (A) and pathological (B) images with residual generators.
 
-The model in one file, configured by :class:`PathoGANConfig` (the ``[model_options]``
-table of a run config).
+The model: its networks' wiring, the training step, segmentation and sampling,
+configured by :class:`~pathogan_bench_plugins.models.pathogan.config.PathoGANConfig`
+(the ``[model_options]`` table of a run config); eq. 6 and the step's random draws
+are in ``translation.py``.
 
 Translation (eq. 6): a residual generator Z outputs n + 1 maps r for n image
 channels; the label map is l = sigmoid(r0 + eps) with eps ~ N(0, I) in
@@ -70,179 +72,27 @@ Choices where the paper is open:
 from __future__ import annotations
 
 import logging
-import math
 from copy import deepcopy
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from pathogan_bench.plugin import ModelContext, ModelOptionsError, ReferenceSchedule, SegmentationModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator_loss
-from pathogan_bench_plugins.shared.networks import UPSAMPLING, paired_patchgan, pairing_problem, patchgan_layers
+from pathogan_bench_plugins.shared.networks import paired_patchgan, pairing_problem, patchgan_layers
 from pathogan_bench_plugins.shared.training import autocast, to_layout
 
-from .networks import BOTTLENECKS
+from .config import PathoGANConfig
 from .step import TranslationStep
+from .translation import StepNoise, Translation, reparameterise, residual_translation, split_noise
 
 log = logging.getLogger("pathogan_bench")
 
-#: values of PathoGANConfig.discriminator_field and .threshold_rule
-FIELDS = ("image-fraction", "reference")
-THRESHOLD_RULES = ("slice-labels", "fixed")
 #: steps between checks of the label area (one host transfer each)
 COLLAPSE_WINDOW = 100
 
 #: what G_A's network must provide (see pathogan_bench_plugins.models.pathogan.networks.VAEGenerator)
 VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
-
-
-@dataclass
-class PathoGANConfig:
-    """PathoGAN's options, the ``[model_options]`` of a run config."""
-
-    #: multiplier of every network's feature counts (1 = the paper's networks)
-    width: float = 1.0
-    #: length of each encoding gamma_A, delta_B
-    z: int = 256
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    #: fraction of the steps after which the learning rate decays linearly to zero
-    decay_start: float = 0.5
-    #: translations kept per domain for the discriminators (0: none)
-    pool_size: int = 50
-    #: weight initialisation: normal, xavier, kaiming, orthogonal, or "network" (keep the network's own)
-    init: str = "normal"
-    init_gain: float = 0.02
-    #: Z_A (healthy -> pathological), a generator with the VAE interface
-    generator_a: str = "pathogan-vae"
-    #: Z_B (pathological -> healthy)
-    generator_b: str = "pathogan-residual"
-    discriminator: str = "patchgan"
-    generator_a_options: dict[str, Any] = field(default_factory=dict)
-    generator_b_options: dict[str, Any] = field(default_factory=dict)
-    discriminator_options: dict[str, Any] = field(default_factory=dict)
-    #: standard deviation of eps added to r0 in training (eq. 6)
-    label_noise: float = 1.0
-    #: hold G_B's label map l_B constant in delta_B = Delta_B(l_B * x_B) of the B -> A -> B cycle (training)
-    detach_label_in_delta: bool = False
-    #: run the independent generator passes of a training step as batched calls (false: one call per pass)
-    batched_passes: bool = True
-    #: evaluate D_A and D_B as one grouped call (PatchGAN discriminators only)
-    paired_discriminators: bool = False
-    #: how much of the slice one discriminator output judges: "image-fraction" (the paper's 70 of 240 px at every
-    #: image size: PatchGAN layers from pathogan_bench_plugins.shared.networks.patchgan_layers) or "reference" (the
-    #: reference's 70 px whatever the size); a "layers" in discriminator_options wins
-    discriminator_field: str = "image-fraction"
-    #: the VAE's bottlenecks: "paper-values" (at least the paper's number of values at any size) or "paper-layers"
-    bottleneck: str = "paper-values"
-    #: how the generators double the size: "transposed" (the paper) or "resize" (nearest, then a convolution)
-    upsampling: str = "transposed"
-    #: how the threshold of the label map is chosen after training: "slice-labels" (the one whose masks best tell
-    #: the validation patients' pathological slices from their healthy ones: slice labels only) or "fixed" (0.5)
-    threshold_rule: str = "slice-labels"
-    #: decay of an exponential moving average of the generators' weights, which then segment, translate and sample
-    #: (0: off; 0.999 averages over about the last thousand steps)
-    ema: float = 0.0
-    #: a mean label map l_B on the pathological training images below this, after a tenth of the steps, is reported
-    #: as a collapse to the identity (nothing marked, nothing inpainted)
-    collapse_area: float = 1e-3
-
-    def check(self) -> None:
-        """Raise ValueError naming the first option out of range."""
-        positive = {"width": self.width, "lr": self.lr, "z": self.z}
-        for name, value in positive.items():
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} = {value!r}: expected a finite number > 0")
-        if not isinstance(self.z, int):
-            raise ValueError(f"z = {self.z!r}: expected an integer >= 1")
-        if self.pool_size < 0:
-            raise ValueError(f"pool_size = {self.pool_size}: expected >= 0")
-        if not 0 <= self.decay_start <= 1:
-            raise ValueError(f"decay_start = {self.decay_start}: expected a fraction in [0, 1]")
-        if not (isinstance(self.betas, (list, tuple)) and len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas)):
-            raise ValueError(f"betas = {self.betas!r}: expected two numbers in [0, 1)")
-        if not math.isfinite(self.label_noise) or self.label_noise < 0:
-            raise ValueError(f"label_noise = {self.label_noise}: expected a finite number >= 0")
-        for name, allowed in (
-            ("discriminator_field", FIELDS),
-            ("bottleneck", BOTTLENECKS),
-            ("upsampling", UPSAMPLING),
-            ("threshold_rule", THRESHOLD_RULES),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} = {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
-        if not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
-            raise ValueError(f"ema = {self.ema!r}: expected a decay in [0, 1) (0: off)")
-        if not isinstance(self.collapse_area, (int, float)) or not 0 <= self.collapse_area < 1:
-            raise ValueError(f"collapse_area = {self.collapse_area!r}: expected a fraction in [0, 1)")
-        for name in ("detach_label_in_delta", "batched_passes", "paired_discriminators"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} = {getattr(self, name)!r}: expected true or false")
-        self.betas = (float(self.betas[0]), float(self.betas[1]))  # a TOML config gives a list
-
-
-class Translation(NamedTuple):
-    """One residual translation (eq. 6)."""
-
-    label: torch.Tensor  # l = sigmoid(logit), (B,1,H,W)
-    logit: torch.Tensor  # r0 + eps
-    inpainting: torch.Tensor  # p = tanh(r1..n), (B,n,H,W)
-    translated: torch.Tensor  # y = l * p + (1 - l) * x
-
-    def split(self, sizes: list[int]) -> list[Translation]:
-        parts = [t.split(sizes) for t in self]
-        return [Translation(*chunk) for chunk in zip(*parts)]
-
-
-def residual_translation(r: torch.Tensor, x: torch.Tensor, noise: torch.Tensor | None = None) -> Translation:
-    """eq. 6: label map, inpaintings and translation from the n + 1 maps r and the input x (``noise``: eps)."""
-    logit = r[:, :1] if noise is None else r[:, :1] + noise.to(r.dtype)
-    label = torch.sigmoid(logit)
-    inpainting = torch.tanh(r[:, 1:])
-    return Translation(label, logit, inpainting, label * inpainting + (1 - label) * x)
-
-
-def reparameterise(mean: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """A draw from N(mean, exp(logvar)) that gradients pass through; ``noise`` is its standard normal draw."""
-    noise = torch.randn_like(mean) if noise is None else noise.to(mean.dtype)
-    return mean + noise * torch.exp(0.5 * logvar)
-
-
-def _parts(noise: torch.Tensor | None, sizes: list[int]) -> list[torch.Tensor | None]:
-    return [None] * len(sizes) if noise is None else list(noise.split(sizes))
-
-
-class StepNoise(NamedTuple):
-    """The random draws of one training step, for b healthy and b' pathological images of H x W pixels.
-
-    Drawn in one place and in this order, so that the passes use the same
-    numbers whether they run batched or one by one. The label eps are None
-    when ``label_noise`` is 0.
-    """
-
-    delta_prior: torch.Tensor  # (b, z): delta_B of G_A(x_A) in the A -> B -> A cycle
-    gamma: torch.Tensor  # (b + b', z): the reparameterisation of Gamma_A(x_A), Gamma_A(x_B)
-    label_a: torch.Tensor | None  # (b + b', 1, H, W): eps of G_A(x_A, delta_prior), G_A(x_B, 0)
-    label_b: torch.Tensor | None  # (b' + 2b, 1, H, W): eps of G_B(x_B), G_B(y_B), G_B(x_A)
-    delta: torch.Tensor  # (b', z): the reparameterisation of Delta_B(l_B * x_B)
-    gamma_cycle: torch.Tensor  # (b', z): of Gamma_A(y_A)
-    label_cycle: torch.Tensor | None  # (b', 1, H, W): eps of G_A(y_A, delta_B)
-
-    @classmethod
-    def draw(cls, x_a: torch.Tensor, x_b: torch.Tensor, z: int, label_noise: float) -> StepNoise:
-        b, b2, (h, w), device = x_a.shape[0], x_b.shape[0], x_a.shape[-2:], x_a.device
-
-        def eps(n: int) -> torch.Tensor | None:
-            return torch.randn(n, 1, h, w, device=device) * label_noise if label_noise else None
-
-        delta_prior = torch.randn(b, z, device=device)
-        gamma = torch.randn(b + b2, z, device=device)
-        label_a = eps(b + b2)
-        label_b = eps(b2 + 2 * b)
-        delta = torch.randn(b2, z, device=device)
-        gamma_cycle = torch.randn(b2, z, device=device)
-        return cls(delta_prior, gamma, label_a, label_b, delta, gamma_cycle, eps(b2))
 
 
 def _frozen_copy(network: torch.nn.Module) -> torch.nn.Module:
@@ -429,8 +279,8 @@ class PathoGAN(SegmentationModel):
         """The same passes as :meth:`_batched_passes`, one call each, with the same draws."""
         b, b2 = x_a.shape[0], x_b.shape[0]
         gamma_a, gamma_b = noise.gamma.split([b, b2])
-        eps_forward_a, eps_identity_a = _parts(noise.label_a, [b, b2])
-        eps_forward_b, eps_cycle_b, eps_identity_b = _parts(noise.label_b, [b2, b, b])
+        eps_forward_a, eps_identity_a = split_noise(noise.label_a, [b, b2])
+        eps_forward_b, eps_cycle_b, eps_identity_b = split_noise(noise.label_b, [b2, b, b])
         forward_a, mean, logvar, gamma = self.generate_a(x_a, noise.delta_prior, (gamma_a, eps_forward_a))
         identity_a, _, _, _ = self.generate_a(
             x_b, noise.delta_prior.new_zeros(b2, self.config.z), (gamma_b, eps_identity_a)
