@@ -67,6 +67,19 @@ def fpr_threshold(values: np.ndarray, fraction: float) -> float:
     return float(t)
 
 
+def _argument(text: str | None, default: float, expected: str) -> float:
+    """The finite number after a policy's colon (``default`` without one)."""
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected {expected}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"expected {expected}, got {text!r}")
+    return value
+
+
 class FalsePositiveRatePolicy:
     """The threshold flagging a stated fraction of the healthy brain pixels of the validation patients."""
 
@@ -75,10 +88,7 @@ class FalsePositiveRatePolicy:
     needs_calibration = True
 
     def __init__(self, percent: str | None = None):
-        try:
-            self.percent = float(percent) if percent is not None else 5.0
-        except ValueError:
-            raise ValueError(f"expected a percentage, e.g. fpr:1, got {percent!r}") from None
+        self.percent = _argument(percent, 5.0, "a percentage, e.g. fpr:1")
         if not 0 < self.percent < 100:
             raise ValueError(f"the false-positive rate must lie in (0, 100) %, got {self.percent:g}")
         self.label = f"fpr:{self.percent:g}"
@@ -105,12 +115,7 @@ class FixedPolicy:
     needs_calibration = False
 
     def __init__(self, value: str | None = None):
-        try:
-            self.value = float(value) if value is not None else 0.5
-        except ValueError:
-            raise ValueError(f"expected a threshold, e.g. fixed:0.5, got {value!r}") from None
-        if not math.isfinite(self.value):
-            raise ValueError(f"expected a finite threshold, e.g. fixed:0.5, got {value!r}")
+        self.value = _argument(value, 0.5, "a threshold, e.g. fixed:0.5")
         self.label = f"fixed:{self.value:g}"
 
     def looks_at(self, data: PolicyData) -> str:

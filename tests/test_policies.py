@@ -77,8 +77,9 @@ def test_fpr_threshold_never_flags_more_than_the_fraction_with_ties():
 
 def test_fpr_policy_without_calibration_maps_is_nan_and_refuses_bad_rates():
     assert math.isnan(FalsePositiveRatePolicy("1").thresholds(PolicyData(0.5, map_set(np.zeros((1, 2, 2))))))
-    with pytest.raises(ValueError):
-        FalsePositiveRatePolicy("150")
+    for bad in ("150", "0", "high", "nan"):
+        with pytest.raises(ValueError, match="fpr|false-positive"):
+            FalsePositiveRatePolicy(bad)
 
 
 def brute_force_otsu(values: np.ndarray) -> float:
