@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,20 @@ def check_positive(config: Any, *names: str) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} = {value!r}: expected a finite number > 0")
+
+
+def frozen_copy(network: nn.Module) -> nn.Module:
+    """A copy of ``network`` that no optimiser updates (e.g. the running average of its weights)."""
+    copy = deepcopy(network)
+    copy.requires_grad_(False)
+    return copy
+
+
+@torch.no_grad()
+def average_weights(average: nn.Module, live: nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * live for the parameters; buffers (norm statistics) are copied."""
+    averaged: list[torch.Tensor] = list(average.parameters())
+    current: list[torch.Tensor] = list(live.parameters())
+    torch._foreach_lerp_(averaged, current, 1.0 - decay)
+    for a, b in zip(average.buffers(), live.buffers()):
+        a.copy_(b)

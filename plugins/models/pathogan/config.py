@@ -1,4 +1,46 @@
-"""PathoGAN's options: :class:`PathoGANConfig`, the ``[model_options]`` table of a run config."""
+"""PathoGAN's options: :class:`PathoGANConfig`, the ``[model_options]`` table of a run config.
+
+Choices where the paper is open:
+
+- Optimisation: Adam, lr 2e-4, betas (0.5, 0.999) for the generators and the
+  discriminators; the rate is constant for the first ``decay_start`` (0.5) of
+  the steps, then decays linearly to zero (CycleGAN: 100 + 100 epochs).
+- Initialisation: N(0, 0.02) weights, zero biases (``init``, ``init_gain``).
+- Image pool: the last 50 translations per domain, kept in buffers (so
+  checkpoints hold it); once full, each new image is returned with
+  probability 1/2, else swapped for a stored one. A batch with a non-finite
+  translation is not stored.
+- eps of eq. 6: standard normal (``label_noise`` = its std), in every training
+  pass (the translations, the cycles and the identity passes); 0 in
+  ``segment``, ``translate``, ``sample`` and ``preview``.
+- Encodings: in training gamma and delta_B are drawn by the
+  reparameterisation trick from their encoder's N(mean, exp(logvar)); at test
+  time the means are used. delta_B is drawn from N(0, I) for a real healthy
+  image (the A -> B -> A cycle) and for ``sample``; in the B -> A -> B cycle it
+  is Delta_B(l_B * x_B), with gradients through l_B (the paper does not hold
+  it constant; ``detach_label_in_delta`` holds it constant). The KL (eq. 9)
+  covers Gamma_A(x_A) and Delta_B(l_B * x_B).
+- Identity passes (eq. 4, 14): G_A on x_B with delta_B = 0 and G_B on x_A;
+  the loss is on their label maps.
+- Loss terms (``pathogan_bench_plugins.models.pathogan.loss_terms``): means over pixels, channels
+  and batch, both directions summed; omega in eq. 11-12 with eps = 1 pixel,
+  held constant; eq. 13 as a binary cross-entropy computed from the label
+  logit (exact, no clamping); "L_VAE for both directions" as the same three
+  likelihoods on G_B's outputs; KL averaged over latent dimensions.
+- Mixed precision: bf16 autocast on CUDA when ``ctx.amp``; the step's tensors
+  are cast to float32 before the loss terms. channels_last when
+  ``ctx.channels_last``.
+
+Independent generator passes run as one batch (G_A on [x_A, x_B]; G_B on
+[x_B, y_B, x_A]): instance norm normalises each image on its own, so this
+is the same computation as separate calls, with fewer, larger kernels
+(``batched_passes``; false runs one call per pass). The step's random
+draws are made in one place, in one order, so both ways draw the same
+numbers. ``paired_discriminators`` also evaluates D_A and D_B as one
+grouped call (their PatchGAN layers side by side, each group of channels
+seeing only its own network's weights): the same computation again; off
+by default, since on the CPU the grouped call is no faster than two.
+"""
 
 from __future__ import annotations
 

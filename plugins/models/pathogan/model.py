@@ -3,17 +3,8 @@ translation between healthy (A) and pathological (B) images with residual genera
 
 The model: its networks' wiring, the training step, segmentation and sampling,
 configured by :class:`~pathogan_bench_plugins.models.pathogan.config.PathoGANConfig`
-(the ``[model_options]`` table of a run config); eq. 6 and the step's random draws
-are in ``translation.py``.
-
-Translation (eq. 6): a residual generator Z outputs n + 1 maps r for n image
-channels; the label map is l = sigmoid(r0 + eps) with eps ~ N(0, I) in
-training and eps = 0 at test, the inpaintings are p = tanh(r1..n), and the
-translation is y = l * p + (1 - l) * x. G_A (healthy -> pathological) uses the
-VAE Z_A(x, delta_B) = E_A(Gamma_A(x), delta_B); G_B (pathological -> healthy)
-uses Z_B(x) directly. The segmentation of a pathological image is G_B's label
-map l_B at eps = 0. Networks are created by registry name
-(``generator_a``, ``generator_b``, ``discriminator``).
+(the ``[model_options]`` table of a run config, whose docstring lists the choices
+where the paper is open); eq. 6 and the step's random draws are in ``translation.py``.
 
 One training step (the CycleGAN reference order):
 
@@ -26,53 +17,11 @@ One training step (the CycleGAN reference order):
    Adam step of both generators;
 3. one Adam step of both discriminators (least squares: real -> 1, fake -> 0,
    halved) on real images and translations drawn from an image pool.
-
-Independent generator passes run as one batch (G_A on [x_A, x_B]; G_B on
-[x_B, y_B, x_A]): instance norm normalises each image on its own, so this
-is the same computation as separate calls, with fewer, larger kernels
-(``batched_passes``; false runs one call per pass). The step's random
-draws are made in one place, in one order, so both ways draw the same
-numbers. ``paired_discriminators`` also evaluates D_A and D_B as one
-grouped call (their PatchGAN layers side by side, each group of channels
-seeing only its own network's weights): the same computation again; off
-by default, since on the CPU the grouped call is no faster than two.
-
-Choices where the paper is open:
-
-- Optimisation: Adam, lr 2e-4, betas (0.5, 0.999) for the generators and the
-  discriminators; the rate is constant for the first ``decay_start`` (0.5) of
-  the steps, then decays linearly to zero (CycleGAN: 100 + 100 epochs).
-- Initialisation: N(0, 0.02) weights, zero biases (``init``, ``init_gain``).
-- Image pool: the last 50 translations per domain, kept in buffers (so
-  checkpoints hold it); once full, each new image is returned with
-  probability 1/2, else swapped for a stored one. A batch with a non-finite
-  translation is not stored.
-- eps of eq. 6: standard normal (``label_noise`` = its std), in every training
-  pass (the translations, the cycles and the identity passes); 0 in
-  ``segment``, ``translate``, ``sample`` and ``preview``.
-- Encodings: in training gamma and delta_B are drawn by the
-  reparameterisation trick from their encoder's N(mean, exp(logvar)); at test
-  time the means are used. delta_B is drawn from N(0, I) for a real healthy
-  image (the A -> B -> A cycle) and for ``sample``; in the B -> A -> B cycle it
-  is Delta_B(l_B * x_B), with gradients through l_B (the paper does not hold
-  it constant; ``detach_label_in_delta`` holds it constant). The KL (eq. 9)
-  covers Gamma_A(x_A) and Delta_B(l_B * x_B).
-- Identity passes (eq. 4, 14): G_A on x_B with delta_B = 0 and G_B on x_A;
-  the loss is on their label maps.
-- Loss terms (``pathogan_bench_plugins.models.pathogan.loss_terms``): means over pixels, channels
-  and batch, both directions summed; omega in eq. 11-12 with eps = 1 pixel,
-  held constant; eq. 13 as a binary cross-entropy computed from the label
-  logit (exact, no clamping); "L_VAE for both directions" as the same three
-  likelihoods on G_B's outputs; KL averaged over latent dimensions.
-- Mixed precision: bf16 autocast on CUDA when ``ctx.amp``; the step's tensors
-  are cast to float32 before the loss terms. channels_last when
-  ``ctx.channels_last``.
 """
 
 from __future__ import annotations
 
 import logging
-from copy import deepcopy
 from typing import Any
 
 import torch
@@ -80,9 +29,10 @@ import torch
 from pathogan_bench.plugin import ModelContext, ModelOptionsError, ReferenceSchedule, SegmentationModel
 from pathogan_bench_plugins.shared.gan import ImagePool, init_weights, lsgan_discriminator_loss
 from pathogan_bench_plugins.shared.networks import paired_patchgan, pairing_problem, patchgan_layers
-from pathogan_bench_plugins.shared.training import autocast, to_layout
+from pathogan_bench_plugins.shared.training import autocast, average_weights, frozen_copy, to_layout
 
 from .config import PathoGANConfig
+from .networks import check_vae_interface
 from .step import TranslationStep
 from .translation import StepNoise, Translation, reparameterise, residual_translation, split_noise
 
@@ -90,23 +40,6 @@ log = logging.getLogger("pathogan_bench")
 
 #: steps between checks of the label area (one host transfer each)
 COLLAPSE_WINDOW = 100
-
-#: what G_A's network must provide (see pathogan_bench_plugins.models.pathogan.networks.VAEGenerator)
-VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
-
-
-def _frozen_copy(network: torch.nn.Module) -> torch.nn.Module:
-    copy = deepcopy(network)
-    copy.requires_grad_(False)
-    return copy
-
-
-def _check_vae_interface(name: str, network: Any) -> None:
-    missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
-    if missing:
-        raise ModelOptionsError(
-            f"generator_a '{name}' lacks the VAE methods {', '.join(missing)} that Z_A needs (see pathogan-vae)"
-        )
 
 
 class PathoGAN(SegmentationModel):
@@ -128,14 +61,14 @@ class PathoGAN(SegmentationModel):
         n, size = ctx.in_channels, ctx.image_size
         factory = ctx.factory("generator", cfg.generator_a)
         if isinstance(factory, type):  # fail before building a network that cannot serve as Z_A
-            _check_vae_interface(cfg.generator_a, factory)
+            check_vae_interface(cfg.generator_a, factory)
         shape = {"upsampling": cfg.upsampling}  # the built-in generators' options; another generator gets its own
         own_a = {**shape, "bottleneck": cfg.bottleneck} if cfg.generator_a == "pathogan-vae" else {}
         own_b = shape if cfg.generator_b == "pathogan-residual" else {}
         self.gen_a = ctx.create(
             "generator", cfg.generator_a, n, n + 1, size, width=cfg.width, z=cfg.z, **own_a, **cfg.generator_a_options
         )
-        _check_vae_interface(cfg.generator_a, self.gen_a)
+        check_vae_interface(cfg.generator_a, self.gen_a)
         self.gen_b = ctx.create(
             "generator", cfg.generator_b, n, n + 1, size, width=cfg.width, **own_b, **cfg.generator_b_options
         )
@@ -162,8 +95,8 @@ class PathoGAN(SegmentationModel):
             "discriminators", [*self.disc_a.parameters(), *self.disc_b.parameters()], cfg.lr, cfg.betas, cfg.decay_start
         )
         # averaged copies of the generators (in the checkpoints; never trained directly)
-        self.ema_a = _frozen_copy(self.gen_a) if cfg.ema else None
-        self.ema_b = _frozen_copy(self.gen_b) if cfg.ema else None
+        self.ema_a = frozen_copy(self.gen_a) if cfg.ema else None
+        self.ema_b = frozen_copy(self.gen_b) if cfg.ema else None
         self.ema_updates = 0
         self.register_buffer("label_area_sum", torch.zeros(()))
         #: the step from which the label maps stayed empty (None: no collapse seen)
@@ -351,12 +284,8 @@ class PathoGAN(SegmentationModel):
         self.ema_updates += 1
         t = self.ema_updates
         decay = min(self.config.ema, (1 + t) / (10 + t))
-        for ema, net in ((self.ema_a, self.gen_a), (self.ema_b, self.gen_b)):
-            averaged: list[torch.Tensor] = list(ema.parameters())
-            live: list[torch.Tensor] = list(net.parameters())
-            torch._foreach_lerp_(averaged, live, 1.0 - decay)
-            for a, b in zip(ema.buffers(), net.buffers()):
-                a.copy_(b)
+        average_weights(self.ema_a, self.gen_a, decay)
+        average_weights(self.ema_b, self.gen_b, decay)
 
     def _watch_collapse(self, label_area: torch.Tensor, step: int) -> None:
         """Every COLLAPSE_WINDOW steps (one host transfer), after a tenth of the run: a mean label map below

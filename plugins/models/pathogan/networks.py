@@ -10,8 +10,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pathogan_bench.plugin import ModelOptionsError
 from pathogan_bench_plugins.shared.gan import init_weights
 from pathogan_bench_plugins.shared.networks import ResidualBlock, conv, conv_norm_act, down, scaled, up
+
+#: what G_A's network must provide (see VAEGenerator)
+VAE_INTERFACE = ("encode_anatomy", "encode_pathology", "decode")
+
+
+def check_vae_interface(name: str, network: object) -> None:
+    """Raise ModelOptionsError when G_A's network lacks a method of the VAE interface."""
+    missing = [m for m in VAE_INTERFACE if not callable(getattr(network, m, None))]
+    if missing:
+        raise ModelOptionsError(
+            f"generator_a '{name}' lacks the VAE methods {', '.join(missing)} that Z_A needs (see pathogan-vae)"
+        )
+
 
 #: downsampling factor of the encoders (four ``df`` layers)
 DOWNSAMPLING = 16

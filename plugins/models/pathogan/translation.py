@@ -1,4 +1,14 @@
-"""The residual translation of eq. 6 and the random draws of one PathoGAN training step."""
+"""The residual translation of eq. 6 and the random draws of one PathoGAN training step.
+
+Translation (eq. 6): a residual generator Z outputs n + 1 maps r for n image
+channels; the label map is l = sigmoid(r0 + eps) with eps ~ N(0, I) in
+training and eps = 0 at test, the inpaintings are p = tanh(r1..n), and the
+translation is y = l * p + (1 - l) * x. G_A (healthy -> pathological) uses the
+VAE Z_A(x, delta_B) = E_A(Gamma_A(x), delta_B); G_B (pathological -> healthy)
+uses Z_B(x) directly. The segmentation of a pathological image is G_B's label
+map l_B at eps = 0. Networks are created by registry name
+(``generator_a``, ``generator_b``, ``discriminator``).
+"""
 
 from __future__ import annotations
 
