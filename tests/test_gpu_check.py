@@ -1,5 +1,5 @@
 """The device check's decisions, checked without a GPU: which device its tests run on, how far bf16 may be from
-float32, the stages' time, and the report it writes (benchmarks/gpu_check.py, gpu_speed.py)."""
+float32, the stages' time, and the report it writes (benchmarks/gpu_check.py, gpu_check_report.py, gpu_speed.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def check(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     return importlib.import_module("gpu_check")
+
+
+@pytest.fixture
+def check_report(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("gpu_check_report")
 
 
 @pytest.fixture
@@ -102,21 +108,21 @@ def test_the_speed_stage_measures_fp32_before_bf16_and_compiles_last(speed_stage
 # -- the report --------------------------------------------------------------------------------------------------------
 
 
-def test_junit_results_keep_each_outcome_and_the_start_of_its_message(check, tmp_path):
+def test_junit_results_keep_each_outcome_and_the_start_of_its_message(check_report, tmp_path):
     xml = tmp_path / "r.xml"
     xml.write_text(
         '<testsuites><testsuite><testcase name="a" time="1.5"/>'
         '<testcase name="b" time="2"><failure message="assert 1 == 2">long</failure></testcase>'
         '<testcase name="c"><skipped message="needs a GPU"/></testcase></testsuite></testsuites>'
     )
-    results = check.junit_results(xml)
+    results = check_report.junit_results(xml)
     assert [(r["name"], r["outcome"]) for r in results] == [("a", "passed"), ("b", "failed"), ("c", "skipped")]
-    assert results[1]["message"] == "assert 1 == 2" and check.counts(results) == {
+    assert results[1]["message"] == "assert 1 == 2" and check_report.counts(results) == {
         "passed": 1,
         "failed": 1,
         "skipped": 1,
     }
-    assert check.junit_results(tmp_path / "absent.xml") == []
+    assert check_report.junit_results(tmp_path / "absent.xml") == []
 
 
 def report(**stages):
@@ -131,7 +137,7 @@ def report(**stages):
     }
 
 
-def test_the_markdown_is_one_table_with_every_stage(check):
+def test_the_markdown_is_one_table_with_every_stage(check_report):
     tests = {"status": "done", "tests": [{"name": "test_x", "outcome": "failed"}], "counts": {"failed": 1, "passed": 9}}
     measured = {
         "kind": "train",
@@ -163,7 +169,7 @@ def test_the_markdown_is_one_table_with_every_stage(check):
         "train_steps_per_s": 11.0,
         "test_scores": {"slice_dice": 0.42, "dice_3d": 0.3, "auroc": 0.9},
     }
-    text = check.markdown(report(tests=tests, speed={**speed, "rows": [measured, pending]}, run=run))
+    text = check_report.markdown(report(tests=tests, speed={**speed, "rows": [measured, pending]}, run=run))
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 4 and "NVIDIA H100, torch 2.11.0, CUDA 13.0" in text and "790 TFLOP/s" in text
     assert "1 failed, 9 passed (test_x)" in table[2]
@@ -173,6 +179,6 @@ def test_the_markdown_is_one_table_with_every_stage(check):
     assert "900 of 900 steps, 11 steps/s; test Dice 42 % (3D 30 %), AUROC 90 %" in table[5]
 
 
-def test_a_report_written_before_the_last_stage_says_what_was_not_reached(check):
-    text = check.markdown(report(tests={"status": "stopped at its time cap", "counts": {}}))
+def test_a_report_written_before_the_last_stage_says_what_was_not_reached(check_report):
+    text = check_report.markdown(report(tests={"status": "stopped at its time cap", "counts": {}}))
     assert "none ran; stopped at its time cap" in text and text.count("not reached") == 2
