@@ -26,9 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gpu_check_report import counts, environment, junit_results, markdown, write_outputs
+from gpu_check_report import REPO, counts, environment, junit_results, markdown, write_outputs
 
-REPO = Path(__file__).resolve().parents[1]
 #: the most each stage may take, in seconds; the run gets whatever is left (at least RUN_MINIMUM)
 STAGE_CAPS = {"tests": 190.0, "speed": 150.0}
 DRY_STAGE_CAPS = {"tests": 240.0, "speed": 60.0}
