@@ -21,9 +21,10 @@ scoring=(--postprocess median:5,min-component:0.1ml --threads 1)
 
 # 1. every model, one training seed per fold (the study's budget: 1000 steps of batch 4, width 0.125, 64 px)
 pathogan-bench compare --models "$models" "${cv[@]}" "${scoring[@]}" "$@" --out "$out/models"
-# 2. seeds 1 and 2 of the models that train in minutes (the diffusion models keep seed 0): the seed spread
-pathogan-bench compare --models threshold,dae,unet,pathogan,cyclegan,mdgru --seed 1 --n-seeds 2 "${cv[@]}" \
-    "${scoring[@]}" "$@" --out "$out/models"
+# 2. seeds 1 and 2 of the models that train in minutes (Fixed-Point GAN and the diffusion models keep seed 0): the
+#    seed spread
+pathogan-bench compare --models threshold,dae,unet,pathogan,cyclegan,mdgru,cam,vagan,fanogan --seed 1 --n-seeds 2 \
+    "${cv[@]}" "${scoring[@]}" "$@" --out "$out/models"
 # 3. the fully supervised references trained to convergence: up to the MDGRU paper's 27,500 iterations, segmenting
 #    with the weights of the best validation Dice, stopped after 10 validations without a gain
 pathogan-bench compare --models unet,mdgru "${cv[@]}" --steps 27500 --select-by val-dice --validate-every 500 \
